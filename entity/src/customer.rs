@@ -1,0 +1,62 @@
+use sea_orm::entity::prelude::*;
+
+use crate::{Gender, Money};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "customers")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The partner's key for this customer; unique when present.
+    #[sea_orm(unique)]
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    /// Lower-cased; unique when present.
+    #[sea_orm(unique)]
+    pub email: Option<String>,
+    /// E.164, e.g. `+8613800138000`.
+    pub phone: Option<String>,
+    pub gender: Gender,
+    pub birth_date: Option<Date>,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub income_band: Option<String>,
+    pub occupation: Option<String>,
+    pub lifestyle: Option<String>,
+    /// A free label for what the customer is after (first home, upgrade, investment, …).
+    pub needs: Option<String>,
+    pub acquisition_channel: Option<String>,
+    pub referred_by: Option<i64>,
+    /// BCP 47 language tag, e.g. `zh-CN`.
+    pub locale: String,
+    /// IANA time zone, e.g. `Asia/Shanghai`.
+    pub time_zone: String,
+    pub marketing_consent: bool,
+    pub consent_updated_at: Option<DateTimeUtc>,
+    pub unsubscribed_at: Option<DateTimeUtc>,
+    pub erased_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    /// Order aggregates, kept up to date as orders are recorded so that lists can sort and
+    /// filter by them and the scoring jobs never rescan every order for them.
+    pub order_count: i64,
+    pub total_spent: Money,
+    pub first_order_at: Option<DateTimeUtc>,
+    pub last_order_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::order::Entity")]
+    Order,
+}
+
+impl Related<super::order::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Order.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

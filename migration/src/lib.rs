@@ -1,0 +1,41 @@
+//! Schema migrations of clientele. The same migrations run on SQLite and PostgreSQL;
+//! each one implements `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_customers;
+mod m20261122_000002_create_orders;
+mod m20261122_000003_create_interactions;
+mod m20261122_000004_create_feedback;
+mod m20261122_000005_create_api_keys;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_customers::Migration),
+            Box::new(m20261122_000002_create_orders::Migration),
+            Box::new(m20261122_000003_create_interactions::Migration),
+            Box::new(m20261122_000004_create_feedback::Migration),
+            Box::new(m20261122_000005_create_api_keys::Migration),
+        ]
+    }
+}
+
+/// A 64-bit auto-increment primary key. SQLite allows AUTOINCREMENT only on
+/// `INTEGER PRIMARY KEY` (which is 64-bit there), and sea-query writes it that way.
+pub(crate) fn id_column<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .to_owned()
+}
+
+/// A UTC timestamp: `TIMESTAMPTZ` on PostgreSQL, RFC 3339 text on SQLite.
+pub(crate) fn timestamp<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).timestamp_with_time_zone().to_owned()
+}

@@ -1,0 +1,172 @@
+use std::path::PathBuf;
+
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when the output is a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Every setting clientele reads. Layered: built-in defaults, then the configuration
+/// file (`clientele.toml` when present), then environment variables and command-line flags.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub bind_addr: String,
+    /// Base of links in emails; `http://` + `bind_addr` when unset.
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// HTTP worker threads; one per CPU core when unset.
+    pub http_workers: Option<usize>,
+}
+
+impl Settings {
+    pub const DEFAULT_DATABASE_URL: &'static str = "sqlite://clientele.db?mode=rwc";
+    pub const DEFAULT_BIND_ADDR: &'static str = "127.0.0.1:8080";
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind_addr),
+        }
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+/// Settings given on the command line or in the environment; `None` means "not given".
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct SettingsArgs {
+    /// Configuration file (TOML, keys as in the table in the README).
+    #[arg(
+        long,
+        env = "CLIENTELE_CONFIG",
+        global = true,
+        default_value = "clientele.toml"
+    )]
+    #[serde(skip)]
+    pub config: PathBuf,
+    /// Database: `sqlite://FILE?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`
+    /// [default: sqlite://clientele.db?mode=rwc]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Address the API listens on [default: 127.0.0.1:8080]
+    #[arg(long, env = "BIND_ADDR", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_addr: Option<String>,
+    /// Public base URL, used for links in emails [default: http:// + BIND_ADDR]
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Log format [default: pretty]
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Comma-separated browser origins allowed by CORS, e.g. `https://crm.example.com`
+    /// [default: none]
+    #[arg(long, env = "CORS_ORIGINS", global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+    /// HTTP worker threads [default: one per CPU core]
+    #[arg(long, env = "HTTP_WORKERS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_workers: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    database_url: &'static str,
+    bind_addr: &'static str,
+    log_format: LogFormat,
+}
+
+impl SettingsArgs {
+    /// Resolves the layers into settings. A missing configuration file is fine (it is
+    /// optional); a malformed one is an error naming the file.
+    pub fn load(&self) -> anyhow::Result<Settings> {
+        let defaults = Defaults {
+            database_url: Settings::DEFAULT_DATABASE_URL,
+            bind_addr: Settings::DEFAULT_BIND_ADDR,
+            log_format: LogFormat::Pretty,
+        };
+        let settings: Settings = Figment::new()
+            .merge(Serialized::defaults(defaults))
+            .merge(Toml::file(&self.config))
+            .merge(Serialized::defaults(self))
+            .extract()
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "invalid configuration (file {}): {error}",
+                    self.config.display()
+                )
+            })?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let args = SettingsArgs {
+            config: "does-not-exist.toml".into(),
+            ..Default::default()
+        };
+        let settings = args.load().unwrap();
+        assert_eq!(settings.database_url(), Settings::DEFAULT_DATABASE_URL);
+        assert_eq!(settings.bind_addr, "127.0.0.1:8080");
+        assert_eq!(settings.public_url(), "http://127.0.0.1:8080");
+        assert!(settings.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clientele.toml");
+        std::fs::write(
+            &file,
+            "bind_addr = \"0.0.0.0:9000\"\npublic_url = \"https://crm.example.com/\"\n",
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            config: file,
+            log_format: Some(LogFormat::Json),
+            ..Default::default()
+        };
+        let settings = args.load().unwrap();
+        assert_eq!(settings.bind_addr, "0.0.0.0:9000");
+        assert_eq!(settings.public_url(), "https://crm.example.com");
+        assert_eq!(settings.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_database_password_never_shows_in_debug_output() {
+        let args = SettingsArgs {
+            config: "does-not-exist.toml".into(),
+            database_url: Some("postgres://app:hunter2@db/clientele".into()),
+            ..Default::default()
+        };
+        let settings = args.load().unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,632 @@
+//! `clientele demo`: a realistic synthetic customer base.
+//!
+//! Purchases follow a buy-till-you-die process, the process the value models of later
+//! issues assume: each customer buys at their own Poisson rate λ ~ Gamma(0.75, 1/20 per
+//! day) while alive, and after each purchase drops out with their own probability
+//! p ~ Beta(1.1, 7); both vary across customers. Order amounts are Gamma-Gamma: a
+//! customer's mean spend varies across customers and each order scatters around it.
+//! Everything comes from one seeded ChaCha generator per batch of customers, so a seed
+//! (and an end date) gives the same data every time.
+
+/// Names, places and labels.
+mod vocabulary;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use entity::{customer, customer_interest, feedback, interaction, order};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng, distr::weighted::WeightedIndex, seq::IndexedRandom};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Beta, Distribution, Exp, Gamma};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
+    sea_query::{Expr, InsertStatement, Query},
+};
+
+use vocabulary::*;
+
+/// Customers generated and written per transaction.
+const CUSTOMERS_PER_BATCH: u64 = 2_000;
+/// Rows per INSERT: below SQLite's 32,766 bound parameters for every table here.
+const ROWS_PER_INSERT: usize = 1_000;
+/// How far back the simulated history starts.
+const HISTORY_DAYS: u64 = 3 * 365;
+/// Share of customers who never order (prospects).
+const PROSPECT_SHARE: f64 = 0.12;
+/// The store's currency: totals are only meaningful in one currency.
+const CURRENCY: &str = "USD";
+
+pub struct DemoOptions {
+    pub customers: u64,
+    pub seed: u64,
+    /// Last simulated day; today when `None`.
+    pub end_date: Option<NaiveDate>,
+    pub progress: bool,
+}
+
+/// What was written, and how fast.
+pub struct DemoReport {
+    pub customers: u64,
+    pub orders: u64,
+    pub interactions: u64,
+    pub feedback: u64,
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for DemoReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.elapsed.as_secs_f64();
+        write!(
+            f,
+            "demo data: {} customers, {} orders, {} interactions, {} feedback in {:.1} s ({:.0} orders/s)",
+            self.customers,
+            self.orders,
+            self.interactions,
+            self.feedback,
+            seconds,
+            self.orders as f64 / seconds.max(1e-9)
+        )
+    }
+}
+
+/// One simulated customer with everything they did.
+struct Simulated {
+    row: customer::Model,
+    interests: Vec<&'static str>,
+    orders: Vec<(DateTime<Utc>, i64, &'static str, i32)>,
+    interactions: Vec<(
+        entity::InteractionChannel,
+        entity::Direction,
+        &'static str,
+        DateTime<Utc>,
+    )>,
+    feedback: Vec<(entity::FeedbackKind, i32, DateTime<Utc>)>,
+    referred: bool,
+}
+
+/// Generates and writes the demo base. Refuses to run twice with one seed on one
+/// database (externalIds and emails would collide): use another seed to add more.
+pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::Result<DemoReport> {
+    let started = Instant::now();
+    let prefix = format!("demo{}-", options.seed);
+    let already = customer::Entity::find()
+        .filter(customer::Column::ExternalId.starts_with(&prefix))
+        .count(db)
+        .await
+        .context("failed to check for earlier demo data")?;
+    anyhow::ensure!(
+        already == 0,
+        "this database already holds demo data for seed {}; pass another --seed",
+        options.seed
+    );
+
+    let end = options.end_date.unwrap_or_else(|| Utc::now().date_naive());
+    let end_at = Utc.from_utc_datetime(&end.and_hms_opt(23, 59, 59).unwrap_or_default());
+    let progress = if options.progress {
+        ProgressBar::new(options.customers)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {wide_bar} {pos}/{len} customers ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let mut report = DemoReport {
+        customers: 0,
+        orders: 0,
+        interactions: 0,
+        feedback: 0,
+        elapsed: Duration::ZERO,
+    };
+    let mut earlier_ids: Vec<i64> = Vec::new();
+    let mut batch_start = 0;
+    while batch_start < options.customers {
+        let batch_end = (batch_start + CUSTOMERS_PER_BATCH).min(options.customers);
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            options.seed ^ batch_start.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let simulated: Vec<Simulated> = (batch_start..batch_end)
+            .map(|n| simulate(&mut rng, &prefix, n, end_at))
+            .collect();
+        let written = write_batch(db, &mut rng, simulated, &earlier_ids).await?;
+        report.customers += written.ids.len() as u64;
+        report.orders += written.orders;
+        report.interactions += written.interactions;
+        report.feedback += written.feedback;
+        earlier_ids.extend(written.ids);
+        progress.set_position(batch_end);
+        batch_start = batch_end;
+    }
+    progress.finish_and_clear();
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+fn weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, u32)]) -> &'a T {
+    match WeightedIndex::new(items.iter().map(|(_, w)| *w)) {
+        Ok(index) => &items[index.sample(rng)].0,
+        Err(_) => &items[0].0,
+    }
+}
+
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
+    *items.choose(rng).unwrap_or(&items[0])
+}
+
+fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -> Simulated {
+    let place_weights: Vec<u32> = PLACES.iter().map(|p| p.weight).collect();
+    let place = match WeightedIndex::new(&place_weights) {
+        Ok(index) => &PLACES[index.sample(rng)],
+        Err(_) => &PLACES[0],
+    };
+    let gender_roll: f64 = rng.random();
+    let gender = match gender_roll {
+        g if g < 0.49 => entity::Gender::Female,
+        g if g < 0.96 => entity::Gender::Male,
+        g if g < 0.97 => entity::Gender::Other,
+        _ => entity::Gender::Unknown,
+    };
+    let female = gender == entity::Gender::Female
+        || (gender != entity::Gender::Male && rng.random_bool(0.5));
+    let (name, email_local) = if place.chinese_names {
+        let (surname, surname_latin) = pick(rng, CHINESE_SURNAMES);
+        let (given, given_latin) = pick(
+            rng,
+            if female {
+                CHINESE_GIVEN_FEMALE
+            } else {
+                CHINESE_GIVEN_MALE
+            },
+        );
+        (
+            format!("{surname}{given}"),
+            format!("{given_latin}.{surname_latin}"),
+        )
+    } else {
+        let given = pick(
+            rng,
+            if female {
+                ENGLISH_GIVEN_FEMALE
+            } else {
+                ENGLISH_GIVEN_MALE
+            },
+        );
+        let surname = pick(rng, ENGLISH_SURNAMES);
+        (
+            format!("{given} {surname}"),
+            format!("{}.{}", given.to_lowercase(), surname.to_lowercase()),
+        )
+    };
+    let domain = if place.country == "CN" {
+        pick(rng, &["qq.com", "163.com", "example.cn"])
+    } else {
+        "example.com"
+    };
+    let email = rng.random_bool(0.9).then(|| {
+        format!(
+            "{email_local}.{n}@{}",
+            domain.replace("example", prefix.trim_end_matches('-'))
+        )
+    });
+    let phone = rng.random_bool(0.8).then(|| match place.country {
+        "CN" => format!(
+            "+861{}{:09}",
+            rng.random_range(3..=9),
+            rng.random_range(0..1_000_000_000_u64)
+        ),
+        "US" | "CA" => format!(
+            "+1{}{:07}",
+            rng.random_range(201..=989),
+            rng.random_range(0..10_000_000_u64)
+        ),
+        "GB" => format!("+447{:09}", rng.random_range(0..1_000_000_000_u64)),
+        _ => format!("+65{:08}", rng.random_range(80_000_000..99_999_999_u64)),
+    });
+    let age_days = rng.random_range(18 * 365..75 * 365);
+    let birth_date = end_at.date_naive().checked_sub_days(Days::new(age_days));
+    let acquired_days_ago = rng.random_range(0..HISTORY_DAYS);
+    let acquired_at = end_at
+        - chrono::Duration::days(acquired_days_ago as i64)
+        - chrono::Duration::seconds(rng.random_range(0..86_400));
+    let acquisition_channel = *weighted(rng, ACQUISITION_CHANNELS);
+    let interest_count = rng.random_range(0..=4);
+    let mut interests: Vec<&'static str> = INTERESTS
+        .choose_multiple(rng, interest_count)
+        .copied()
+        .collect();
+    interests.sort_unstable();
+
+    let orders = simulate_orders(rng, acquired_at, end_at);
+    let total: i64 = orders.iter().map(|o| o.1).sum();
+    let interactions = (0..rng.random_range(0..=2))
+        .map(|_| {
+            let at = between(rng, acquired_at, end_at);
+            let channel = pick(
+                rng,
+                &[
+                    entity::InteractionChannel::Phone,
+                    entity::InteractionChannel::Email,
+                    entity::InteractionChannel::Wechat,
+                    entity::InteractionChannel::Visit,
+                    entity::InteractionChannel::Web,
+                    entity::InteractionChannel::Sms,
+                ],
+            );
+            let direction = if rng.random_bool(0.6) {
+                entity::Direction::Inbound
+            } else {
+                entity::Direction::Outbound
+            };
+            (channel, direction, pick(rng, INTERACTION_SUBJECTS), at)
+        })
+        .collect();
+    let mut feedback = Vec::new();
+    if !orders.is_empty() && rng.random_bool(0.3) {
+        // Promoters outnumber detractors, as in most retail NPS surveys.
+        let nps = match rng.random::<f64>() {
+            r if r < 0.45 => rng.random_range(9..=10),
+            r if r < 0.80 => rng.random_range(7..=8),
+            _ => rng.random_range(0..=6),
+        };
+        feedback.push((
+            entity::FeedbackKind::Nps,
+            nps,
+            between(rng, acquired_at, end_at),
+        ));
+    }
+    if !orders.is_empty() && rng.random_bool(0.2) {
+        feedback.push((
+            entity::FeedbackKind::Csat,
+            rng.random_range(1..=5).max(rng.random_range(2..=5)),
+            between(rng, acquired_at, end_at),
+        ));
+    }
+    let consent = rng.random_bool(0.7);
+    let row = customer::Model {
+        id: 0,
+        external_id: Some(format!("{prefix}{n}")),
+        name: Some(name),
+        email,
+        phone,
+        gender,
+        birth_date,
+        country: Some(place.country.into()),
+        region: Some(place.region.into()),
+        city: Some(pick(rng, place.cities).into()),
+        income_band: Some((*weighted(rng, INCOME_BANDS)).into()),
+        occupation: Some(pick(rng, OCCUPATIONS).into()),
+        lifestyle: Some(pick(rng, LIFESTYLES).into()),
+        needs: Some(pick(rng, NEEDS).into()),
+        acquisition_channel: Some(acquisition_channel.into()),
+        referred_by: None,
+        locale: place.locale.into(),
+        time_zone: place.time_zone.into(),
+        marketing_consent: consent,
+        consent_updated_at: consent.then_some(acquired_at),
+        unsubscribed_at: None,
+        erased_at: None,
+        created_at: acquired_at,
+        updated_at: acquired_at,
+        order_count: orders.len() as i64,
+        total_spent: entity::Money(total),
+        first_order_at: orders.first().map(|o| o.0),
+        last_order_at: orders.last().map(|o| o.0),
+    };
+    Simulated {
+        row,
+        interests,
+        orders,
+        interactions,
+        feedback,
+        referred: acquisition_channel == "referral",
+    }
+}
+
+fn between(rng: &mut ChaCha8Rng, from: DateTime<Utc>, to: DateTime<Utc>) -> DateTime<Utc> {
+    let span = (to - from).num_seconds().max(1);
+    from + chrono::Duration::seconds(rng.random_range(0..span))
+}
+
+/// Buy till you die: purchases at the customer's own rate until they drop out.
+fn simulate_orders(
+    rng: &mut ChaCha8Rng,
+    acquired_at: DateTime<Utc>,
+    end_at: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, i64, &'static str, i32)> {
+    if rng.random_bool(PROSPECT_SHARE) {
+        return Vec::new();
+    }
+    let rate_per_day = Gamma::new(0.75, 1.0 / 20.0)
+        .map(|g| g.sample(rng))
+        .unwrap_or(0.02_f64)
+        .max(1e-4);
+    let dropout = Beta::new(1.1, 7.0).map(|b| b.sample(rng)).unwrap_or(0.1);
+    // Gamma-Gamma spend: ν ~ Gamma(q = 4, rate γ = 40), order value ~ Gamma(p = 6, rate ν),
+    // a mean order of about $60 with a long right tail.
+    let nu = Gamma::new(4.0, 1.0 / 40.0)
+        .map(|g| g.sample(rng))
+        .unwrap_or(0.1_f64)
+        .max(0.01);
+    let spend = Gamma::new(6.0, 1.0 / nu).ok();
+    let gap = Exp::new(rate_per_day).ok();
+    let mut orders = Vec::new();
+    let mut at = acquired_at;
+    loop {
+        let dollars: f64 = spend
+            .map(|s| s.sample(rng))
+            .unwrap_or(60.0_f64)
+            .clamp(1.0, 20_000.0);
+        let cents = (dollars * 100.0).round() as i64;
+        let channel = *weighted(rng, ORDER_CHANNELS);
+        orders.push((at, cents * 100, channel, rng.random_range(1..=4)));
+        if orders.len() >= 400 || rng.random_bool(dropout) {
+            break;
+        }
+        let days = gap.map(|g| g.sample(rng)).unwrap_or(30.0);
+        at += chrono::Duration::seconds((days * 86_400.0) as i64 + 3_600);
+        if at > end_at {
+            break;
+        }
+    }
+    orders
+}
+
+struct Written {
+    ids: Vec<i64>,
+    orders: u64,
+    interactions: u64,
+    feedback: u64,
+}
+
+/// Writes one batch in one transaction with multi-row INSERTs.
+async fn write_batch(
+    db: &DatabaseConnection,
+    rng: &mut ChaCha8Rng,
+    simulated: Vec<Simulated>,
+    earlier_ids: &[i64],
+) -> anyhow::Result<Written> {
+    let txn = db.begin().await.context("failed to begin a demo batch")?;
+    let mut ids = Vec::with_capacity(simulated.len());
+    for chunk in simulated.chunks(ROWS_PER_INSERT) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(customer::Entity)
+            .columns(CUSTOMER_COLUMNS);
+        for sim in chunk {
+            let referred_by = if sim.referred && !earlier_ids.is_empty() {
+                Some(earlier_ids[rng.random_range(0..earlier_ids.len())])
+            } else {
+                None
+            };
+            insert
+                .values(customer_values(&sim.row, referred_by))
+                .context("demo customer row")?;
+        }
+        // RETURNING the externalId with the id: the order of RETURNING rows is not
+        // promised by either database, the pairing is.
+        insert.returning(
+            Query::returning().columns([customer::Column::Id, customer::Column::ExternalId]),
+        );
+        let rows = txn
+            .query_all(&insert)
+            .await
+            .context("failed to insert demo customers")?;
+        let mut by_external_id = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id = row
+                .try_get::<i64>("", "id")
+                .context("inserted customer without id")?;
+            let external_id = row
+                .try_get::<String>("", "external_id")
+                .context("inserted customer without externalId")?;
+            by_external_id.insert(external_id, id);
+        }
+        for sim in chunk {
+            let external_id = sim.row.external_id.as_deref().unwrap_or_default();
+            ids.push(
+                *by_external_id
+                    .get(external_id)
+                    .with_context(|| format!("no id returned for {external_id}"))?,
+            );
+        }
+    }
+
+    let mut orders: Vec<Vec<Expr>> = Vec::new();
+    let mut interests = Vec::new();
+    let mut interactions = Vec::new();
+    let mut feedback = Vec::new();
+    for (sim, id) in simulated.iter().zip(&ids) {
+        let external = sim.row.external_id.as_deref().unwrap_or_default();
+        for (k, (at, amount, channel, items)) in sim.orders.iter().enumerate() {
+            orders.push(vec![
+                Expr::val(format!("{external}-o{k}")),
+                Expr::val(*id),
+                Expr::val(*amount),
+                Expr::val(CURRENCY),
+                Expr::val(*at),
+                Expr::val(*channel),
+                Expr::val(*items),
+                Expr::val(*at),
+            ]);
+        }
+        for tag in &sim.interests {
+            interests.push(vec![Expr::val(*id), Expr::val(*tag)]);
+        }
+        for (channel, direction, subject, at) in &sim.interactions {
+            interactions.push(vec![
+                Expr::val(*id),
+                Expr::val(sea_orm::ActiveEnum::to_value(channel)),
+                Expr::val(sea_orm::ActiveEnum::to_value(direction)),
+                Expr::val(*subject),
+                Expr::val(*at),
+                Expr::val(*at),
+            ]);
+        }
+        for (kind, score, at) in &sim.feedback {
+            feedback.push(vec![
+                Expr::val(*id),
+                Expr::val(sea_orm::ActiveEnum::to_value(kind)),
+                Expr::val(*score),
+                Expr::val(*at),
+                Expr::val(*at),
+            ]);
+        }
+    }
+    let order_count = orders.len() as u64;
+    let interaction_count = interactions.len() as u64;
+    let feedback_count = feedback.len() as u64;
+    use order::Column as O;
+    insert_rows(
+        &txn,
+        order::Entity,
+        &[
+            O::ExternalId,
+            O::CustomerId,
+            O::Amount,
+            O::Currency,
+            O::OrderedAt,
+            O::Channel,
+            O::ItemCount,
+            O::CreatedAt,
+        ],
+        orders,
+    )
+    .await?;
+    use customer_interest::Column as CI;
+    insert_rows(
+        &txn,
+        customer_interest::Entity,
+        &[CI::CustomerId, CI::Tag],
+        interests,
+    )
+    .await?;
+    use interaction::Column as I;
+    insert_rows(
+        &txn,
+        interaction::Entity,
+        &[
+            I::CustomerId,
+            I::Channel,
+            I::Direction,
+            I::Subject,
+            I::OccurredAt,
+            I::CreatedAt,
+        ],
+        interactions,
+    )
+    .await?;
+    use feedback::Column as F;
+    insert_rows(
+        &txn,
+        feedback::Entity,
+        &[
+            F::CustomerId,
+            F::Kind,
+            F::Score,
+            F::OccurredAt,
+            F::CreatedAt,
+        ],
+        feedback,
+    )
+    .await?;
+    txn.commit()
+        .await
+        .context("failed to commit a demo batch")?;
+    Ok(Written {
+        ids,
+        orders: order_count,
+        interactions: interaction_count,
+        feedback: feedback_count,
+    })
+}
+
+async fn insert_rows<E: EntityTrait>(
+    txn: &sea_orm::DatabaseTransaction,
+    table: E,
+    columns: &[E::Column],
+    rows: Vec<Vec<Expr>>,
+) -> anyhow::Result<()> {
+    let per_insert = (30_000 / columns.len().max(1)).min(5_000);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut insert: InsertStatement = Query::insert();
+        insert.into_table(table).columns(columns.iter().copied());
+        for row in rows.by_ref().take(per_insert) {
+            insert.values(row).context("demo row")?;
+        }
+        txn.execute(&insert)
+            .await
+            .with_context(|| format!("failed to insert demo rows into {}", table.table_name()))?;
+    }
+    Ok(())
+}
+
+const CUSTOMER_COLUMNS: [customer::Column; 27] = [
+    customer::Column::ExternalId,
+    customer::Column::Name,
+    customer::Column::Email,
+    customer::Column::Phone,
+    customer::Column::Gender,
+    customer::Column::BirthDate,
+    customer::Column::Country,
+    customer::Column::Region,
+    customer::Column::City,
+    customer::Column::IncomeBand,
+    customer::Column::Occupation,
+    customer::Column::Lifestyle,
+    customer::Column::Needs,
+    customer::Column::AcquisitionChannel,
+    customer::Column::ReferredBy,
+    customer::Column::Locale,
+    customer::Column::TimeZone,
+    customer::Column::MarketingConsent,
+    customer::Column::ConsentUpdatedAt,
+    customer::Column::UnsubscribedAt,
+    customer::Column::ErasedAt,
+    customer::Column::CreatedAt,
+    customer::Column::UpdatedAt,
+    customer::Column::OrderCount,
+    customer::Column::TotalSpent,
+    customer::Column::FirstOrderAt,
+    customer::Column::LastOrderAt,
+];
+
+fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
+    vec![
+        Expr::val(c.external_id.clone()),
+        Expr::val(c.name.clone()),
+        Expr::val(c.email.clone()),
+        Expr::val(c.phone.clone()),
+        Expr::val(sea_orm::ActiveEnum::to_value(&c.gender)),
+        Expr::val(c.birth_date),
+        Expr::val(c.country.clone()),
+        Expr::val(c.region.clone()),
+        Expr::val(c.city.clone()),
+        Expr::val(c.income_band.clone()),
+        Expr::val(c.occupation.clone()),
+        Expr::val(c.lifestyle.clone()),
+        Expr::val(c.needs.clone()),
+        Expr::val(c.acquisition_channel.clone()),
+        Expr::val(referred_by),
+        Expr::val(c.locale.clone()),
+        Expr::val(c.time_zone.clone()),
+        Expr::val(c.marketing_consent),
+        Expr::val(c.consent_updated_at),
+        Expr::val(c.unsubscribed_at),
+        Expr::val(c.erased_at),
+        Expr::val(c.created_at),
+        Expr::val(c.updated_at),
+        Expr::val(c.order_count),
+        Expr::val(c.total_spent.0),
+        Expr::val(c.first_order_at),
+        Expr::val(c.last_order_at),
+    ]
+}

@@ -1,0 +1,60 @@
+use std::str::FromStr;
+
+/// A syntactically valid email address, trimmed and lower-cased (addresses are matched
+/// case-insensitively in practice, and uniqueness must agree with that).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let candidate = input.trim().to_lowercase();
+        if candidate.len() > 254 {
+            return Err("email is longer than 254 characters".into());
+        }
+        // The crate implements RFC 5322/5321 syntax; we additionally require a dot in the
+        // domain, since dotless domains are never deliverable for a business's customers.
+        match email_address::EmailAddress::from_str(&candidate) {
+            Ok(parsed) if parsed.domain().contains('.') && !parsed.domain().starts_with('[') => {
+                Ok(Self(candidate))
+            }
+            _ => Err(format!("`{}` is not a valid email address", input.trim())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmailAddress;
+
+    #[test]
+    fn valid_addresses_are_lower_cased() {
+        assert_eq!(
+            EmailAddress::parse(" Li.Na@Example.COM ").unwrap().as_str(),
+            "li.na@example.com"
+        );
+        assert!(EmailAddress::parse("wang+crm@mail.example.cn").is_ok());
+    }
+
+    #[test]
+    fn invalid_addresses_are_refused() {
+        for bad in [
+            "",
+            "plain",
+            "a@",
+            "@b.com",
+            "a b@c.com",
+            "a@localhost",
+            "a@@b.com",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Parse, don't validate: each type here can only be built from input that passed its
+//! checks, and code past the API boundary takes these types instead of raw strings.
+//! Errors are short English reasons meant for API clients.
+
+/// ISO and IANA codes: country, currency, locale, time zone.
+mod codes;
+/// Email addresses.
+mod email;
+/// Phone numbers in E.164.
+mod phone;
+/// Free-text labels and interest tags.
+mod text;
+
+pub use codes::{CountryCode, CurrencyCode, Locale, TimeZoneName};
+pub use email::EmailAddress;
+pub use phone::PhoneNumber;
+pub use text::{InterestTag, Label, parse_birth_date};

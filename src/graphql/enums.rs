@@ -1,0 +1,50 @@
+//! GraphQL mirrors of the stored enums (`remote` keeps the two in lock-step: a variant
+//! added to one and not the other does not compile).
+
+use async_graphql::Enum;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::Gender")]
+pub enum Gender {
+    Female,
+    Male,
+    Other,
+    Unknown,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::InteractionChannel")]
+pub enum InteractionChannel {
+    Phone,
+    Email,
+    Sms,
+    Wechat,
+    Social,
+    Visit,
+    Web,
+    Other,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::Direction")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::FeedbackKind")]
+pub enum FeedbackKind {
+    /// Net Promoter Score, 0–10.
+    Nps,
+    /// Customer satisfaction, 1–5.
+    Csat,
+}
+
+/// Sort direction.
+#[derive(Enum, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}

@@ -1,0 +1,192 @@
+//! DataLoaders: every relation a list can ask for is fetched for the whole page in one
+//! query, so a page of 100 customers costs a handful of queries, not hundreds.
+
+use std::collections::HashMap;
+
+use async_graphql::{Error, dataloader::Loader};
+use chrono::{DateTime, Utc};
+use entity::{customer, customer_interest, feedback, interaction, order};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
+};
+
+use crate::graphql::errors::OrInternal;
+
+/// Customers by id (for `referredBy` and anything else that points at a customer).
+pub struct CustomerLoader(pub DatabaseConnection);
+
+impl Loader<i64> for CustomerLoader {
+    type Value = customer::Model;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = customer::Entity::find()
+            .filter(customer::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
+/// Interest tags per customer, sorted.
+pub struct InterestsLoader(pub DatabaseConnection);
+
+impl Loader<i64> for InterestsLoader {
+    type Value = Vec<String>;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = customer_interest::Entity::find()
+            .filter(customer_interest::Column::CustomerId.is_in(ids.iter().copied()))
+            .order_by_asc(customer_interest::Column::Tag)
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        let mut tags: HashMap<i64, Vec<String>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+        for row in rows {
+            tags.entry(row.customer_id).or_default().push(row.tag);
+        }
+        Ok(tags)
+    }
+}
+
+/// A customer's own rows (orders, interactions, feedback), newest first.
+pub trait CustomerChild: EntityTrait {
+    fn customer_id() -> Self::Column;
+    fn occurred_at() -> Self::Column;
+    fn id() -> Self::Column;
+}
+
+macro_rules! customer_child {
+    ($entity:path, $time:ident) => {
+        impl CustomerChild for $entity {
+            fn customer_id() -> Self::Column {
+                <$entity as EntityTrait>::Column::CustomerId
+            }
+            fn occurred_at() -> Self::Column {
+                <$entity as EntityTrait>::Column::$time
+            }
+            fn id() -> Self::Column {
+                <$entity as EntityTrait>::Column::Id
+            }
+        }
+    };
+}
+customer_child!(order::Entity, OrderedAt);
+customer_child!(interaction::Entity, OccurredAt);
+customer_child!(feedback::Entity, OccurredAt);
+
+/// Where a page of children starts: the row's time and id.
+pub type ChildCursor = (DateTime<Utc>, i64);
+
+/// One page of one customer's rows: the first `limit` rows older than `after`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChildPageKey {
+    pub customer_id: i64,
+    pub limit: u64,
+    pub after: Option<ChildCursor>,
+}
+
+/// Loads a page of children for many customers at once with
+/// `ROW_NUMBER() OVER (PARTITION BY customer_id …)`, which SQLite and PostgreSQL share.
+pub struct ChildPageLoader<E> {
+    db: DatabaseConnection,
+    _entity: std::marker::PhantomData<E>,
+}
+
+impl<E> ChildPageLoader<E> {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            _entity: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<E> Loader<ChildPageKey> for ChildPageLoader<E>
+where
+    E: CustomerChild + Send + Sync + 'static,
+    E::Model: Send + Sync + Clone,
+{
+    type Value = Vec<E::Model>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[ChildPageKey],
+    ) -> Result<HashMap<ChildPageKey, Self::Value>, Self::Error> {
+        // Keys that share page size and cursor (the usual case: the same nested page for
+        // every customer in a list) share one query.
+        let mut groups: HashMap<(u64, Option<ChildCursor>), Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.limit, key.after))
+                .or_default()
+                .push(key.customer_id);
+        }
+        let backend = self.db.get_database_backend();
+        let mut pages = HashMap::new();
+        for ((limit, after), customer_ids) in groups {
+            let row_number = Alias::new("row_number_in_customer");
+            let mut inner = Query::select();
+            inner
+                .column(Asterisk)
+                .expr_window_as(
+                    Func::cust("ROW_NUMBER"),
+                    WindowStatement::partition_by(E::customer_id())
+                        .order_by(E::occurred_at(), Order::Desc)
+                        .order_by(E::id(), Order::Desc)
+                        .to_owned(),
+                    row_number.clone(),
+                )
+                .from(E::default())
+                .and_where(E::customer_id().is_in(customer_ids.iter().copied()));
+            if let Some((at, id)) = after {
+                inner.and_where(
+                    E::occurred_at()
+                        .lt(at)
+                        .or(E::occurred_at().eq(at).and(E::id().lt(id))),
+                );
+            }
+            let outer = Query::select()
+                .column(Asterisk)
+                .from_subquery(inner, Alias::new("numbered"))
+                .and_where(Expr::col(row_number).lte(limit as i64))
+                .order_by(E::occurred_at(), Order::Desc)
+                .order_by(E::id(), Order::Desc)
+                .to_owned();
+            let rows = E::find()
+                .from_raw_sql(backend.build(&outer))
+                .all(&self.db)
+                .await
+                .or_internal()?;
+            let mut by_customer: HashMap<i64, Vec<E::Model>> = HashMap::new();
+            for row in rows {
+                let customer_id = customer_id_of::<E>(&row);
+                by_customer.entry(customer_id).or_default().push(row);
+            }
+            for customer_id in customer_ids {
+                let rows = by_customer.remove(&customer_id).unwrap_or_default();
+                pages.insert(
+                    ChildPageKey {
+                        customer_id,
+                        limit,
+                        after,
+                    },
+                    rows,
+                );
+            }
+        }
+        Ok(pages)
+    }
+}
+
+fn customer_id_of<E: CustomerChild>(model: &E::Model) -> i64 {
+    use sea_orm::ModelTrait;
+    match model.get(E::customer_id()) {
+        sea_orm::Value::BigInt(Some(id)) => id,
+        _ => 0,
+    }
+}

@@ -1,0 +1,93 @@
+//! The GraphQL API: one module per concept, merged into one schema.
+
+/// Customer and its queries.
+pub mod customer;
+/// Customer writes: create, update, bulk upsert, erase.
+pub mod customer_mutation;
+/// Resolving `customerId` / `customerExternalId` references.
+pub mod customer_ref;
+/// GraphQL enums mirroring the stored ones.
+pub mod enums;
+/// Error codes and input problem lists.
+pub mod errors;
+/// Feedback (NPS, CSAT).
+pub mod feedback;
+/// Scope guards.
+pub mod guards;
+/// Interactions.
+pub mod interaction;
+/// Batched loaders for relations.
+pub mod loaders;
+/// Orders.
+pub mod order;
+/// Relay connections and keyset cursors.
+pub mod pagination;
+/// `Decimal` and `Date`.
+pub mod scalars;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
+use sea_orm::DatabaseConnection;
+
+/// Query depth and complexity limits: deep enough for a CRM screen (customer → orders →
+/// edges → node …), low enough that one request cannot ask for millions of rows.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(customer::CustomerQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(
+    customer_mutation::CustomerMutation,
+    order::OrderMutation,
+    interaction::InteractionMutation,
+    feedback::FeedbackMutation,
+);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The schema without data, for printing the SDL.
+pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription>
+{
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The schema the server runs, with its database and loaders.
+pub fn build_schema(db: DatabaseConnection) -> AppSchema {
+    schema_builder()
+        .data(DataLoader::new(
+            loaders::CustomerLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::InterestsLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::order::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::interaction::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::feedback::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(db)
+        .finish()
+}
+
+/// The SDL that `clientele export-schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}

@@ -1,0 +1,308 @@
+//! Orders: the `Order` type and `recordOrders`.
+
+use std::collections::HashSet;
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Duration, Utc};
+use entity::{Money, customer, order};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query},
+};
+
+use crate::api_keys::Scope;
+use crate::domain::{CurrencyCode, Label};
+use crate::graphql::{
+    customer_mutation::MAX_BATCH,
+    customer_ref::{self, CustomerRef},
+    errors::{OrInternal, Problems, bad_input},
+    guards::RequireScope,
+    scalars::Decimal,
+};
+
+/// A purchase.
+pub struct Order(pub order::Model);
+
+#[Object]
+impl Order {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+    async fn customer_id(&self) -> ID {
+        ID(self.0.customer_id.to_string())
+    }
+    async fn amount(&self) -> Decimal {
+        self.0.amount.into()
+    }
+    /// ISO 4217.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    async fn ordered_at(&self) -> DateTime<Utc> {
+        self.0.ordered_at
+    }
+    async fn channel(&self) -> Option<&str> {
+        self.0.channel.as_deref()
+    }
+    async fn item_count(&self) -> i32 {
+        self.0.item_count
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// One order. Orders are immutable once recorded: sending an order whose externalId is
+/// known again changes nothing, so a partner can safely retry a whole batch.
+#[derive(InputObject)]
+pub struct OrderInput {
+    pub external_id: String,
+    pub customer_id: Option<ID>,
+    pub customer_external_id: Option<String>,
+    /// Not negative, at most four decimal places.
+    pub amount: Decimal,
+    /// ISO 4217.
+    pub currency: String,
+    /// Not more than five minutes in the future.
+    pub ordered_at: DateTime<Utc>,
+    pub channel: Option<String>,
+    /// Default 1.
+    pub item_count: Option<i32>,
+}
+
+#[derive(SimpleObject)]
+pub struct RecordOrdersPayload {
+    /// Every order of the input, in input order, as stored.
+    pub orders: Vec<Order>,
+    /// Orders stored by this call.
+    pub created: u32,
+    /// Orders whose externalId was already known (left as they were).
+    pub unchanged: u32,
+}
+
+/// Clock skew tolerated on `orderedAt`.
+const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
+
+fn parse_amount(amount: &Decimal) -> Result<Money, String> {
+    if amount.0.is_sign_negative() && !amount.0.is_zero() {
+        return Err(format!("amount {} is negative", amount.0));
+    }
+    Money::from_decimal(amount.0).map_err(|error| match error {
+        entity::money::MoneyError::TooPrecise => {
+            format!("amount {} has more than four decimal places", amount.0)
+        }
+        entity::money::MoneyError::OutOfRange => format!("amount {} is too large", amount.0),
+    })
+}
+
+/// Recomputes the order aggregates of these customers from their orders, in SQL.
+pub async fn refresh_order_aggregates<C: ConnectionTrait>(
+    db: &C,
+    customer_ids: &[i64],
+) -> Result<(), sea_orm::DbErr> {
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    let orders = Alias::new("orders");
+    let of_this_customer = || {
+        Expr::col((orders.clone(), order::Column::CustomerId))
+            .equals((customer::Entity, customer::Column::Id))
+    };
+    let aggregate = |expr: Expr| -> Expr {
+        Expr::SubQuery(
+            None,
+            Box::new(
+                Query::select()
+                    .expr(expr)
+                    .from(order::Entity)
+                    .and_where(of_this_customer())
+                    .to_owned()
+                    .into(),
+            ),
+        )
+    };
+    let statement = Query::update()
+        .table(customer::Entity)
+        .value(
+            customer::Column::OrderCount,
+            aggregate(Func::count(Expr::col(order::Column::Id)).into()),
+        )
+        .value(
+            customer::Column::TotalSpent,
+            aggregate(
+                Func::coalesce([
+                    Func::sum(Expr::col(order::Column::Amount)).into(),
+                    Expr::val(0_i64),
+                ])
+                .into(),
+            ),
+        )
+        .value(
+            customer::Column::FirstOrderAt,
+            aggregate(Func::min(Expr::col(order::Column::OrderedAt)).into()),
+        )
+        .value(
+            customer::Column::LastOrderAt,
+            aggregate(Func::max(Expr::col(order::Column::OrderedAt)).into()),
+        )
+        .and_where(Expr::col(customer::Column::Id).is_in(customer_ids.iter().copied()))
+        .to_owned();
+    db.execute(&statement).await.map(|_| ())
+}
+
+#[derive(Default)]
+pub struct OrderMutation;
+
+#[Object]
+impl OrderMutation {
+    /// Records up to 1000 orders. Idempotent by externalId. If any order is invalid
+    /// nothing is written and the error lists every bad row.
+    #[graphql(guard = "RequireScope(Scope::CustomersWrite)")]
+    async fn record_orders(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<OrderInput>,
+    ) -> Result<RecordOrdersPayload> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        if input.len() > MAX_BATCH {
+            return Err(bad_input(
+                "input",
+                format!("at most {MAX_BATCH} orders per call, got {}", input.len()),
+            ));
+        }
+        let mut problems = Problems::new();
+        let refs: Vec<CustomerRef> = input
+            .iter()
+            .enumerate()
+            .map(|(index, row)| CustomerRef {
+                index: Some(index),
+                prefix: format!("input[{index}]"),
+                customer_id: row.customer_id.as_ref(),
+                customer_external_id: row.customer_external_id.as_deref(),
+            })
+            .collect();
+        let customers = customer_ref::resolve(db, &refs, &mut problems).await?;
+        let latest_allowed = Utc::now() + FUTURE_TOLERANCE;
+        let now = Utc::now();
+        let mut seen = HashSet::new();
+        let mut rows = Vec::with_capacity(input.len());
+        for (index, (row, customer_id)) in input.iter().zip(customers).enumerate() {
+            let field = |name: &str| format!("input[{index}].{name}");
+            let external_id = problems.check(
+                Some(index),
+                &field("externalId"),
+                Label::parse(&row.external_id, 128),
+            );
+            if let Some(external_id) = &external_id
+                && !seen.insert(external_id.clone())
+            {
+                problems.push(
+                    Some(index),
+                    field("externalId"),
+                    "appears twice in the input",
+                );
+            }
+            let amount = problems.check(Some(index), &field("amount"), parse_amount(&row.amount));
+            let currency = problems.check(
+                Some(index),
+                &field("currency"),
+                CurrencyCode::parse(&row.currency),
+            );
+            if row.ordered_at > latest_allowed {
+                problems.push(
+                    Some(index),
+                    field("orderedAt"),
+                    format!("{} is in the future", row.ordered_at.to_rfc3339()),
+                );
+            }
+            let channel = match &row.channel {
+                Some(channel) => problems
+                    .check(Some(index), &field("channel"), Label::parse(channel, 64))
+                    .map(Label::into_inner),
+                None => None,
+            };
+            let item_count = row.item_count.unwrap_or(1);
+            if !(1..=100_000).contains(&item_count) {
+                problems.push(
+                    Some(index),
+                    field("itemCount"),
+                    format!("must be between 1 and 100000, got {item_count}"),
+                );
+            }
+            if let (Some(external_id), Some(customer_id), Some(amount), Some(currency)) =
+                (external_id, customer_id, amount, currency)
+            {
+                rows.push(order::ActiveModel {
+                    external_id: Set(external_id.into_inner()),
+                    customer_id: Set(customer_id),
+                    amount: Set(amount),
+                    currency: Set(currency.into_inner()),
+                    ordered_at: Set(row.ordered_at),
+                    channel: Set(channel),
+                    item_count: Set(item_count),
+                    created_at: Set(now),
+                    ..Default::default()
+                });
+            }
+        }
+        problems.into_result()?;
+
+        let external_ids: Vec<String> = input
+            .iter()
+            .map(|row| row.external_id.trim().to_owned())
+            .collect();
+        let txn = db.begin().await.or_internal()?;
+        let created = if rows.is_empty() {
+            0
+        } else {
+            order::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(order::Column::ExternalId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await
+                .or_internal()?
+        };
+        let mut stored = order::Entity::find()
+            .filter(order::Column::ExternalId.is_in(external_ids.clone()))
+            .all(&txn)
+            .await
+            .or_internal()?;
+        let touched: Vec<i64> = stored
+            .iter()
+            .map(|o| o.customer_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if created > 0 {
+            refresh_order_aggregates(&txn, &touched)
+                .await
+                .or_internal()?;
+        }
+        txn.commit().await.or_internal()?;
+
+        let position: std::collections::HashMap<&str, usize> = external_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        stored.sort_by_key(|o| {
+            position
+                .get(o.external_id.as_str())
+                .copied()
+                .unwrap_or(usize::MAX)
+        });
+        let created = created as u32;
+        Ok(RecordOrdersPayload {
+            unchanged: (stored.len() as u32).saturating_sub(created),
+            created,
+            orders: stored.into_iter().map(Order).collect(),
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! The actix-web application: `/graphql`, `/healthz`, `/readyz`, `/metrics`.
+
+/// POST and GET `/graphql`: authentication, limits, execution, metrics.
+mod graphql;
+/// Liveness and readiness.
+mod health;
+/// Prometheus metrics.
+pub mod metrics;
+
+use actix_cors::Cors;
+use actix_web::web;
+
+use crate::graphql::AppSchema;
+
+/// Largest request body accepted on `/graphql`.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What every handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: sea_orm::DatabaseConnection,
+    pub schema: AppSchema,
+    pub metrics: metrics::Metrics,
+}
+
+/// Registers every route on an actix `App`.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .route("/graphql", web::post().to(graphql::execute))
+        .route("/graphql", web::get().to(graphql::graphiql))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::render));
+}
+
+/// CORS for the configured frontend origins; with none configured, browsers on other
+/// origins are refused (server-to-server clients are unaffected by CORS).
+pub fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin.trim());
+    }
+    cors
+}

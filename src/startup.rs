@@ -1,0 +1,142 @@
+use std::net::TcpListener;
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use tracing_actix_web::TracingLogger;
+
+use crate::api_keys::{self, NewKey};
+use crate::configuration::Settings;
+use crate::database;
+use crate::graphql::build_schema;
+use crate::http::{AppState, cors, metrics::Metrics, routes};
+
+/// Seconds in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+/// A built server, listening, not yet serving.
+pub struct Application {
+    port: u16,
+    server: Server,
+    scheduler: Option<jobs::Scheduler>,
+    db: DatabaseConnection,
+    bootstrap_key: Option<NewKey>,
+}
+
+impl Application {
+    /// Connects, migrates, creates the first admin key on an empty database, binds the
+    /// listener (port 0 picks a free one) and, unless `with_scheduler` is false, starts
+    /// the scheduler.
+    pub async fn build(settings: &Settings, with_scheduler: bool) -> anyhow::Result<Self> {
+        let db = database::connect(settings.database_url()).await?;
+        database::migrate(&db).await?;
+        let bootstrap_key = api_keys::bootstrap_admin(&db).await?;
+
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+        let port = listener
+            .local_addr()
+            .context("listener has no address")?
+            .port();
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            schema: build_schema(db.clone()),
+            metrics: Metrics::install(),
+        });
+        let origins = settings.cors_origins.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(cors(&origins))
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(routes)
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server
+            .listen(listener)
+            .context("failed to start the HTTP server")?
+            .run();
+
+        let scheduler = if with_scheduler {
+            Some(jobs::Scheduler::start(jobs::JobContext { db: db.clone() }).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            port,
+            server,
+            scheduler,
+            db,
+            bootstrap_key,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from outside (tests; signals do this in production).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The admin key created on this start, when the database had none. Shown once.
+    pub fn take_bootstrap_key(&mut self) -> Option<NewKey> {
+        self.bootstrap_key.take()
+    }
+
+    /// Serves until SIGINT/SIGTERM (actix drains in-flight requests), then stops the
+    /// scheduler and closes the database pool.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let served = self.server.await.context("the HTTP server failed");
+        if let Some(scheduler) = self.scheduler {
+            scheduler.shutdown().await?;
+        }
+        self.db
+            .close()
+            .await
+            .context("failed to close the database pool")?;
+        served
+    }
+}
+
+/// Runs only the scheduler (`clientele worker`) until SIGINT/SIGTERM.
+pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
+    let db = database::connect(settings.database_url()).await?;
+    database::migrate(&db).await?;
+    let scheduler = jobs::Scheduler::start(jobs::JobContext { db: db.clone() }).await?;
+    shutdown_signal().await;
+    scheduler.shutdown().await?;
+    db.close()
+        .await
+        .context("failed to close the database pool")
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

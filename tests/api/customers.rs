@@ -1,0 +1,112 @@
+//! Creating, reading, updating, upserting and erasing customers.
+
+use serde_json::json;
+
+use crate::helpers::on_each_database;
+
+const FULL: &str = "id externalId name email phone gender birthDate country region city incomeBand occupation interests lifestyle needs acquisitionChannel referredBy { id } locale timeZone marketingConsent consentUpdatedAt erasedAt orderCount totalSpent firstOrderAt lastOrderAt";
+
+#[tokio::test]
+async fn a_created_customer_reads_back_with_every_field() {
+    on_each_database(|app| async move {
+        let referrer = app.create_customer(json!({ "name": "Emma Smith" })).await;
+        let data = app
+            .admin_ok(
+                &format!("mutation($input: CreateCustomerInput!) {{ createCustomer(input: $input) {{ {FULL} }} }}"),
+                json!({ "input": {
+                    "externalId": "shop-1", "name": " 李娜 ", "email": "Li.Na@Example.COM", "phone": "+86 138-0013-8000",
+                    "gender": "FEMALE", "birthDate": "1990-02-28", "country": "cn", "region": "Shanghai", "city": "Shanghai",
+                    "incomeBand": "50k-100k", "occupation": "designer", "interests": ["Coffee", "travel", "coffee"],
+                    "lifestyle": "urban professional", "needs": "first home", "acquisitionChannel": "referral",
+                    "referredBy": referrer, "locale": "zh-CN", "timeZone": "Asia/Shanghai", "marketingConsent": true
+                }}),
+            )
+            .await;
+        let created = &data["createCustomer"];
+        assert_eq!(created["externalId"], "shop-1");
+        assert_eq!(created["name"], "李娜");
+        assert_eq!(created["email"], "li.na@example.com");
+        assert_eq!(created["phone"], "+8613800138000");
+        assert_eq!(created["gender"], "FEMALE");
+        assert_eq!(created["birthDate"], "1990-02-28");
+        assert_eq!(created["country"], "CN");
+        assert_eq!(created["interests"], json!(["coffee", "travel"]));
+        assert_eq!(created["referredBy"]["id"], referrer.as_str());
+        assert_eq!(created["locale"], "zh-CN");
+        assert_eq!(created["timeZone"], "Asia/Shanghai");
+        assert_eq!(created["marketingConsent"], true);
+        assert!(created["consentUpdatedAt"].is_string());
+        assert_eq!(created["orderCount"], 0);
+        assert_eq!(created["totalSpent"], "0.00");
+        assert!(created["lastOrderAt"].is_null());
+
+        let by_id = app
+            .admin_ok(&format!("query($id: ID!) {{ customer(id: $id) {{ {FULL} }} }}"), json!({ "id": created["id"] }))
+            .await;
+        assert_eq!(&by_id["customer"], created);
+        let by_external = app
+            .admin_ok(&format!("{{ customerByExternalId(externalId: \"shop-1\") {{ {FULL} }} }}"), json!({}))
+            .await;
+        assert_eq!(&by_external["customerByExternalId"], created);
+        let missing = app.admin_ok("{ customer(id: \"999999\") { id } }", json!({})).await;
+        assert!(missing["customer"].is_null());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn update_changes_given_fields_keeps_absent_ones_and_null_clears() {
+    on_each_database(|app| async move {
+        let id = app
+            .create_customer(json!({ "name": "Olivia Brown", "city": "London", "country": "GB", "interests": ["tea"] }))
+            .await;
+        let data = app
+            .admin_ok(
+                "mutation($id: ID!, $input: UpdateCustomerInput!) { updateCustomer(id: $id, input: $input) { name city country interests timeZone updatedAt createdAt } }",
+                json!({ "id": id, "input": { "city": null, "timeZone": "Europe/London", "interests": ["Running"] } }),
+            )
+            .await;
+        let updated = &data["updateCustomer"];
+        assert_eq!(updated["name"], "Olivia Brown");
+        assert_eq!(updated["country"], "GB");
+        assert!(updated["city"].is_null());
+        assert_eq!(updated["timeZone"], "Europe/London");
+        assert_eq!(updated["interests"], json!(["running"]));
+        assert_ne!(updated["updatedAt"], updated["createdAt"]);
+
+        let body = app
+            .admin(r#"mutation { updateCustomer(id: "424242", input: { name: "Nobody" }) { id } }"#, json!({}))
+            .await;
+        assert_eq!(crate::helpers::error_code(&body), "NOT_FOUND");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upserting_the_same_batch_twice_changes_nothing_the_second_time() {
+    on_each_database(|app| async move {
+        let mutation = "mutation($input: [UpsertCustomerInput!]!) { upsertCustomers(input: $input) { created updated unchanged customers { id externalId name city interests } } }";
+        let batch = json!([
+            { "externalId": "p-1", "name": "Ava Jones", "city": "Austin", "interests": ["yoga"] },
+            { "externalId": "p-2", "name": "张伟", "city": "Beijing" },
+        ]);
+        let first = app.admin_ok(mutation, json!({ "input": batch })).await["upsertCustomers"].clone();
+        assert_eq!((first["created"].as_i64(), first["updated"].as_i64(), first["unchanged"].as_i64()), (Some(2), Some(0), Some(0)));
+        let second = app.admin_ok(mutation, json!({ "input": batch })).await["upsertCustomers"].clone();
+        assert_eq!((second["created"].as_i64(), second["updated"].as_i64(), second["unchanged"].as_i64()), (Some(0), Some(0), Some(2)));
+        assert_eq!(first["customers"], second["customers"]);
+
+        // Absent fields stay as they are on an existing customer.
+        let third = app
+            .admin_ok(mutation, json!({ "input": [{ "externalId": "p-1", "city": "Houston" }] }))
+            .await["upsertCustomers"]
+            .clone();
+        assert_eq!(third["updated"], 1);
+        assert_eq!(third["customers"][0]["name"], "Ava Jones");
+        assert_eq!(third["customers"][0]["city"], "Houston");
+        assert_eq!(third["customers"][0]["interests"], json!(["yoga"]));
+        let total = app.admin_ok("{ customers { totalCount } }", json!({})).await;
+        assert_eq!(total["customers"]["totalCount"], 2);
+    })
+    .await;
+}

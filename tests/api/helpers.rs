@@ -1,0 +1,259 @@
+//! `spawn_app` and request helpers.
+
+use std::future::Future;
+
+use clientele::configuration::{LogFormat, Settings};
+use clientele::startup::Application;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+/// Which database a test app runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// SQLite always; PostgreSQL as well when `TEST_POSTGRES_URL` names a server.
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("TEST_POSTGRES_URL")
+        && !url.trim().is_empty()
+    {
+        backends.push(Backend::Postgres(url));
+    }
+    backends
+}
+
+/// Runs `test` against a fresh app on every configured database, one after the other.
+pub async fn on_each_database<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        eprintln!("-- on {}", backend.name());
+        let app = spawn_app(backend).await;
+        let handle = app.server.clone();
+        test(app).await;
+        handle.stop(false).await;
+    }
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A database that exists for one test and is removed afterwards.
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let admin_url = admin_url.clone();
+            let name = name.clone();
+            // Drop cannot await; a short-lived runtime on its own thread can.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(db) = Database::connect(&admin_url).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    /// The app's database, for driving the command line against the same data.
+    pub database_url: String,
+    /// The admin key printed on first start.
+    pub admin_key: String,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    server: actix_web::dev::ServerHandle,
+    _database: TestDatabase,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let (database_url, database) = match &backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("clientele.db").display()
+            );
+            (url, TestDatabase::Sqlite(dir))
+        }
+        Backend::Postgres(admin_url) => {
+            let name = format!("clientele_test_{}", uuid_like());
+            let admin = Database::connect(admin_url)
+                .await
+                .expect("TEST_POSTGRES_URL is not reachable");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(base, _)| base)
+                .unwrap_or(admin_url);
+            (
+                format!("{base}/{name}"),
+                TestDatabase::Postgres {
+                    admin_url: admin_url.clone(),
+                    name,
+                },
+            )
+        }
+    };
+    let settings = Settings {
+        database_url: database_url.clone().into(),
+        bind_addr: "127.0.0.1:0".into(),
+        public_url: None,
+        log_format: LogFormat::Pretty,
+        cors_origins: vec!["https://crm.example.com".into()],
+        http_workers: Some(1),
+    };
+    let mut app = Application::build(&settings, false)
+        .await
+        .expect("the app failed to build");
+    let admin_key = app
+        .take_bootstrap_key()
+        .expect("a fresh database gets an admin key")
+        .secret;
+    let port = app.port();
+    let server = app.server_handle();
+    let db = clientele::database::connect(&database_url).await.unwrap();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        database_url,
+        admin_key,
+        db,
+        client: reqwest::Client::new(),
+        server,
+        _database: database,
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    format!("{:016x}{:08x}", rng.random::<u64>(), std::process::id())
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request with `key`, returning status and JSON body.
+    pub async fn post_graphql(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({
+                "query": query,
+                "variables": variables,
+            }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request failed");
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// A GraphQL request with the admin key; the body.
+    pub async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.graphql(&self.admin_key, query, variables).await
+    }
+
+    /// A GraphQL request with `key` that must answer HTTP 200; the body.
+    pub async fn graphql(&self, key: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post_graphql(Some(key), query, variables).await;
+        assert_eq!(status, 200, "unexpected status; body: {body}");
+        body
+    }
+
+    /// Like `admin`, but the response must have no errors; its `data`.
+    pub async fn admin_ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.admin(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// A new key with exactly these scopes.
+    pub async fn key_with(&self, scopes: &[&str]) -> String {
+        let scopes = clientele::api_keys::parse_scopes(&scopes.join(",")).unwrap();
+        let name = format!("test-{}", uuid_like());
+        clientele::api_keys::create(&self.db, &name, &scopes)
+            .await
+            .unwrap()
+            .secret
+    }
+
+    /// Creates a customer from a JSON input; its id.
+    pub async fn create_customer(&self, input: Value) -> String {
+        let data = self
+            .admin_ok(
+                "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createCustomer"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Records orders; the payload.
+    pub async fn record_orders(&self, orders: Value) -> Value {
+        self.admin_ok(
+            "mutation($input: [OrderInput!]!) { recordOrders(input: $input) { created unchanged orders { id externalId amount } } }",
+            json!({ "input": orders }),
+        )
+        .await["recordOrders"]
+            .clone()
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// Every error's `extensions.code`.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

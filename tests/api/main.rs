@@ -1,0 +1,15 @@
+//! Black-box tests of the whole service: a real server on a random port, real HTTP, a
+//! database of its own per test — SQLite always, PostgreSQL too when
+//! `TEST_POSTGRES_URL` is set. One binary, so the suite links once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod customers;
+mod filters;
+mod orders;
+mod pagination;
+mod schema;
+mod validation;
