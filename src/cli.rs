@@ -82,10 +82,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Serve { no_scheduler } => {
             let mut app = startup::Application::build(&settings, !no_scheduler).await?;
-            let address = format!(
-                "http://{}",
-                settings.bind_addr.replace("0.0.0.0", "127.0.0.1")
-            );
+            // The real port (BIND_ADDR may say 0), and a host a browser can open.
+            let host = settings
+                .bind_addr
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(host, _)| host);
+            let host = if host == "0.0.0.0" || host == "[::]" {
+                "127.0.0.1"
+            } else {
+                host
+            };
+            let address = format!("http://{host}:{}", app.port());
             if let Some(key) = app.take_bootstrap_key() {
                 println!(
                     "First start: created the admin API key `{}`. It is shown only this once:",

@@ -1,3 +1,7 @@
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -50,6 +54,20 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             }
         }
     }
+}
+
+/// Counts every statement run through `db` (for the `db_queries_total` metric and for
+/// tests that hold the API to "a handful of queries per page") and records its latency.
+pub fn instrument(db: &mut DatabaseConnection) -> Arc<AtomicU64> {
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
+    db.set_metric_callback(move |info| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let outcome = if info.failed { "error" } else { "ok" };
+        metrics::counter!("db_queries_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("db_query_duration_seconds").record(info.elapsed.as_secs_f64());
+    });
+    count
 }
 
 /// Applies every pending migration.

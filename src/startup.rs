@@ -1,4 +1,5 @@
 use std::net::TcpListener;
+use std::sync::{Arc, atomic::AtomicU64};
 
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
@@ -21,6 +22,7 @@ pub struct Application {
     scheduler: Option<jobs::Scheduler>,
     db: DatabaseConnection,
     bootstrap_key: Option<NewKey>,
+    queries: Arc<AtomicU64>,
 }
 
 impl Application {
@@ -28,7 +30,8 @@ impl Application {
     /// listener (port 0 picks a free one) and, unless `with_scheduler` is false, starts
     /// the scheduler.
     pub async fn build(settings: &Settings, with_scheduler: bool) -> anyhow::Result<Self> {
-        let db = database::connect(settings.database_url()).await?;
+        let mut db = database::connect(settings.database_url()).await?;
+        let queries = database::instrument(&mut db);
         database::migrate(&db).await?;
         let bootstrap_key = api_keys::bootstrap_admin(&db).await?;
 
@@ -71,6 +74,7 @@ impl Application {
             scheduler,
             db,
             bootstrap_key,
+            queries,
         })
     }
 
@@ -81,6 +85,11 @@ impl Application {
     /// Stops the server from outside (tests; signals do this in production).
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// Statements this application has run so far.
+    pub fn query_counter(&self) -> Arc<AtomicU64> {
+        self.queries.clone()
     }
 
     pub fn db(&self) -> &DatabaseConnection {

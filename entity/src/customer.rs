@@ -45,6 +45,26 @@ pub struct Model {
     pub total_spent: Money,
     pub first_order_at: Option<DateTimeUtc>,
     pub last_order_at: Option<DateTimeUtc>,
+    /// Name, email and phone, lower-cased by Rust (Unicode-aware, unlike SQLite's
+    /// `lower()`), for the same case-insensitive search on both databases. Kept up to
+    /// date by [`Model::refresh_search_text`] on every write of those fields.
+    pub search_text: Option<String>,
+}
+
+impl Model {
+    /// Separates the fields in `search_text` so that a search never matches across two.
+    pub const SEARCH_SEPARATOR: char = '\u{1f}';
+
+    /// Recomputes `search_text` from the personal fields.
+    pub fn refresh_search_text(&mut self) {
+        let parts: Vec<String> = [&self.name, &self.email, &self.phone]
+            .into_iter()
+            .flatten()
+            .map(|part| part.to_lowercase())
+            .collect();
+        self.search_text =
+            (!parts.is_empty()).then(|| parts.join(&Self::SEARCH_SEPARATOR.to_string()));
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

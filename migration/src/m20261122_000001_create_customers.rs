@@ -36,6 +36,7 @@ pub(crate) enum Customers {
     TotalSpent,
     FirstOrderAt,
     LastOrderAt,
+    SearchText,
 }
 
 #[derive(DeriveIden)]
@@ -118,6 +119,7 @@ impl MigrationTrait for Migration {
                     )
                     .col(timestamp(Customers::FirstOrderAt))
                     .col(timestamp(Customers::LastOrderAt))
+                    .col(ColumnDef::new(Customers::SearchText).text())
                     .foreign_key(
                         ForeignKey::create()
                             .name("customers_referred_by_fkey")

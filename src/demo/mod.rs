@@ -1,9 +1,9 @@
 //! `clientele demo`: a realistic synthetic customer base.
 //!
 //! Purchases follow a buy-till-you-die process, the process the value models of later
-//! issues assume: each customer buys at their own Poisson rate λ ~ Gamma(0.75, 1/20 per
+//! issues assume: each customer buys at their own Poisson rate λ ~ Gamma(0.8, 1/12 per
 //! day) while alive, and after each purchase drops out with their own probability
-//! p ~ Beta(1.1, 7); both vary across customers. Order amounts are Gamma-Gamma: a
+//! p ~ Beta(1.1, 12); both vary across customers. Order amounts are Gamma-Gamma: a
 //! customer's mean spend varies across customers and each order scatters around it.
 //! Everything comes from one seeded ChaCha generator per batch of customers, so a seed
 //! (and an end date) gives the same data every time.
@@ -319,7 +319,10 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         total_spent: entity::Money(total),
         first_order_at: orders.first().map(|o| o.0),
         last_order_at: orders.last().map(|o| o.0),
+        search_text: None,
     };
+    let mut row = row;
+    row.refresh_search_text();
     Simulated {
         row,
         interests,
@@ -344,11 +347,11 @@ fn simulate_orders(
     if rng.random_bool(PROSPECT_SHARE) {
         return Vec::new();
     }
-    let rate_per_day = Gamma::new(0.75, 1.0 / 20.0)
+    let rate_per_day = Gamma::new(0.8, 1.0 / 12.0)
         .map(|g| g.sample(rng))
         .unwrap_or(0.02_f64)
         .max(1e-4);
-    let dropout = Beta::new(1.1, 7.0).map(|b| b.sample(rng)).unwrap_or(0.1);
+    let dropout = Beta::new(1.1, 12.0).map(|b| b.sample(rng)).unwrap_or(0.1);
     // Gamma-Gamma spend: ν ~ Gamma(q = 4, rate γ = 40), order value ~ Gamma(p = 6, rate ν),
     // a mean order of about $60 with a long right tail.
     let nu = Gamma::new(4.0, 1.0 / 40.0)
@@ -569,7 +572,7 @@ async fn insert_rows<E: EntityTrait>(
     Ok(())
 }
 
-const CUSTOMER_COLUMNS: [customer::Column; 27] = [
+const CUSTOMER_COLUMNS: [customer::Column; 28] = [
     customer::Column::ExternalId,
     customer::Column::Name,
     customer::Column::Email,
@@ -597,6 +600,7 @@ const CUSTOMER_COLUMNS: [customer::Column; 27] = [
     customer::Column::TotalSpent,
     customer::Column::FirstOrderAt,
     customer::Column::LastOrderAt,
+    customer::Column::SearchText,
 ];
 
 fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
@@ -628,5 +632,6 @@ fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
         Expr::val(c.total_spent.0),
         Expr::val(c.first_order_at),
         Expr::val(c.last_order_at),
+        Expr::val(c.search_text.clone()),
     ]
 }

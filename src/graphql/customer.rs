@@ -8,7 +8,7 @@ use futures::FutureExt;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Select,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order, Query},
+    sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order, Query},
 };
 use serde::{Deserialize, Serialize};
 
@@ -388,13 +388,13 @@ fn keyset(
     if let Some(cursor) = &page.cursor {
         if cursor.field != field {
             return Err(bad_input(
-                "after",
+                page.cursor_argument(),
                 "the cursor comes from a list in another order",
             ));
         }
         let key = field
             .key_value(&cursor.key)
-            .map_err(|message| bad_input("after", message))?;
+            .map_err(|message| bad_input(page.cursor_argument(), message))?;
         let condition = match (key, field.nullable(), nulls_last) {
             (Some(key), false, _) => Condition::any()
                 .add(beyond(key.clone()))
@@ -469,16 +469,16 @@ impl CustomerFilter {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let pattern = search.to_lowercase();
-            condition = condition.add(
-                Condition::any()
-                    .add(
-                        Expr::expr(Func::lower(Expr::col(C::Name)))
-                            .like(contains_pattern(&pattern)),
-                    )
-                    .add(C::Email.like(contains_pattern(&pattern)))
-                    .add(C::Phone.like(contains_pattern(&pattern.replace(' ', "")))),
-            );
+            // Matched against `search_text`, lower-cased in Rust on the way in, so that
+            // "émilie" finds "Émilie" on SQLite too. A phone typed with spaces or dashes
+            // matches the compact E.164 form.
+            let needle = search.to_lowercase();
+            let compact: String = needle.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            let mut any = Condition::any().add(C::SearchText.like(contains_pattern(&needle)));
+            if compact != needle && !compact.is_empty() {
+                any = any.add(C::Phone.like(contains_pattern(&compact)));
+            }
+            condition = condition.add(any);
         }
         if let Some(ids) = &self.ids {
             let ids: Vec<i64> = ids

@@ -302,6 +302,7 @@ impl ParsedFields {
             model.marketing_consent = consent;
             model.consent_updated_at = Some(now);
         }
+        model.refresh_search_text();
         match self.interests {
             Patch::Keep => None,
             Patch::Clear => Some(Vec::new()),
@@ -345,6 +346,7 @@ fn blank_customer(external_id: Option<String>) -> customer::Model {
         total_spent: Money::ZERO,
         first_order_at: None,
         last_order_at: None,
+        search_text: None,
     }
 }
 

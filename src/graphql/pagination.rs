@@ -78,6 +78,14 @@ impl<C: DeserializeOwned> Page<C> {
 }
 
 impl<C> Page<C> {
+    /// The argument the cursor came in, for error paths.
+    pub fn cursor_argument(&self) -> &'static str {
+        match self.direction {
+            PageDirection::Forward => "after",
+            PageDirection::Backward => "before",
+        }
+    }
+
     /// Rows to fetch: one more than the page, to learn whether another page follows.
     pub fn fetch_limit(&self) -> u64 {
         self.limit + 1

@@ -1,1 +1,277 @@
-//! (tests to come)
+//! The command line against a running app's database.
+
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::helpers::{error_code, on_each_database};
+
+fn clientele(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clientele"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("CLIENTELE_CONFIG", "/nonexistent/clientele.toml")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the clientele binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn api_keys_created_on_the_command_line_work_with_their_scopes_until_revoked() {
+    on_each_database(|app| async move {
+        let url = app.database_url.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            clientele(
+                &url,
+                &[
+                    "api-key",
+                    "create",
+                    "--name",
+                    "pos-partner",
+                    "--scopes",
+                    "customers:read,customers:write",
+                ],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let out = stdout(&created);
+        let key = out.lines().last().unwrap().trim().to_owned();
+        assert!(
+            key.starts_with("ck_") && key.len() >= 43,
+            "the key is alone on the last line: {out}"
+        );
+
+        let body = app
+            .graphql(
+                &key,
+                "{ customers { totalCount nodes { name } } }",
+                json!({}),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let id = app.create_customer(json!({ "name": "Mia Clark" })).await;
+        let body = app
+            .graphql(
+                &key,
+                "query($id: ID!) { customer(id: $id) { name } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "no pii:read in this key");
+
+        let url = app.database_url.clone();
+        let listed = tokio::task::spawn_blocking(move || clientele(&url, &["api-key", "list"]))
+            .await
+            .unwrap();
+        let listing = stdout(&listed);
+        assert!(
+            listing.contains("pos-partner") && listing.contains("customers:write"),
+            "{listing}"
+        );
+        assert!(!listing.contains(&key), "list never shows keys");
+
+        let url = app.database_url.clone();
+        let revoked = tokio::task::spawn_blocking(move || {
+            clientele(&url, &["api-key", "revoke", "pos-partner"])
+        })
+        .await
+        .unwrap();
+        assert!(revoked.status.success());
+        let (status, _) = app
+            .post_graphql(Some(&key), "{ customers { totalCount } }", json!({}))
+            .await;
+        assert_eq!(status, 401);
+
+        let url = app.database_url.clone();
+        let bad = tokio::task::spawn_blocking(move || {
+            clientele(
+                &url,
+                &[
+                    "api-key",
+                    "create",
+                    "--name",
+                    "x",
+                    "--scopes",
+                    "customers:read,superuser",
+                ],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("superuser"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn demo_data_is_realistic_and_deterministic_for_a_seed() {
+    let summary = "{ customers(first: 100, orderBy: { field: CREATED_AT }) { totalCount nodes { externalId name country city locale timeZone orderCount totalSpent lastOrderAt interests } } }";
+    let mut snapshots = Vec::new();
+    for _ in 0..2 {
+        let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+        let url = app.database_url.clone();
+        let demo = tokio::task::spawn_blocking(move || {
+            clientele(
+                &url,
+                &[
+                    "demo",
+                    "--customers",
+                    "300",
+                    "--seed",
+                    "7",
+                    "--end-date",
+                    "2026-06-30",
+                ],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            demo.status.success(),
+            "{}",
+            String::from_utf8_lossy(&demo.stderr)
+        );
+        assert!(stdout(&demo).contains("300 customers"), "{}", stdout(&demo));
+        snapshots.push(app.admin_ok(summary, json!({})).await);
+
+        let url = app.database_url.clone();
+        let again = tokio::task::spawn_blocking(move || {
+            clientele(&url, &["demo", "--customers", "10", "--seed", "7"])
+        })
+        .await
+        .unwrap();
+        assert!(!again.status.success(), "the same seed twice would collide");
+    }
+    assert_eq!(
+        snapshots[0], snapshots[1],
+        "the same seed gives the same data"
+    );
+
+    let customers = snapshots[0]["customers"]["nodes"].as_array().unwrap();
+    assert_eq!(snapshots[0]["customers"]["totalCount"], 300);
+    let chinese = customers.iter().filter(|c| c["locale"] == "zh-CN").count();
+    let english = customers
+        .iter()
+        .filter(|c| c["locale"].as_str().unwrap().starts_with("en"))
+        .count();
+    assert!(
+        chinese > 20 && english > 10,
+        "a mixed base: {chinese} zh-CN, {english} en"
+    );
+    let buyers = customers
+        .iter()
+        .filter(|c| c["orderCount"].as_i64().unwrap() > 0)
+        .count();
+    let repeaters = customers
+        .iter()
+        .filter(|c| c["orderCount"].as_i64().unwrap() > 1)
+        .count();
+    assert!(
+        buyers > 60 && buyers < 100,
+        "most customers bought: {buyers}/100"
+    );
+    assert!(repeaters > 20, "many bought again: {repeaters}/100");
+    assert!(
+        customers.iter().all(
+            |c| c["lastOrderAt"].is_null() || c["lastOrderAt"].as_str().unwrap() < "2026-07-01"
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_reported_without_its_password() {
+    let output = tokio::task::spawn_blocking(|| {
+        clientele("postgres://crm:hunter2@127.0.0.1:1/crm", &["migrate"])
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("postgres://crm:***@127.0.0.1:1/crm"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_a_key_once_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("serve.db").display()
+    );
+    let start = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_clientele"))
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("CLIENTELE_CONFIG", "/nonexistent/clientele.toml")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut seen_keys = Vec::new();
+    for round in 0..2 {
+        let mut child = start(&url);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut key = None;
+        let address = loop {
+            let line = tokio::task::block_in_place(|| lines.next())
+                .expect("serve printed its address")
+                .unwrap();
+            if let Some(found) = line.trim().strip_prefix("ck_") {
+                key = Some(format!("ck_{found}"));
+            }
+            if let Some(rest) = line.strip_prefix("GraphiQL: ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        assert!(
+            address.starts_with("http://127.0.0.1:") && !address.contains(":0/"),
+            "{address}"
+        );
+        if round == 0 {
+            let key = key.expect("the first start prints an admin key");
+            let response = reqwest::Client::new()
+                .post(&address)
+                .bearer_auth(&key)
+                .json(&json!({ "query": "{ customers { totalCount } }" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            seen_keys.push(key);
+        } else {
+            assert!(key.is_none(), "the key is shown only on the first start");
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+        assert!(
+            output.status.success(),
+            "serve exits cleanly on SIGTERM: {:?}",
+            output.status
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("scheduler stopped"), "{stderr}");
+    }
+    assert_eq!(seen_keys.len(), 1);
+}

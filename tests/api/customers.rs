@@ -110,3 +110,43 @@ async fn upserting_the_same_batch_twice_changes_nothing_the_second_time() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_page_of_a_hundred_customers_with_their_relations_costs_a_handful_of_queries() {
+    on_each_database(|app| async move {
+        let referrer = app.create_customer(json!({ "name": "Referrer" })).await;
+        let rows: Vec<_> = (0..100)
+            .map(|i| json!({ "externalId": format!("bulk-{i}"), "referredBy": referrer, "interests": ["tea", format!("tag{}", i % 7)] }))
+            .collect();
+        let data = app
+            .admin_ok("mutation($input: [UpsertCustomerInput!]!) { upsertCustomers(input: $input) { customers { id } } }", json!({ "input": rows }))
+            .await;
+        let ids: Vec<String> = data["upsertCustomers"]["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        let orders: Vec<_> = ids
+            .iter()
+            .flat_map(|id| {
+                (0..3).map(move |k| json!({ "externalId": format!("{id}-{k}"), "customerId": id, "amount": "5", "currency": "USD", "orderedAt": format!("2025-0{}-01T00:00:00Z", k + 1) }))
+            })
+            .collect();
+        app.record_orders(json!(orders)).await;
+
+        let query = "{ customers(first: 100, filter: { externalIds: [] }) { totalCount } page: customers(first: 100, orderBy: { field: TOTAL_SPENT, direction: DESC }) { totalCount nodes { id interests referredBy { id name } orders(first: 2) { nodes { amount } pageInfo { hasNextPage } } interactions(first: 2) { nodes { id } } feedback(first: 2) { nodes { id } } } } }";
+        let before = app.queries.load(std::sync::atomic::Ordering::SeqCst);
+        let data = app.admin_ok(query, json!({})).await;
+        let used = app.queries.load(std::sync::atomic::Ordering::SeqCst) - before;
+        let nodes = data["page"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 100);
+        let with_orders: Vec<_> = nodes.iter().filter(|n| n["id"] != referrer.as_str()).collect();
+        assert!(with_orders.iter().all(|n| n["orders"]["nodes"].as_array().unwrap().len() == 2));
+        assert!(with_orders.iter().all(|n| n["orders"]["pageInfo"]["hasNextPage"] == true));
+        assert!(with_orders.iter().all(|n| n["referredBy"]["name"] == "Referrer"));
+        // Key lookup, 2 × (page + count), interests, referrers, orders, interactions, feedback.
+        assert!(used <= 12, "{used} statements for one page with relations");
+    })
+    .await;
+}

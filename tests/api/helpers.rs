@@ -90,6 +90,8 @@ pub struct TestApp {
     pub admin_key: String,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
+    /// Statements the app has run so far.
+    pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     server: actix_web::dev::ServerHandle,
     _database: TestDatabase,
 }
@@ -144,6 +146,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         .secret;
     let port = app.port();
     let server = app.server_handle();
+    let queries = app.query_counter();
     let db = clientele::database::connect(&database_url).await.unwrap();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -152,6 +155,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         admin_key,
         db,
         client: reqwest::Client::new(),
+        queries,
         server,
         _database: database,
     }

@@ -1,1 +1,801 @@
-//! (tests to come)
+//! Cursor pagination of the customer list and of a customer's orders: every page walk
+//! visits each row once in the promised order, in either direction and for every sort,
+//! pages stay put while customers are added, and bad paging arguments are refused.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code, error_codes, on_each_database};
+
+const PAGE: &str =
+    "query($first: Int, $after: String, $last: Int, $before: String, $orderBy: CustomerOrder) {
+  customers(first: $first, after: $after, last: $last, before: $before, orderBy: $orderBy) {
+    totalCount
+    pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+    edges { cursor node { id } }
+    nodes { id }
+  }
+}";
+
+/// More pages than any walk here needs; a walk that goes on longer is looping.
+const MAX_PAGES: usize = 30;
+
+/// One page of customers, already checked for internal consistency.
+#[derive(Debug)]
+struct Page {
+    ids: Vec<String>,
+    has_previous: bool,
+    has_next: bool,
+    start_cursor: Option<String>,
+    end_cursor: Option<String>,
+    total_count: i64,
+}
+
+/// Fetches one page of `customers` with these arguments (`first`, `after`, `last`,
+/// `before`, `orderBy`), checking that `nodes` are the edges' nodes and that the start and
+/// end cursors are those of the first and last edge.
+async fn page(app: &TestApp, arguments: Value) -> Page {
+    let data = app.admin_ok(PAGE, arguments).await;
+    let connection = &data["customers"];
+    let edges = connection["edges"].as_array().unwrap();
+    let ids: Vec<String> = edges
+        .iter()
+        .map(|edge| edge["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let node_ids: Vec<String> = connection["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(node_ids, ids, "nodes differ from the edges' nodes: {data}");
+    let info = &connection["pageInfo"];
+    let start_cursor = info["startCursor"].as_str().map(str::to_owned);
+    let end_cursor = info["endCursor"].as_str().map(str::to_owned);
+    if let (Some(first), Some(last)) = (edges.first(), edges.last()) {
+        assert_eq!(first["cursor"].as_str(), start_cursor.as_deref(), "{data}");
+        assert_eq!(last["cursor"].as_str(), end_cursor.as_deref(), "{data}");
+    }
+    Page {
+        ids,
+        has_previous: info["hasPreviousPage"].as_bool().unwrap(),
+        has_next: info["hasNextPage"].as_bool().unwrap(),
+        start_cursor,
+        end_cursor,
+        total_count: connection["totalCount"].as_i64().unwrap(),
+    }
+}
+
+/// Every page from the start, `size` at a time, following `endCursor`.
+async fn walk_forward(app: &TestApp, order_by: Value, size: usize) -> Vec<Page> {
+    let mut pages: Vec<Page> = Vec::new();
+    loop {
+        assert!(pages.len() < MAX_PAGES, "forward paging does not end");
+        let after = pages.last().map(|p| p.end_cursor.clone());
+        let page = page(
+            app,
+            json!({ "first": size, "after": after, "orderBy": order_by }),
+        )
+        .await;
+        assert!(page.ids.len() <= size, "page larger than asked: {page:?}");
+        let more = page.has_next;
+        pages.push(page);
+        if !more {
+            return pages;
+        }
+    }
+}
+
+/// Every page from the end, `size` at a time, following `startCursor`; in the order
+/// fetched (the last page of the list first).
+async fn walk_backward(app: &TestApp, order_by: Value, size: usize) -> Vec<Page> {
+    let mut pages: Vec<Page> = Vec::new();
+    loop {
+        assert!(pages.len() < MAX_PAGES, "backward paging does not end");
+        let before = pages.last().map(|p| p.start_cursor.clone());
+        let page = page(
+            app,
+            json!({ "last": size, "before": before, "orderBy": order_by }),
+        )
+        .await;
+        assert!(page.ids.len() <= size, "page larger than asked: {page:?}");
+        let more = page.has_previous;
+        pages.push(page);
+        if !more {
+            return pages;
+        }
+    }
+}
+
+/// The ids of forward pages, in list order.
+fn forward_sequence(pages: &[Page]) -> Vec<String> {
+    pages.iter().flat_map(|p| p.ids.clone()).collect()
+}
+
+/// The ids of backward pages (fetched from the end), in list order.
+fn backward_sequence(pages: &[Page]) -> Vec<String> {
+    pages.iter().rev().flat_map(|p| p.ids.clone()).collect()
+}
+
+fn id_number(id: &str) -> i64 {
+    id.parse().unwrap()
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+/// Creates `count` customers one after the other; their ids in creation order.
+async fn create_customers(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 1..=count {
+        ids.push(
+            app.create_customer(json!({ "name": format!("{prefix} {n}") }))
+                .await,
+        );
+    }
+    ids
+}
+
+/// All customers in the default order (oldest first, ties by id), computed from their
+/// `createdAt` rather than taken from the list.
+async fn oldest_first(app: &TestApp) -> Vec<String> {
+    let data = app
+        .admin_ok(
+            "{ customers(first: 100) { nodes { id createdAt } } }",
+            json!({}),
+        )
+        .await;
+    let mut rows: Vec<(DateTime<Utc>, i64, String)> = data["customers"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let id = n["id"].as_str().unwrap().to_owned();
+            (time(&n["createdAt"]), id_number(&id), id)
+        })
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|(_, _, id)| id).collect()
+}
+
+#[tokio::test]
+async fn paging_forward_two_at_a_time_visits_every_customer_once_in_order() {
+    on_each_database(|app| async move {
+        let created = create_customers(&app, "Forward", 7).await;
+        let expected = oldest_first(&app).await;
+        assert_eq!(
+            expected.iter().collect::<HashSet<_>>(),
+            created.iter().collect::<HashSet<_>>()
+        );
+
+        let pages = walk_forward(&app, Value::Null, 2).await;
+        assert_eq!(pages.len(), 4, "7 customers make 4 pages of 2: {pages:?}");
+        for (index, page) in pages.iter().enumerate() {
+            let last = index == pages.len() - 1;
+            assert_eq!(page.total_count, 7, "totalCount counts every page");
+            assert_eq!(page.ids.len(), if last { 1 } else { 2 }, "{page:?}");
+            assert_eq!(page.has_next, !last, "hasNextPage on page {index}");
+            assert_eq!(
+                page.has_previous,
+                index > 0,
+                "hasPreviousPage on page {index}"
+            );
+        }
+        assert_eq!(forward_sequence(&pages), expected);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paging_backward_from_the_end_visits_every_customer_once_in_the_same_order() {
+    on_each_database(|app| async move {
+        create_customers(&app, "Backward", 7).await;
+        let expected = oldest_first(&app).await;
+
+        let pages = walk_backward(&app, Value::Null, 2).await;
+        assert_eq!(pages.len(), 4, "7 customers make 4 pages of 2: {pages:?}");
+        assert_eq!(
+            pages[0].ids,
+            expected[5..],
+            "the first page back is the list's end"
+        );
+        for (index, page) in pages.iter().enumerate() {
+            let last = index == pages.len() - 1;
+            assert_eq!(page.total_count, 7);
+            assert_eq!(page.ids.len(), if last { 1 } else { 2 }, "{page:?}");
+            assert_eq!(
+                page.has_previous, !last,
+                "hasPreviousPage on page {index} back"
+            );
+            assert_eq!(page.has_next, index > 0, "hasNextPage on page {index} back");
+        }
+        assert_eq!(backward_sequence(&pages), expected);
+    })
+    .await;
+}
+
+/// A sort key as the client sees it; `None` for a customer without one.
+#[derive(Debug, PartialEq, PartialOrd)]
+enum Key {
+    Time(DateTime<Utc>),
+    Name(String),
+    Money(Decimal),
+}
+
+fn sort_key(node: &Value, field: &str) -> Option<Key> {
+    match field {
+        "CREATED_AT" => Some(Key::Time(time(&node["createdAt"]))),
+        "LAST_ORDER_AT" => {
+            (!node["lastOrderAt"].is_null()).then(|| Key::Time(time(&node["lastOrderAt"])))
+        }
+        "NAME" => node["name"].as_str().map(|name| Key::Name(name.to_owned())),
+        "TOTAL_SPENT" => Some(Key::Money(
+            node["totalSpent"].as_str().unwrap().parse().unwrap(),
+        )),
+        other => panic!("unknown sort field {other}"),
+    }
+}
+
+/// The promised order: by key in the given direction with ties broken by id in the same
+/// direction (so DESC reads ASC backwards), and customers without a key last either way.
+fn expected_order(nodes: &[Value], field: &str, direction: &str) -> Vec<String> {
+    let mut rows: Vec<(Option<Key>, i64, String)> = nodes
+        .iter()
+        .map(|n| {
+            let id = n["id"].as_str().unwrap().to_owned();
+            (sort_key(n, field), id_number(&id), id)
+        })
+        .collect();
+    let descending = direction == "DESC";
+    rows.sort_by(|(key_a, id_a, _), (key_b, id_b, _)| {
+        let in_direction = |ordering: Ordering| {
+            if descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        };
+        match (key_a, key_b) {
+            (Some(a), Some(b)) => in_direction(a.partial_cmp(b).unwrap().then(id_a.cmp(id_b))),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => in_direction(id_a.cmp(id_b)),
+        }
+    });
+    rows.into_iter().map(|(_, _, id)| id).collect()
+}
+
+/// (amount, orderedAt) of a customer's orders.
+type Orders<'a> = &'a [(&'a str, &'a str)];
+
+#[tokio::test]
+async fn every_sort_pages_like_one_big_page_with_ties_by_id_and_missing_keys_last() {
+    on_each_database(|app| async move {
+        // Names with a tie and three customers without one; totals with four customers
+        // at 30.00 and three at 0.00; two customers whose last order is at the same time
+        // and three without orders.
+        let people: [(Option<&str>, Orders); 9] = [
+            (
+                Some("Dora"),
+                &[
+                    ("10.00", "2025-01-05T10:00:00Z"),
+                    ("20.00", "2025-03-01T10:00:00Z"),
+                ],
+            ),
+            (Some("Ann"), &[("30.00", "2025-03-01T10:00:00Z")]),
+            (
+                None,
+                &[
+                    ("15.00", "2025-02-01T10:00:00Z"),
+                    ("15.00", "2025-02-02T10:00:00Z"),
+                ],
+            ),
+            (Some("Eli"), &[]),
+            (Some("Ann"), &[("99.99", "2024-12-24T18:30:00Z")]),
+            (None, &[]),
+            (Some("Cyd"), &[("5.50", "2025-04-01T08:00:00Z")]),
+            (None, &[("30.00", "2024-11-11T11:11:11Z")]),
+            (Some("Bo"), &[]),
+        ];
+        let mut orders = Vec::new();
+        for (index, (name, bought)) in people.iter().enumerate() {
+            let id = app.create_customer(json!({ "name": name })).await;
+            for (n, (amount, at)) in bought.iter().enumerate() {
+                orders.push(json!({
+                    "externalId": format!("sort-{index}-{n}"), "customerId": id,
+                    "amount": amount, "currency": "USD", "orderedAt": at,
+                }));
+            }
+        }
+        app.record_orders(Value::Array(orders)).await;
+
+        let everyone = app
+            .admin_ok(
+                "{ customers(first: 100) { nodes { id name createdAt lastOrderAt totalSpent } } }",
+                json!({}),
+            )
+            .await["customers"]["nodes"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(everyone.len(), people.len());
+
+        for field in ["CREATED_AT", "NAME", "LAST_ORDER_AT", "TOTAL_SPENT"] {
+            for direction in ["ASC", "DESC"] {
+                let order_by = json!({ "field": field, "direction": direction });
+                let expected = expected_order(&everyone, field, direction);
+                let big = page(&app, json!({ "first": 100, "orderBy": order_by })).await;
+                assert_eq!(big.ids, expected, "one page sorted by {field} {direction}");
+                assert!(!big.has_next && !big.has_previous);
+
+                let forward = walk_forward(&app, order_by.clone(), 2).await;
+                assert_eq!(
+                    forward_sequence(&forward),
+                    expected,
+                    "pages of 2 forward by {field} {direction}"
+                );
+                let backward = walk_backward(&app, order_by.clone(), 3).await;
+                assert_eq!(
+                    backward_sequence(&backward),
+                    expected,
+                    "pages of 3 backward by {field} {direction}"
+                );
+            }
+        }
+
+        // Spelled out for the nullable sorts: the customers without a key are the last
+        // three in both directions.
+        let keyless = |field: &str| -> HashSet<String> {
+            everyone
+                .iter()
+                .filter(|n| sort_key(n, field).is_none())
+                .map(|n| n["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        for field in ["NAME", "LAST_ORDER_AT"] {
+            assert_eq!(keyless(field).len(), 3);
+            for direction in ["ASC", "DESC"] {
+                let ids = page(
+                    &app,
+                    json!({ "first": 100, "orderBy": { "field": field, "direction": direction } }),
+                )
+                .await
+                .ids;
+                let tail: HashSet<String> = ids[ids.len() - 3..].iter().cloned().collect();
+                assert_eq!(
+                    tail,
+                    keyless(field),
+                    "{field} {direction} puts missing keys last"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_cursor_stays_valid_while_newer_customers_are_added() {
+    on_each_database(|app| async move {
+        let originals = create_customers(&app, "Early", 6).await;
+        let expected_originals = oldest_first(&app).await;
+        let first = page(&app, json!({ "first": 3 })).await;
+        assert_eq!(first.ids, expected_originals[..3]);
+
+        let newcomers = create_customers(&app, "Late", 2).await;
+        let rest = {
+            let mut ids = Vec::new();
+            let mut after = first.end_cursor.clone();
+            for _ in 0..MAX_PAGES {
+                let next = page(&app, json!({ "first": 3, "after": after })).await;
+                ids.extend(next.ids.clone());
+                if !next.has_next {
+                    break;
+                }
+                after = next.end_cursor;
+            }
+            ids
+        };
+        for id in &first.ids {
+            assert!(
+                !rest.contains(id),
+                "customer {id} of page 1 came again: {rest:?}"
+            );
+        }
+        // The rest of the originals, once each, then the newcomers (created later).
+        let mut expected_rest = expected_originals[3..].to_vec();
+        expected_rest.extend(newcomers.iter().cloned());
+        assert_eq!(rest, expected_rest);
+        assert_eq!(
+            originals.len() + newcomers.len(),
+            first.ids.len() + rest.len()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_total_spent_cursor_skips_nothing_and_repeats_nothing_when_customers_land_mid_list() {
+    on_each_database(|app| async move {
+        let spend = |id: &str, external: &str, amount: &str| {
+            json!({ "externalId": external, "customerId": id, "amount": amount,
+                    "currency": "USD", "orderedAt": "2025-01-02T10:00:00Z" })
+        };
+        let mut orders = Vec::new();
+        for (n, amount) in ["10.00", "20.00", "30.00", "40.00", "50.00", "60.00"]
+            .iter()
+            .enumerate()
+        {
+            let id = app
+                .create_customer(json!({ "name": format!("Spender {n}") }))
+                .await;
+            orders.push(spend(&id, &format!("mid-{n}"), amount));
+        }
+        app.record_orders(Value::Array(orders)).await;
+        let order_by = json!({ "field": "TOTAL_SPENT", "direction": "ASC" });
+        let query_totals = "{ customers(first: 100) { nodes { id totalSpent } } }";
+        let totals_before = app.admin_ok(query_totals, json!({})).await["customers"]["nodes"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let before = expected_order(&totals_before, "TOTAL_SPENT", "ASC");
+
+        let first = page(&app, json!({ "first": 3, "orderBy": order_by })).await;
+        assert_eq!(first.ids, before[..3]);
+
+        // One customer lands before the cursor, one ties with the cursor's customer (and
+        // has a larger id, so comes after it), one lands between later customers.
+        let mut late = Vec::new();
+        for (n, amount) in ["25.00", "30.00", "45.00"].iter().enumerate() {
+            let id = app
+                .create_customer(json!({ "name": format!("Late spender {n}") }))
+                .await;
+            late.push(spend(&id, &format!("late-{n}"), amount));
+        }
+        app.record_orders(Value::Array(late)).await;
+
+        let mut rest = Vec::new();
+        let mut after = first.end_cursor.clone();
+        for _ in 0..MAX_PAGES {
+            let next = page(
+                &app,
+                json!({ "first": 3, "after": after, "orderBy": order_by }),
+            )
+            .await;
+            assert_eq!(next.total_count, 9);
+            rest.extend(next.ids.clone());
+            if !next.has_next {
+                break;
+            }
+            after = next.end_cursor;
+        }
+        for id in &first.ids {
+            assert!(
+                !rest.contains(id),
+                "customer {id} of page 1 came again: {rest:?}"
+            );
+        }
+        for id in &before[3..] {
+            assert_eq!(
+                rest.iter().filter(|r| *r == id).count(),
+                1,
+                "customer {id} skipped or repeated: {rest:?}"
+            );
+        }
+        // Exactly the customers that now sort after page 1's last one, in order.
+        let totals_now = app.admin_ok(query_totals, json!({})).await["customers"]["nodes"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let now = expected_order(&totals_now, "TOTAL_SPENT", "ASC");
+        let cursor_position = now
+            .iter()
+            .position(|id| id == first.ids.last().unwrap())
+            .unwrap();
+        assert_eq!(rest, now[cursor_position + 1..]);
+        assert_eq!(rest.len(), 5, "40, the new 30, 45, 50 and 60: {rest:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_paging_arguments_are_bad_user_input() {
+    on_each_database(|app| async move {
+        create_customers(&app, "Paged", 3).await;
+        let by_created = page(&app, json!({ "first": 1 })).await;
+        let cursor = by_created.end_cursor.clone().unwrap();
+
+        let refused = |arguments: Value, field: &'static str| {
+            let app = &app;
+            async move {
+                let body = app.admin(PAGE, arguments.clone()).await;
+                assert_eq!(
+                    error_codes(&body),
+                    ["BAD_USER_INPUT"],
+                    "one error for {arguments}: {body}"
+                );
+                assert_eq!(
+                    body["errors"][0]["extensions"]["field"], field,
+                    "{arguments}: {body}"
+                );
+                assert!(
+                    body["data"].is_null() || body["data"]["customers"].is_null(),
+                    "{body}"
+                );
+            }
+        };
+        // A cursor from a list in another order.
+        refused(
+            json!({ "first": 1, "after": cursor, "orderBy": { "field": "TOTAL_SPENT" } }),
+            "after",
+        )
+        .await;
+        refused(
+            json!({ "first": 1, "after": cursor, "orderBy": { "field": "NAME" } }),
+            "after",
+        )
+        .await;
+        // Garbage and a damaged cursor.
+        refused(json!({ "first": 1, "after": "not a cursor" }), "after").await;
+        refused(
+            json!({ "first": 1, "after": &cursor[..cursor.len() / 2] }),
+            "after",
+        )
+        .await;
+        refused(json!({ "last": 1, "before": "bm90IGEgY3Vyc29y" }), "before").await;
+        // Page sizes outside 0..=100, either way.
+        refused(json!({ "first": 101 }), "first").await;
+        refused(json!({ "first": -1 }), "first").await;
+        refused(json!({ "last": 101 }), "last").await;
+        refused(json!({ "last": -1 }), "last").await;
+        // Both directions at once.
+        refused(json!({ "first": 1, "last": 1 }), "first").await;
+        refused(json!({ "first": 1, "before": cursor }), "first").await;
+        refused(json!({ "last": 1, "after": cursor }), "first").await;
+
+        // The bounds themselves are fine.
+        assert_eq!(page(&app, json!({ "first": 100 })).await.ids.len(), 3);
+        assert_eq!(page(&app, json!({ "last": 100 })).await.ids.len(), 3);
+        assert!(page(&app, json!({ "first": 0 })).await.ids.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_before_cursor_from_another_order_is_refused_naming_before() {
+    on_each_database(|app| async move {
+        create_customers(&app, "Paged", 3).await;
+        let cursor = page(&app, json!({ "last": 1 })).await.start_cursor.unwrap();
+        let body = app
+            .admin(
+                PAGE,
+                json!({ "last": 1, "before": cursor, "orderBy": { "field": "TOTAL_SPENT" } }),
+            )
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "before", "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sorting_by_name_needs_pii_read() {
+    on_each_database(|app| async move {
+        create_customers(&app, "Named", 2).await;
+        let query = "{ customers(orderBy: { field: NAME }) { totalCount nodes { id } } }";
+        let reader = app.key_with(&["customers:read"]).await;
+        let body = app.graphql(&reader, query, json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+        assert!(
+            body["data"].is_null(),
+            "nothing in name order leaks: {body}"
+        );
+
+        let pii = app.key_with(&["customers:read", "pii:read"]).await;
+        let body = app.graphql(&pii, query, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["customers"]["totalCount"], 2);
+    })
+    .await;
+}
+
+const ORDERS_PAGE: &str = "query($id: ID!, $first: Int, $after: String) {
+  customer(id: $id) {
+    orders(first: $first, after: $after) {
+      pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+      edges { cursor node { id externalId customerId orderedAt } }
+      nodes { id }
+    }
+  }
+}";
+
+fn order(customer: &str, external_id: &str, ordered_at: &str) -> Value {
+    json!({ "externalId": external_id, "customerId": customer, "amount": "12.50",
+            "currency": "USD", "orderedAt": ordered_at })
+}
+
+#[tokio::test]
+async fn a_customers_orders_page_newest_first_and_paging_reaches_them_all() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({ "name": "Olga" })).await;
+        let other = app.create_customer(json!({ "name": "Pia" })).await;
+        // Recorded out of order; two at the same moment, which page 1 and 2 split.
+        app.record_orders(json!([
+            order(&id, "o-feb", "2025-02-01T09:00:00Z"),
+            order(&id, "o-apr", "2025-04-01T09:00:00Z"),
+            order(&id, "o-mar-a", "2025-03-01T09:00:00Z"),
+            order(&other, "p-may", "2025-05-01T09:00:00Z"),
+            order(&id, "o-jan", "2025-01-01T09:00:00Z"),
+            order(&id, "o-mar-b", "2025-03-01T09:00:00Z"),
+        ]))
+        .await;
+
+        let mut seen: Vec<(DateTime<Utc>, String)> = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            assert!(pages < MAX_PAGES, "order paging does not end");
+            let data = app
+                .admin_ok(ORDERS_PAGE, json!({ "id": id, "first": 2, "after": after }))
+                .await;
+            let connection = &data["customer"]["orders"];
+            let edges = connection["edges"].as_array().unwrap();
+            let node_ids: Vec<&Value> = edges.iter().map(|e| &e["node"]["id"]).collect();
+            let nodes: Vec<&Value> = connection["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| &n["id"])
+                .collect();
+            assert_eq!(nodes, node_ids, "{data}");
+            let info = &connection["pageInfo"];
+            assert_eq!(info["hasPreviousPage"], pages > 0, "{data}");
+            for edge in edges {
+                assert_eq!(
+                    edge["node"]["customerId"],
+                    id.as_str(),
+                    "another customer's order: {data}"
+                );
+                seen.push((
+                    time(&edge["node"]["orderedAt"]),
+                    edge["node"]["externalId"].as_str().unwrap().to_owned(),
+                ));
+            }
+            pages += 1;
+            if !info["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            assert_eq!(edges.len(), 2, "only the last page is short: {data}");
+            after = info["endCursor"].as_str().map(str::to_owned);
+        }
+        assert_eq!(pages, 3, "five orders make three pages of two");
+        let mut external_ids: Vec<&str> = seen.iter().map(|(_, e)| e.as_str()).collect();
+        assert!(
+            seen.windows(2).all(|pair| pair[0].0 >= pair[1].0),
+            "not newest first: {seen:?}"
+        );
+        assert_eq!(seen[0].1, "o-apr");
+        assert_eq!(seen[4].1, "o-jan");
+        external_ids.sort_unstable();
+        assert_eq!(
+            external_ids,
+            ["o-apr", "o-feb", "o-jan", "o-mar-a", "o-mar-b"],
+            "each order once"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_customer_in_a_page_gets_its_own_orders() {
+    on_each_database(|app| async move {
+        // Order counts per customer, and order times that interleave across customers.
+        let counts = [3, 0, 1, 4, 2, 2];
+        let mut ids = Vec::new();
+        let mut orders = Vec::new();
+        let mut own: Vec<Vec<(String, String)>> = Vec::new();
+        for (c, count) in counts.iter().enumerate() {
+            let id = app
+                .create_customer(json!({ "name": format!("Buyer {c}") }))
+                .await;
+            let mut mine = Vec::new();
+            for n in 0..*count {
+                let at = format!("2025-0{}-{:02}T12:00:00Z", n + 1, 10 + c);
+                let external = format!("buyer-{c}-{n}");
+                orders.push(order(&id, &external, &at));
+                mine.push((at, external));
+            }
+            // Newest first.
+            mine.sort_by(|a, b| b.0.cmp(&a.0));
+            own.push(mine);
+            ids.push(id);
+        }
+        app.record_orders(Value::Array(orders)).await;
+
+        for size in [2_usize, 10] {
+            let data = app
+                .admin_ok(
+                    "query($size: Int) { customers(first: 20) { nodes { id orderCount
+                        orders(first: $size) {
+                          pageInfo { hasNextPage } nodes { customerId externalId } } } } }",
+                    json!({ "size": size }),
+                )
+                .await;
+            let nodes = data["customers"]["nodes"].as_array().unwrap();
+            assert_eq!(nodes.len(), ids.len());
+            for node in nodes {
+                let index = ids.iter().position(|id| node["id"] == id.as_str()).unwrap();
+                let orders = node["orders"]["nodes"].as_array().unwrap();
+                for o in orders {
+                    assert_eq!(
+                        o["customerId"], node["id"],
+                        "an order of another customer: {data}"
+                    );
+                }
+                let got: Vec<&str> = orders
+                    .iter()
+                    .map(|o| o["externalId"].as_str().unwrap())
+                    .collect();
+                let expected: Vec<&str> = own[index]
+                    .iter()
+                    .take(size)
+                    .map(|(_, e)| e.as_str())
+                    .collect();
+                assert_eq!(
+                    got, expected,
+                    "orders of customer {index} in pages of {size}"
+                );
+                assert_eq!(
+                    node["orders"]["pageInfo"]["hasNextPage"],
+                    own[index].len() > size
+                );
+                assert_eq!(node["orderCount"], own[index].len());
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_order_paging_arguments_are_bad_user_input() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({ "name": "Quinn" })).await;
+        app.record_orders(json!([order(&id, "q-1", "2025-01-01T09:00:00Z")]))
+            .await;
+        let customers_cursor = page(&app, json!({ "first": 1 })).await.end_cursor.unwrap();
+        for (arguments, field) in [
+            (json!({ "id": id, "first": 101 }), "first"),
+            (json!({ "id": id, "first": -1 }), "first"),
+            (json!({ "id": id, "first": 1, "after": "garbage" }), "after"),
+            // A cursor of the customer list is no cursor of orders.
+            (
+                json!({ "id": id, "first": 1, "after": customers_cursor }),
+                "after",
+            ),
+        ] {
+            let body = app.admin(ORDERS_PAGE, arguments.clone()).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{arguments}: {body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["field"], field,
+                "{arguments}: {body}"
+            );
+        }
+
+        // And an orders cursor is no cursor of the customer list.
+        let data = app
+            .admin_ok(ORDERS_PAGE, json!({ "id": id, "first": 1 }))
+            .await;
+        let orders_cursor = data["customer"]["orders"]["pageInfo"]["endCursor"]
+            .as_str()
+            .unwrap();
+        let body = app
+            .admin(PAGE, json!({ "first": 1, "after": orders_cursor }))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    })
+    .await;
+}
