@@ -8,7 +8,8 @@ use anyhow::Context;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 /// How often, and how patiently, start-up tries to reach the database.
-const CONNECT_ATTEMPTS: u32 = 6;
+const CONNECT_ATTEMPTS: u32 = 5;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// Connects to the database named by `url`, retrying briefly (a database that starts
@@ -33,11 +34,14 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         options.max_connections(20);
     }
 
+    // A pool keeps retrying a refused connection until its acquire timeout (30 s), so
+    // reachability is probed with single connections first: quick retries, a quick and
+    // clear failure.
     let mut delay = FIRST_RETRY_DELAY;
     let mut attempt = 1;
     loop {
-        match Database::connect(options.clone()).await {
-            Ok(db) => return Ok(db),
+        match probe(url).await {
+            Ok(()) => break,
             Err(error) if attempt < CONNECT_ATTEMPTS => {
                 tracing::warn!(url = %redact(url), attempt, %error, "database not reachable yet, retrying");
                 tokio::time::sleep(delay).await;
@@ -54,6 +58,22 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             }
         }
     }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("could not open a connection pool to {}", redact(url)))
+}
+
+/// Opens and closes one connection (PostgreSQL); SQLite files need no probe.
+async fn probe(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::Connection;
+    if !url.starts_with("postgres") {
+        return Ok(());
+    }
+    let connection = tokio::time::timeout(PROBE_TIMEOUT, sea_orm::sqlx::PgConnection::connect(url))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {} s", PROBE_TIMEOUT.as_secs()))??;
+    connection.close().await?;
+    Ok(())
 }
 
 /// Counts every statement run through `db` (for the `db_queries_total` metric and for
