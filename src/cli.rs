@@ -36,6 +36,14 @@ pub enum Command {
     ApiKey(ApiKeyCommand),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     ExportSchema,
+    /// Run a job now and print its run record (JSON); exits non-zero when it fails.
+    RunJob {
+        /// value-scores
+        name: String,
+        /// The last day observed (YYYY-MM-DD); orders after it are ignored [default: today]
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
     /// Fill the database with a realistic synthetic customer base.
     Demo {
         /// How many customers to create.
@@ -156,6 +164,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("revoked API key `{name}`");
                 }
             }
+            Ok(())
+        }
+        Command::RunJob { name, as_of } => {
+            let job = jobs::JobName::parse(&name).map_err(anyhow::Error::msg)?;
+            let db = database::connect(settings.database_url()).await?;
+            database::migrate(&db).await?;
+            let run =
+                jobs::runs::run(&settings.job_context(db), job, jobs::JobParams { as_of }).await?;
+            let stats: serde_json::Value = run
+                .stats
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": run.id, "name": run.name, "status": format!("{:?}", run.status).to_uppercase(),
+                    "asOf": run.as_of, "startedAt": run.started_at, "finishedAt": run.finished_at,
+                    "stats": stats, "error": run.error,
+                })
+            );
+            anyhow::ensure!(
+                run.status == entity::job_run::JobStatus::Succeeded,
+                "the job failed: {}",
+                run.error.unwrap_or_default()
+            );
             Ok(())
         }
         Command::Demo {

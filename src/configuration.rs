@@ -32,6 +32,13 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// HTTP worker threads; one per CPU core when unset.
     pub http_workers: Option<usize>,
+    /// IANA time zone the job schedules are read in.
+    pub scheduler_time_zone: String,
+    /// Six-field cron expression (seconds first) of the `value-scores` job.
+    pub value_scores_schedule: String,
+    /// The value models' tunables (`[value]` in the configuration file).
+    #[serde(default)]
+    pub value: jobs::ValueSettings,
 }
 
 impl Settings {
@@ -48,6 +55,28 @@ impl Settings {
 
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// The job schedules.
+    pub fn scheduler(&self) -> jobs::SchedulerSettings {
+        jobs::SchedulerSettings {
+            time_zone: self.scheduler_time_zone.clone(),
+            value_scores: self.value_scores_schedule.clone(),
+        }
+    }
+
+    /// Everything a job may use.
+    pub fn job_context(&self, db: sea_orm::DatabaseConnection) -> jobs::JobContext {
+        jobs::JobContext {
+            db,
+            value: self.value.clone(),
+        }
+    }
+
+    /// Refuses settings that cannot work, before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.scheduler().validate()?;
+        self.value.validate().map_err(anyhow::Error::msg)
     }
 }
 
@@ -89,6 +118,14 @@ pub struct SettingsArgs {
     #[arg(long, env = "HTTP_WORKERS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_workers: Option<usize>,
+    /// IANA time zone the job schedules are read in [default: UTC]
+    #[arg(long, env = "SCHEDULER_TIME_ZONE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_time_zone: Option<String>,
+    /// When `value-scores` runs: six-field cron, seconds first [default: "0 0 2 * * *"]
+    #[arg(long, env = "VALUE_SCORES_SCHEDULE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_scores_schedule: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -96,16 +133,21 @@ struct Defaults {
     database_url: &'static str,
     bind_addr: &'static str,
     log_format: LogFormat,
+    scheduler_time_zone: String,
+    value_scores_schedule: String,
 }
 
 impl SettingsArgs {
     /// Resolves the layers into settings. A missing configuration file is fine (it is
     /// optional); a malformed one is an error naming the file.
     pub fn load(&self) -> anyhow::Result<Settings> {
+        let schedules = jobs::SchedulerSettings::default();
         let defaults = Defaults {
             database_url: Settings::DEFAULT_DATABASE_URL,
             bind_addr: Settings::DEFAULT_BIND_ADDR,
             log_format: LogFormat::Pretty,
+            scheduler_time_zone: schedules.time_zone,
+            value_scores_schedule: schedules.value_scores,
         };
         let settings: Settings = Figment::new()
             .merge(Serialized::defaults(defaults))
@@ -118,6 +160,7 @@ impl SettingsArgs {
                     self.config.display()
                 )
             })?;
+        settings.validate()?;
         Ok(settings)
     }
 }

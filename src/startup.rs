@@ -41,9 +41,11 @@ impl Application {
             .local_addr()
             .context("listener has no address")?
             .port();
+        settings.validate()?;
+        let job_context = settings.job_context(db.clone());
         let state = web::Data::new(AppState {
             db: db.clone(),
-            schema: build_schema(db.clone()),
+            schema: build_schema(db.clone(), job_context.clone()),
             metrics: Metrics::install(),
         });
         let origins = settings.cors_origins.clone();
@@ -64,7 +66,7 @@ impl Application {
             .run();
 
         let scheduler = if with_scheduler {
-            Some(jobs::Scheduler::start(jobs::JobContext { db: db.clone() }).await?)
+            Some(jobs::Scheduler::start(job_context, &settings.scheduler()).await?)
         } else {
             None
         };
@@ -120,7 +122,8 @@ impl Application {
 pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
     let db = database::connect(settings.database_url()).await?;
     database::migrate(&db).await?;
-    let scheduler = jobs::Scheduler::start(jobs::JobContext { db: db.clone() }).await?;
+    let scheduler =
+        jobs::Scheduler::start(settings.job_context(db.clone()), &settings.scheduler()).await?;
     shutdown_signal().await;
     scheduler.shutdown().await?;
     db.close()

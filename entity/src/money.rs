@@ -60,6 +60,13 @@ impl Money {
         value
     }
 
+    /// Rounds a model's prediction (a float) to money; `None` for NaN, infinities and
+    /// values outside the range, so that no such value ever reaches the API.
+    pub fn from_f64_rounded(value: f64) -> Option<Self> {
+        let units = (value * 10_000.0).round();
+        (units.is_finite() && units.abs() < 9.0e18).then_some(Money(units as i64))
+    }
+
     /// The amount as a float, for statistical models only (never for storage or display).
     pub fn to_f64(self) -> f64 {
         self.0 as f64 / 10_000.0

@@ -1,31 +1,43 @@
-//! Everything clientele computes or sends on a schedule. Each job is a plain
-//! `async fn(&JobContext, JobParams) -> anyhow::Result<JobStats>` so that the scheduler,
-//! `clientele run-job` and the GraphQL `runJob` mutation all run the same code.
-//!
-//! For now this crate holds the scheduler skeleton; the value, lifecycle, segment and
-//! campaign jobs arrive with their issues.
+//! Everything clientele computes or sends on a schedule. Each job is a plain async
+//! function over a [`JobContext`], so the scheduler, `clientele run-job` and the GraphQL
+//! `runJob` mutation all run the same code, and every run is recorded ([`runs`]).
 
-/// tokio-cron-scheduler wiring: start and stop.
+/// Running jobs by name and recording each run.
+pub mod runs;
+/// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
+/// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
+pub mod value;
+/// The `value-scores` job: read per-customer purchase summaries, fit, score, write back.
+pub mod value_scores;
 
 use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
+
+pub use runs::JobName;
+pub use scheduler::{Scheduler, SchedulerSettings};
+pub use value_scores::ValueSettings;
 
 /// What every job may use.
 #[derive(Clone)]
 pub struct JobContext {
     pub db: DatabaseConnection,
+    pub value: ValueSettings,
 }
 
 /// How a job is asked to run.
 #[derive(Clone, Debug, Default)]
 pub struct JobParams {
-    /// The last day observed; today when absent.
+    /// The last day observed; today (UTC) when absent.
     pub as_of: Option<NaiveDate>,
 }
 
-/// What a finished run reports (counts, timings, model diagnostics), as JSON.
+/// What a finished run reports (counts, timings, model diagnostics), as a JSON object.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct JobStats(pub serde_json::Map<String, serde_json::Value>);
 
-pub use scheduler::Scheduler;
+impl JobStats {
+    pub fn set(&mut self, key: &str, value: impl Into<serde_json::Value>) {
+        self.0.insert(key.to_owned(), value.into());
+    }
+}

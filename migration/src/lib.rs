@@ -8,6 +8,8 @@ mod m20261122_000002_create_orders;
 mod m20261122_000003_create_interactions;
 mod m20261122_000004_create_feedback;
 mod m20261122_000005_create_api_keys;
+mod m20261122_000006_create_job_runs;
+mod m20261122_000007_create_value_scores;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_interactions::Migration),
             Box::new(m20261122_000004_create_feedback::Migration),
             Box::new(m20261122_000005_create_api_keys::Migration),
+            Box::new(m20261122_000006_create_job_runs::Migration),
+            Box::new(m20261122_000007_create_value_scores::Migration),
         ]
     }
 }

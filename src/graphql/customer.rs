@@ -19,12 +19,16 @@ use crate::graphql::{
     feedback::Feedback,
     guards::{RequireScope, require},
     interaction::Interaction,
-    loaders::{ChildPageKey, ChildPageLoader, CustomerChild, CustomerLoader, InterestsLoader},
+    loaders::{
+        ChildPageKey, ChildPageLoader, CustomerChild, CustomerLoader, CustomerValueLoader,
+        InterestsLoader,
+    },
     order::Order as OrderNode,
     pagination::{
         CountedConnection, Page, PageDirection, PlainConnection, TotalCount, encode_cursor,
     },
     scalars::{Date, Decimal},
+    value::CustomerValue,
 };
 
 /// A customer: who they are, how to reach them, and a summary of what they bought.
@@ -144,6 +148,11 @@ impl Customer {
     }
     async fn last_order_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_order_at
+    }
+    /// Value scores from the latest `value-scores` run; null until the first run.
+    async fn value(&self, ctx: &Context<'_>) -> Result<Option<CustomerValue>> {
+        let loader = ctx.data::<DataLoader<CustomerValueLoader>>()?;
+        Ok(loader.load_one(self.0.id).await?.map(CustomerValue))
     }
     /// Orders, newest first.
     async fn orders(

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use async_graphql::{Error, dataloader::Loader};
 use chrono::{DateTime, Utc};
-use entity::{customer, customer_interest, feedback, interaction, order};
+use entity::{
+    customer, customer_interest, customer_value, feedback, interaction, order, value_model,
+};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
@@ -27,6 +29,40 @@ impl Loader<i64> for CustomerLoader {
             .await
             .or_internal()?;
         Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
+/// The latest value scores per customer.
+pub struct CustomerValueLoader(pub DatabaseConnection);
+
+impl Loader<i64> for CustomerValueLoader {
+    type Value = customer_value::Model;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = customer_value::Entity::find()
+            .filter(customer_value::Column::CustomerId.is_in(ids.iter().copied()))
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        Ok(rows.into_iter().map(|v| (v.customer_id, v)).collect())
+    }
+}
+
+/// Fitted models by the job run that fitted them.
+pub struct ValueModelLoader(pub DatabaseConnection);
+
+impl Loader<i64> for ValueModelLoader {
+    type Value = value_model::Model;
+    type Error = Error;
+
+    async fn load(&self, run_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = value_model::Entity::find()
+            .filter(value_model::Column::JobRunId.is_in(run_ids.iter().copied()))
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        Ok(rows.into_iter().map(|m| (m.job_run_id, m)).collect())
     }
 }
 

@@ -16,6 +16,8 @@ pub mod feedback;
 pub mod guards;
 /// Interactions.
 pub mod interaction;
+/// `runJob` and the job-run history.
+pub mod jobs;
 /// Batched loaders for relations.
 pub mod loaders;
 /// Orders.
@@ -24,6 +26,8 @@ pub mod order;
 pub mod pagination;
 /// `Decimal` and `Date`.
 pub mod scalars;
+/// Value scores, models, RFM matrix, tiers.
+pub mod value;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
 use sea_orm::DatabaseConnection;
@@ -35,7 +39,7 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(customer::CustomerQuery);
+pub struct QueryRoot(customer::CustomerQuery, value::ValueQuery, jobs::JobQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -44,6 +48,7 @@ pub struct MutationRoot(
     order::OrderMutation,
     interaction::InteractionMutation,
     feedback::FeedbackMutation,
+    jobs::JobMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -61,8 +66,17 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot,
 }
 
 /// The schema the server runs, with its database and loaders.
-pub fn build_schema(db: DatabaseConnection) -> AppSchema {
+pub fn build_schema(db: DatabaseConnection, job_context: ::jobs::JobContext) -> AppSchema {
     schema_builder()
+        .data(job_context)
+        .data(DataLoader::new(
+            loaders::CustomerValueLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ValueModelLoader(db.clone()),
+            tokio::spawn,
+        ))
         .data(DataLoader::new(
             loaders::CustomerLoader(db.clone()),
             tokio::spawn,

@@ -136,6 +136,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         log_format: LogFormat::Pretty,
         cors_origins: vec!["https://crm.example.com".into()],
         http_workers: Some(1),
+        scheduler_time_zone: "UTC".into(),
+        value_scores_schedule: "0 0 2 * * *".into(),
+        value: Default::default(),
     };
     let mut app = Application::build(&settings, false)
         .await

@@ -13,3 +13,4 @@ mod orders;
 mod pagination;
 mod schema;
 mod validation;
+mod value_scores;

@@ -1,0 +1,60 @@
+use sea_orm::entity::prelude::*;
+
+use crate::Money;
+
+/// A customer's latest value scores (one row per customer, replaced by each
+/// `value-scores` run). Money is fixed-point; probabilities and 0–100 scores are floats.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer_values")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub customer_id: i64,
+    pub job_run_id: i64,
+    pub as_of: Date,
+    /// Days from the last order's day to `as_of`; null without orders.
+    pub recency_days: Option<i64>,
+    /// Distinct purchase days.
+    pub frequency: i64,
+    /// Average order value.
+    pub monetary: Option<Money>,
+    pub total_spent: Money,
+    pub r_score: Option<i16>,
+    pub f_score: Option<i16>,
+    pub m_score: Option<i16>,
+    pub rfm_code: Option<String>,
+    pub rfm_group: Option<String>,
+    /// BG/NBD inputs: repeat purchase days, and t_x and T in weeks.
+    pub repeat_purchases: i64,
+    pub t_x_weeks: f64,
+    pub t_weeks: f64,
+    pub p_alive: Option<f64>,
+    pub expected_order_value: Option<Money>,
+    pub predicted_clv: Option<Money>,
+    pub value_tier: Option<String>,
+    pub churn_risk: Option<f64>,
+    pub economic_score: f64,
+    pub loyalty_score: f64,
+    pub advocacy_score: f64,
+    pub satisfaction_score: Option<f64>,
+    pub composite_score: f64,
+    pub computed_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::customer::Entity",
+        from = "Column::CustomerId",
+        to = "super::customer::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Customer,
+}
+
+impl Related<super::customer::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Customer.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

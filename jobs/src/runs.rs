@@ -1,0 +1,121 @@
+//! Running a job by name and recording the run: every run, however started, leaves a
+//! `job_runs` row with its status, what it reported and, when it failed, why.
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use entity::job_run::{self, JobStatus};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+
+use crate::{JobContext, JobParams, JobStats};
+
+/// The jobs clientele knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobName {
+    /// RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, tiers, composite value.
+    ValueScores,
+}
+
+impl JobName {
+    pub const ALL: [JobName; 1] = [JobName::ValueScores];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobName::ValueScores => "value-scores",
+        }
+    }
+
+    /// The job with this name, or an error listing the known ones.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|job| job.as_str() == name.trim())
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|job| job.as_str()).collect();
+                format!("unknown job `{name}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// The day a run observes: the given one, else today (UTC).
+pub fn resolve_as_of(params: &JobParams) -> NaiveDate {
+    params.as_of.unwrap_or_else(|| Utc::now().date_naive())
+}
+
+/// Records the start of a run.
+pub async fn begin(
+    context: &JobContext,
+    job: JobName,
+    params: &JobParams,
+) -> anyhow::Result<job_run::Model> {
+    job_run::ActiveModel {
+        name: Set(job.as_str().to_owned()),
+        status: Set(JobStatus::Running),
+        started_at: Set(Utc::now()),
+        as_of: Set(resolve_as_of(params)),
+        ..Default::default()
+    }
+    .insert(&context.db)
+    .await
+    .context("failed to record the start of a job run")
+}
+
+/// Runs the job of a begun run to its end and records the outcome. A job that fails —
+/// or panics — is recorded as `FAILED` with its cause chain; the error is not returned,
+/// since the run record is where failures are reported.
+pub async fn complete(
+    context: &JobContext,
+    run: job_run::Model,
+    job: JobName,
+    params: JobParams,
+) -> anyhow::Result<job_run::Model> {
+    let task_context = context.clone();
+    let run_id = run.id;
+    let outcome =
+        tokio::spawn(async move { execute(&task_context, job, run_id, params).await }).await;
+    let (status, stats, error) = match outcome {
+        Ok(Ok(stats)) => (JobStatus::Succeeded, Some(stats), None),
+        Ok(Err(error)) => {
+            tracing::error!(job = job.as_str(), run_id, error.cause_chain = ?error, "job failed");
+            (JobStatus::Failed, None, Some(format!("{error:#}")))
+        }
+        Err(join_error) => {
+            tracing::error!(job = job.as_str(), run_id, %join_error, "job panicked");
+            (
+                JobStatus::Failed,
+                None,
+                Some(format!("the job stopped unexpectedly: {join_error}")),
+            )
+        }
+    };
+    let mut record = run.into_active_model();
+    record.status = Set(status);
+    record.finished_at = Set(Some(Utc::now()));
+    record.stats = Set(stats.map(|s| serde_json::Value::Object(s.0).to_string()));
+    record.error = Set(error);
+    record
+        .update(&context.db)
+        .await
+        .context("failed to record the end of a job run")
+}
+
+/// Begins and completes a run: what the scheduler and `clientele run-job` do.
+pub async fn run(
+    context: &JobContext,
+    job: JobName,
+    params: JobParams,
+) -> anyhow::Result<job_run::Model> {
+    let run = begin(context, job, &params).await?;
+    complete(context, run, job, params).await
+}
+
+async fn execute(
+    context: &JobContext,
+    job: JobName,
+    run_id: i64,
+    params: JobParams,
+) -> anyhow::Result<JobStats> {
+    let as_of = resolve_as_of(&params);
+    match job {
+        JobName::ValueScores => crate::value_scores::run(context, run_id, as_of).await,
+    }
+}

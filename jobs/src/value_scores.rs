@@ -1,0 +1,456 @@
+//! The `value-scores` job. The database does the heavy aggregation (one row per
+//! customer: purchase days, first and last day, totals), Rust does the model math
+//! ([`crate::value`]), and the scores go back in multi-row upserts inside one
+//! transaction, so a failed run leaves the previous scores in place.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use entity::{Money, customer_value, customer_value_history, value_model};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
+    sea_query::{Expr, OnConflict, Query},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::value::scoring::{self, CustomerInput, ScoringOutcome};
+use crate::{JobContext, JobStats};
+
+/// Tunables of the value models, from the `[value]` section of the configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ValueSettings {
+    /// CLV horizon in months.
+    pub horizon_months: u32,
+    /// Monthly discount rate for CLV (0.01 = 1 % a month).
+    pub monthly_discount_rate: f64,
+    /// Share of customers (by predicted CLV) in the HIGH tier.
+    pub high_tier_share: f64,
+    /// Share in the MEDIUM tier, after the HIGH one.
+    pub medium_tier_share: f64,
+    /// Fewer repeat customers than this and the models are not fitted.
+    pub min_repeat_customers: u32,
+    /// Weights of the composite value; normalised, so only their ratios matter.
+    pub weights: CompositeWeights,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CompositeWeights {
+    pub economic: f64,
+    pub loyalty: f64,
+    pub advocacy: f64,
+    pub satisfaction: f64,
+}
+
+impl Default for CompositeWeights {
+    fn default() -> Self {
+        Self {
+            economic: 0.4,
+            loyalty: 0.2,
+            advocacy: 0.2,
+            satisfaction: 0.2,
+        }
+    }
+}
+
+impl Default for ValueSettings {
+    fn default() -> Self {
+        Self {
+            horizon_months: 12,
+            monthly_discount_rate: 0.01,
+            high_tier_share: 0.2,
+            medium_tier_share: 0.3,
+            min_repeat_customers: 20,
+            weights: CompositeWeights::default(),
+        }
+    }
+}
+
+impl ValueSettings {
+    /// Refuses settings that would make scores meaningless, naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let shares_ok = (0.0..=1.0).contains(&self.high_tier_share)
+            && (0.0..=1.0).contains(&self.medium_tier_share)
+            && self.high_tier_share + self.medium_tier_share <= 1.0;
+        if !(1..=120).contains(&self.horizon_months) {
+            return Err(format!(
+                "value.horizon_months must be 1–120, got {}",
+                self.horizon_months
+            ));
+        }
+        if !(0.0..1.0).contains(&self.monthly_discount_rate) {
+            return Err(format!(
+                "value.monthly_discount_rate must be in [0, 1), got {}",
+                self.monthly_discount_rate
+            ));
+        }
+        if !shares_ok {
+            return Err("value.high_tier_share and value.medium_tier_share must be in [0, 1] and add up to at most 1".into());
+        }
+        let w = &self.weights;
+        let weights = [w.economic, w.loyalty, w.advocacy, w.satisfaction];
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err("value.weights must be non-negative and not all zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Rows per multi-row INSERT: under SQLite's 32,766 bound parameters for 27 columns.
+const ROWS_PER_UPSERT: usize = 1_000;
+
+/// Runs the job for the day `as_of`: orders after it are ignored.
+pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow::Result<JobStats> {
+    context.value.validate().map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let db = &context.db;
+    let cutoff = day_start(
+        as_of
+            .checked_add_days(Days::new(1))
+            .context("asOf is out of range")?,
+    );
+
+    let inputs = load_inputs(db, cutoff).await?;
+    let loaded = started.elapsed();
+    let outcome = scoring::score(&inputs, as_of, &context.value);
+    let computed = started.elapsed();
+
+    let txn = db.begin().await.context("failed to begin writing scores")?;
+    write_model(&txn, run_id, as_of, &outcome).await?;
+    write_scores(&txn, run_id, as_of, &outcome).await?;
+    txn.commit().await.context("failed to commit the scores")?;
+
+    let mut stats = JobStats::default();
+    stats.set("customers", outcome.scores.len() as u64);
+    stats.set("customersWithOrders", outcome.report.customers_used);
+    stats.set("repeatCustomers", outcome.report.repeat_customers);
+    stats.set("modelFitted", outcome.report.bgnbd.is_some());
+    if let Some(fit) = &outcome.report.bgnbd {
+        stats.set("bgnbdIterations", fit.iterations as u64);
+        stats.set("bgnbdGradientNorm", finite_or_null(fit.gradient_norm));
+        stats.set("bgnbdConverged", fit.converged);
+    }
+    if let Some(fit) = &outcome.report.gamma_gamma {
+        stats.set("gammaGammaIterations", fit.iterations as u64);
+        stats.set("gammaGammaGradientNorm", finite_or_null(fit.gradient_norm));
+        stats.set("gammaGammaConverged", fit.converged);
+    }
+    if let Some(note) = &outcome.report.note {
+        stats.set("note", note.clone());
+    }
+    stats.set("loadSeconds", loaded.as_secs_f64());
+    stats.set("computeSeconds", (computed - loaded).as_secs_f64());
+    stats.set("writeSeconds", (started.elapsed() - computed).as_secs_f64());
+    Ok(stats)
+}
+
+fn finite_or_null(value: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// Whole UTC days since 1970 of a timestamp column, the same on both databases.
+fn day_number_sql(backend: DatabaseBackend, column: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("FLOOR(EXTRACT(EPOCH FROM {column}) / 86400)::BIGINT"),
+        _ => format!("(CAST(strftime('%s', {column}) AS INTEGER) / 86400)"),
+    }
+}
+
+fn placeholder(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    }
+}
+
+/// Everything the scoring needs, one entry per customer who existed or bought by the
+/// cutoff. Purchases are summarised per customer in SQL: several orders on one day are
+/// one transaction (the BG/NBD convention), and the first day's total is kept apart so
+/// that the spend model sees repeat transactions only.
+async fn load_inputs(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+) -> anyhow::Result<Vec<CustomerInput>> {
+    let backend = db.get_database_backend();
+    let day = day_number_sql(backend, "ordered_at");
+    let p = placeholder(backend);
+    let purchases = format!(
+        "SELECT customer_id, COUNT(*) AS purchase_days, MIN(day) AS first_day, MAX(day) AS last_day, \
+                SUM(day_total) AS total_spent, SUM(day_orders) AS order_count, MAX(first_day_total) AS first_day_total \
+         FROM (SELECT customer_id, day, day_total, day_orders, \
+                      FIRST_VALUE(day_total) OVER (PARTITION BY customer_id ORDER BY day) AS first_day_total \
+               FROM (SELECT customer_id, {day} AS day, SUM(amount) AS day_total, COUNT(*) AS day_orders \
+                     FROM orders WHERE ordered_at < {p} GROUP BY customer_id, {day}) per_day) ranked \
+         GROUP BY customer_id"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            purchases,
+            [cutoff.into()],
+        ))
+        .await
+        .context("failed to summarise purchases per customer")?;
+    let mut inputs: HashMap<i64, CustomerInput> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let customer_id: i64 = row.try_get("", "customer_id")?;
+        let input = inputs
+            .entry(customer_id)
+            .or_insert_with(|| CustomerInput::new(customer_id));
+        input.purchase_days = row.try_get::<i64>("", "purchase_days")?;
+        input.first_day = Some(row.try_get::<i64>("", "first_day")?);
+        input.last_day = Some(row.try_get::<i64>("", "last_day")?);
+        input.total_spent = Money(decimal_sum(&row, "total_spent")?);
+        input.order_count = decimal_sum(&row, "order_count")?;
+        input.first_day_total = Money(decimal_sum(&row, "first_day_total")?);
+    }
+
+    // Customers who existed by the cutoff (prospects included), with their referrer.
+    let created =
+        format!("SELECT id, referred_by, created_at FROM customers WHERE created_at < {p}");
+    let customers = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            created,
+            [cutoff.into()],
+        ))
+        .await
+        .context("failed to read customers")?;
+    let mut referrers: HashMap<i64, i64> = HashMap::new();
+    for row in customers {
+        let id: i64 = row.try_get("", "id")?;
+        inputs.entry(id).or_insert_with(|| CustomerInput::new(id));
+        if let Some(referrer) = row.try_get::<Option<i64>>("", "referred_by")? {
+            referrers.insert(id, referrer);
+        }
+    }
+    // Customers imported after they bought (created later than their orders) still count.
+    let referral_rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, referred_by FROM customers WHERE referred_by IS NOT NULL".to_owned(),
+        ))
+        .await
+        .context("failed to read referrals")?;
+    for row in referral_rows {
+        let id: i64 = row.try_get("", "id")?;
+        if inputs.contains_key(&id) {
+            referrers.insert(id, row.try_get("", "referred_by")?);
+        }
+    }
+    for (referred, referrer) in referrers {
+        let spent = inputs.get(&referred).map_or(Money::ZERO, |c| c.total_spent);
+        if let Some(input) = inputs.get_mut(&referrer) {
+            input.referred_customers += 1;
+            input.referred_revenue = Money(input.referred_revenue.0 + spent.0);
+        }
+    }
+
+    // The latest NPS or CSAT answer by the cutoff.
+    let feedback = format!(
+        "SELECT customer_id, kind, score FROM feedback WHERE occurred_at < {p} ORDER BY customer_id, occurred_at, id"
+    );
+    let answers = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            feedback,
+            [cutoff.into()],
+        ))
+        .await
+        .context("failed to read feedback")?;
+    for row in answers {
+        let customer_id: i64 = row.try_get("", "customer_id")?;
+        let kind: String = row.try_get("", "kind")?;
+        let score: i32 = row.try_get("", "score")?;
+        if let Some(input) = inputs.get_mut(&customer_id) {
+            input.latest_feedback = Some((kind == "NPS", score));
+        }
+    }
+
+    let mut inputs: Vec<CustomerInput> = inputs.into_values().collect();
+    inputs.sort_by_key(|c| c.customer_id);
+    Ok(inputs)
+}
+
+/// `SUM` of a BIGINT is NUMERIC on PostgreSQL and INTEGER on SQLite.
+fn decimal_sum(row: &sea_orm::QueryResult, column: &str) -> anyhow::Result<i64> {
+    if let Ok(value) = row.try_get::<i64>("", column) {
+        return Ok(value);
+    }
+    let value: rust_decimal::Decimal = row.try_get("", column)?;
+    i64::try_from(value).with_context(|| format!("{column} out of range"))
+}
+
+async fn write_model(
+    txn: &DatabaseTransaction,
+    run_id: i64,
+    as_of: NaiveDate,
+    outcome: &ScoringOutcome,
+) -> anyhow::Result<()> {
+    let report = &outcome.report;
+    let bgnbd = report.bgnbd.as_ref();
+    let gg = report.gamma_gamma.as_ref();
+    let model = value_model::ActiveModel {
+        job_run_id: sea_orm::Set(run_id),
+        as_of: sea_orm::Set(as_of),
+        fitted_at: sea_orm::Set(Utc::now()),
+        customers_used: sea_orm::Set(report.customers_used as i64),
+        repeat_customers: sea_orm::Set(report.repeat_customers as i64),
+        time_unit: sea_orm::Set("WEEKS".into()),
+        converged: sea_orm::Set(
+            bgnbd.is_some_and(|f| f.converged) && gg.is_none_or(|f| f.converged),
+        ),
+        bgnbd_r: sea_orm::Set(bgnbd.map(|f| f.params.r)),
+        bgnbd_alpha: sea_orm::Set(bgnbd.map(|f| f.params.alpha)),
+        bgnbd_a: sea_orm::Set(bgnbd.map(|f| f.params.a)),
+        bgnbd_b: sea_orm::Set(bgnbd.map(|f| f.params.b)),
+        bgnbd_log_likelihood: sea_orm::Set(bgnbd.map(|f| f.log_likelihood)),
+        bgnbd_iterations: sea_orm::Set(bgnbd.map(|f| f.iterations as i64)),
+        bgnbd_gradient_norm: sea_orm::Set(bgnbd.map(|f| f.gradient_norm)),
+        gg_p: sea_orm::Set(gg.map(|f| f.params.p)),
+        gg_q: sea_orm::Set(gg.map(|f| f.params.q)),
+        gg_gamma: sea_orm::Set(gg.map(|f| f.params.gamma)),
+        gg_log_likelihood: sea_orm::Set(gg.map(|f| f.log_likelihood)),
+        gg_iterations: sea_orm::Set(gg.map(|f| f.iterations as i64)),
+        gg_gradient_norm: sea_orm::Set(gg.map(|f| f.gradient_norm)),
+        note: sea_orm::Set(report.note.clone()),
+        ..Default::default()
+    };
+    value_model::Entity::insert(model)
+        .exec_without_returning(txn)
+        .await
+        .context("failed to store the value model")?;
+    Ok(())
+}
+
+async fn write_scores(
+    txn: &DatabaseTransaction,
+    run_id: i64,
+    as_of: NaiveDate,
+    outcome: &ScoringOutcome,
+) -> anyhow::Result<()> {
+    use customer_value::Column as C;
+    let now = Utc::now();
+    let columns = [
+        C::CustomerId,
+        C::JobRunId,
+        C::AsOf,
+        C::RecencyDays,
+        C::Frequency,
+        C::Monetary,
+        C::TotalSpent,
+        C::RScore,
+        C::FScore,
+        C::MScore,
+        C::RfmCode,
+        C::RfmGroup,
+        C::RepeatPurchases,
+        C::TXWeeks,
+        C::TWeeks,
+        C::PAlive,
+        C::ExpectedOrderValue,
+        C::PredictedClv,
+        C::ValueTier,
+        C::ChurnRisk,
+        C::EconomicScore,
+        C::LoyaltyScore,
+        C::AdvocacyScore,
+        C::SatisfactionScore,
+        C::CompositeScore,
+        C::ComputedAt,
+    ];
+    for chunk in outcome.scores.chunks(ROWS_PER_UPSERT) {
+        let mut upsert = Query::insert();
+        upsert.into_table(customer_value::Entity).columns(columns);
+        let mut history = Query::insert();
+        history.into_table(customer_value_history::Entity).columns([
+            customer_value_history::Column::CustomerId,
+            customer_value_history::Column::JobRunId,
+            customer_value_history::Column::AsOf,
+            customer_value_history::Column::RfmCode,
+            customer_value_history::Column::PAlive,
+            customer_value_history::Column::PredictedClv,
+            customer_value_history::Column::ValueTier,
+            customer_value_history::Column::CompositeScore,
+        ]);
+        for s in chunk {
+            let rfm = s.rfm.as_ref();
+            let code = rfm.map(|r| r.code());
+            let group = rfm.map(|r| r.group().label().to_owned());
+            let tier = s.value_tier.map(|t| t.label().to_owned());
+            let clv = s
+                .predicted_clv
+                .and_then(Money::from_f64_rounded)
+                .map(|m| m.0);
+            upsert.values([
+                Expr::val(s.customer_id),
+                Expr::val(run_id),
+                Expr::val(as_of),
+                Expr::val(s.recency_days),
+                Expr::val(s.frequency),
+                Expr::val(s.monetary.map(|m| m.0)),
+                Expr::val(s.total_spent.0),
+                Expr::val(rfm.map(|r| i16::from(r.recency()))),
+                Expr::val(rfm.map(|r| i16::from(r.frequency()))),
+                Expr::val(rfm.map(|r| i16::from(r.monetary()))),
+                Expr::val(code.clone()),
+                Expr::val(group),
+                Expr::val(s.repeat_purchases),
+                Expr::val(s.t_x_weeks),
+                Expr::val(s.t_weeks),
+                Expr::val(s.p_alive),
+                Expr::val(
+                    s.expected_order_value
+                        .and_then(Money::from_f64_rounded)
+                        .map(|m| m.0),
+                ),
+                Expr::val(clv),
+                Expr::val(tier.clone()),
+                Expr::val(s.p_alive.map(|p| 1.0 - p)),
+                Expr::val(s.composite.economic),
+                Expr::val(s.composite.loyalty),
+                Expr::val(s.composite.advocacy),
+                Expr::val(s.composite.satisfaction),
+                Expr::val(s.composite.total),
+                Expr::val(now),
+            ])?;
+            history.values([
+                Expr::val(s.customer_id),
+                Expr::val(run_id),
+                Expr::val(as_of),
+                Expr::val(code),
+                Expr::val(s.p_alive),
+                Expr::val(clv),
+                Expr::val(tier),
+                Expr::val(s.composite.total),
+            ])?;
+        }
+        upsert.on_conflict(
+            OnConflict::column(C::CustomerId)
+                .update_columns(columns[1..].iter().copied())
+                .to_owned(),
+        );
+        txn.execute(&upsert)
+            .await
+            .context("failed to store customer scores")?;
+        txn.execute(&history)
+            .await
+            .context("failed to store the score history")?;
+    }
+    // Customers no longer scored (none today; erased ones later, perhaps) lose stale rows.
+    customer_value::Entity::delete_many()
+        .filter(C::JobRunId.ne(run_id))
+        .exec(txn)
+        .await
+        .context("failed to remove stale scores")?;
+    Ok(())
+}

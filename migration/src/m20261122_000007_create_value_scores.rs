@@ -1,0 +1,216 @@
+use sea_orm_migration::prelude::*;
+
+use crate::m20261122_000001_create_customers::Customers;
+use crate::{id_column, timestamp};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum ValueModels {
+    Table,
+    Id,
+    JobRunId,
+    AsOf,
+    FittedAt,
+    CustomersUsed,
+    RepeatCustomers,
+    TimeUnit,
+    Converged,
+    BgnbdR,
+    BgnbdAlpha,
+    BgnbdA,
+    BgnbdB,
+    BgnbdLogLikelihood,
+    BgnbdIterations,
+    BgnbdGradientNorm,
+    GgP,
+    GgQ,
+    GgGamma,
+    GgLogLikelihood,
+    GgIterations,
+    GgGradientNorm,
+    Note,
+}
+
+#[derive(DeriveIden)]
+enum CustomerValues {
+    Table,
+    CustomerId,
+    JobRunId,
+    AsOf,
+    RecencyDays,
+    Frequency,
+    Monetary,
+    TotalSpent,
+    RScore,
+    FScore,
+    MScore,
+    RfmCode,
+    RfmGroup,
+    RepeatPurchases,
+    #[sea_orm(iden = "t_x_weeks")]
+    TXWeeks,
+    TWeeks,
+    PAlive,
+    ExpectedOrderValue,
+    PredictedClv,
+    ValueTier,
+    ChurnRisk,
+    EconomicScore,
+    LoyaltyScore,
+    AdvocacyScore,
+    SatisfactionScore,
+    CompositeScore,
+    ComputedAt,
+}
+
+#[derive(DeriveIden)]
+enum CustomerValueHistory {
+    Table,
+    CustomerId,
+    JobRunId,
+    AsOf,
+    RfmCode,
+    PAlive,
+    PredictedClv,
+    ValueTier,
+    CompositeScore,
+}
+
+fn double<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).double().to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use ValueModels as V;
+        manager
+            .create_table(
+                Table::create()
+                    .table(V::Table)
+                    .col(id_column(V::Id))
+                    .col(ColumnDef::new(V::JobRunId).big_integer().not_null())
+                    .col(ColumnDef::new(V::AsOf).date().not_null())
+                    .col(timestamp(V::FittedAt).not_null())
+                    .col(ColumnDef::new(V::CustomersUsed).big_integer().not_null())
+                    .col(ColumnDef::new(V::RepeatCustomers).big_integer().not_null())
+                    .col(ColumnDef::new(V::TimeUnit).string_len(16).not_null())
+                    .col(ColumnDef::new(V::Converged).boolean().not_null())
+                    .col(double(V::BgnbdR))
+                    .col(double(V::BgnbdAlpha))
+                    .col(double(V::BgnbdA))
+                    .col(double(V::BgnbdB))
+                    .col(double(V::BgnbdLogLikelihood))
+                    .col(ColumnDef::new(V::BgnbdIterations).big_integer())
+                    .col(double(V::BgnbdGradientNorm))
+                    .col(double(V::GgP))
+                    .col(double(V::GgQ))
+                    .col(double(V::GgGamma))
+                    .col(double(V::GgLogLikelihood))
+                    .col(ColumnDef::new(V::GgIterations).big_integer())
+                    .col(double(V::GgGradientNorm))
+                    .col(ColumnDef::new(V::Note).text())
+                    .to_owned(),
+            )
+            .await?;
+
+        use CustomerValues as C;
+        manager
+            .create_table(
+                Table::create()
+                    .table(C::Table)
+                    .col(
+                        ColumnDef::new(C::CustomerId)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(C::JobRunId).big_integer().not_null())
+                    .col(ColumnDef::new(C::AsOf).date().not_null())
+                    .col(ColumnDef::new(C::RecencyDays).big_integer())
+                    .col(ColumnDef::new(C::Frequency).big_integer().not_null())
+                    .col(ColumnDef::new(C::Monetary).big_integer())
+                    .col(ColumnDef::new(C::TotalSpent).big_integer().not_null())
+                    .col(ColumnDef::new(C::RScore).small_integer())
+                    .col(ColumnDef::new(C::FScore).small_integer())
+                    .col(ColumnDef::new(C::MScore).small_integer())
+                    .col(ColumnDef::new(C::RfmCode).string_len(3))
+                    .col(ColumnDef::new(C::RfmGroup).string_len(32))
+                    .col(ColumnDef::new(C::RepeatPurchases).big_integer().not_null())
+                    .col(double(C::TXWeeks).not_null())
+                    .col(double(C::TWeeks).not_null())
+                    .col(double(C::PAlive))
+                    .col(ColumnDef::new(C::ExpectedOrderValue).big_integer())
+                    .col(ColumnDef::new(C::PredictedClv).big_integer())
+                    .col(ColumnDef::new(C::ValueTier).string_len(8))
+                    .col(double(C::ChurnRisk))
+                    .col(double(C::EconomicScore).not_null())
+                    .col(double(C::LoyaltyScore).not_null())
+                    .col(double(C::AdvocacyScore).not_null())
+                    .col(double(C::SatisfactionScore))
+                    .col(double(C::CompositeScore).not_null())
+                    .col(timestamp(C::ComputedAt).not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("customer_values_customer_id_fkey")
+                            .from(C::Table, C::CustomerId)
+                            .to(Customers::Table, Customers::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // Sort keys (with the id for keyset pagination) and filter keys of the API.
+        for (name, columns) in [
+            (
+                "customer_values_predicted_clv_idx",
+                vec![C::PredictedClv, C::CustomerId],
+            ),
+            (
+                "customer_values_churn_risk_idx",
+                vec![C::ChurnRisk, C::CustomerId],
+            ),
+            ("customer_values_value_tier_idx", vec![C::ValueTier]),
+            ("customer_values_rfm_group_idx", vec![C::RfmGroup]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(C::Table);
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+
+        use CustomerValueHistory as H;
+        manager
+            .create_table(
+                Table::create()
+                    .table(H::Table)
+                    .col(ColumnDef::new(H::CustomerId).big_integer().not_null())
+                    .col(ColumnDef::new(H::JobRunId).big_integer().not_null())
+                    .col(ColumnDef::new(H::AsOf).date().not_null())
+                    .col(ColumnDef::new(H::RfmCode).string_len(3))
+                    .col(double(H::PAlive))
+                    .col(ColumnDef::new(H::PredictedClv).big_integer())
+                    .col(ColumnDef::new(H::ValueTier).string_len(8))
+                    .col(double(H::CompositeScore).not_null())
+                    .primary_key(Index::create().col(H::CustomerId).col(H::JobRunId))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(CustomerValueHistory::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(CustomerValues::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(ValueModels::Table).to_owned())
+            .await
+    }
+}

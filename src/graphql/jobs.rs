@@ -1,0 +1,147 @@
+//! Jobs through the API: `runJob` and the run history.
+
+use async_graphql::{Context, Enum, Json, Object, Result, connection::Edge};
+use chrono::{DateTime, Utc};
+use entity::job_run;
+use futures::FutureExt;
+use jobs::{JobContext, JobName, JobParams, runs};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::api_keys::Scope;
+use crate::graphql::{
+    errors::{OrInternal, bad_input},
+    guards::RequireScope,
+    pagination::{CountedConnection, Page, TotalCount, encode_cursor},
+    scalars::Date,
+};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::job_run::JobStatus")]
+pub enum JobStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// One run of a job.
+pub struct JobRun(pub job_run::Model);
+
+#[Object]
+impl JobRun {
+    async fn id(&self) -> async_graphql::ID {
+        async_graphql::ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn status(&self) -> JobStatus {
+        self.0.status.into()
+    }
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    /// The last day the run observed.
+    async fn as_of(&self) -> Date {
+        Date(self.0.as_of)
+    }
+    /// What the run reported: counts, timings, model convergence.
+    async fn stats(&self) -> Option<Json<serde_json::Value>> {
+        self.0
+            .stats
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .map(Json)
+    }
+    /// Why the run failed.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+}
+
+#[derive(Default)]
+pub struct JobQuery;
+
+#[Object]
+impl JobQuery {
+    /// Runs of every job (or of one), newest first.
+    #[graphql(guard = "RequireScope(Scope::JobsRun)")]
+    async fn job_runs(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<CountedConnection<JobRun>> {
+        let context = ctx.data::<JobContext>()?;
+        let page = Page::<i64>::forward(first, after)?;
+        let mut query = job_run::Entity::find();
+        if let Some(name) = name {
+            query = query.filter(job_run::Column::Name.eq(name));
+        }
+        let count_query = query.clone();
+        let db = context.db.clone();
+        let total = TotalCount::new(move || {
+            let (db, query) = (db.clone(), count_query.clone());
+            async move { query.count(&db).await.or_internal() }.boxed()
+        });
+        if let Some(before_id) = page.cursor {
+            query = query.filter(job_run::Column::Id.lt(before_id));
+        }
+        let rows = query
+            .order_by_desc(job_run::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&context.db)
+            .await
+            .or_internal()?;
+        let (rows, has_previous, has_next) = page.finish(rows);
+        let mut connection =
+            CountedConnection::with_additional_fields(has_previous, has_next, total);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|run| Edge::new(encode_cursor(&run.id), JobRun(run))),
+        );
+        Ok(connection)
+    }
+}
+
+#[derive(Default)]
+pub struct JobMutation;
+
+#[Object]
+impl JobMutation {
+    /// Runs a job now. `asOf` is the last day observed (orders after it are ignored;
+    /// default today). With `wait` (the default) the finished run comes back; without,
+    /// the run comes back `RUNNING` and `jobRuns` shows how it ends.
+    #[graphql(guard = "RequireScope(Scope::JobsRun)")]
+    async fn run_job(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        as_of: Option<Date>,
+        #[graphql(default = true)] wait: bool,
+    ) -> Result<JobRun> {
+        let context = ctx.data::<JobContext>()?.clone();
+        let job = JobName::parse(&name).map_err(|message| bad_input("name", message))?;
+        let params = JobParams {
+            as_of: as_of.map(|d| d.0),
+        };
+        let run = runs::begin(&context, job, &params).await.or_internal()?;
+        if wait {
+            let finished = runs::complete(&context, run, job, params)
+                .await
+                .or_internal()?;
+            Ok(JobRun(finished))
+        } else {
+            let running = run.clone();
+            tokio::spawn(async move {
+                if let Err(error) = runs::complete(&context, run, job, params).await {
+                    tracing::error!(error.cause_chain = ?error, "could not record the end of a job run");
+                }
+            });
+            Ok(JobRun(running))
+        }
+    }
+}

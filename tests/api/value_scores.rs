@@ -1,0 +1,252 @@
+//! The `value-scores` job through the public interface: import orders, run the job,
+//! read the scores and the fitted models.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code, on_each_database};
+
+const RUN: &str = "mutation($asOf: Date) { runJob(name: \"value-scores\", asOf: $asOf) { id name status asOf stats error startedAt finishedAt } }";
+const MODEL: &str = "{ valueModel { asOf customersUsed repeatCustomers timeUnit converged note bgnbd { r alpha a b logLikelihood iterations gradientNorm } gammaGamma { p q gamma logLikelihood iterations gradientNorm } } }";
+
+/// Imports the CDNOW sample (2,357 customers, 6,919 purchases) through the API.
+async fn import_cdnow(app: &TestApp) {
+    let text = include_str!("../fixtures/cdnow_sample.txt");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|f: &Vec<&str>| f.len() == 5)
+        .collect();
+    let mut customers: Vec<&str> = rows.iter().map(|f| f[1]).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    for chunk in customers.chunks(1000) {
+        let input: Vec<Value> = chunk
+            .iter()
+            .map(|id| json!({ "externalId": format!("cdnow-{id}") }))
+            .collect();
+        app.admin_ok("mutation($input: [UpsertCustomerInput!]!) { upsertCustomers(input: $input) { created } }", json!({ "input": input }))
+            .await;
+    }
+    let orders: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let date = f[2];
+            json!({
+                "externalId": format!("cdnow-order-{n}"),
+                "customerExternalId": format!("cdnow-{}", f[1]),
+                "amount": f[4],
+                "currency": "USD",
+                "orderedAt": format!("{}-{}-{}T12:00:00Z", &date[0..4], &date[4..6], &date[6..8]),
+                "itemCount": f[3].parse::<i32>().unwrap().max(1),
+            })
+        })
+        .collect();
+    for chunk in orders.chunks(1000) {
+        app.record_orders(json!(chunk)).await;
+    }
+}
+
+fn assert_close(actual: &Value, expected: f64, what: &str) {
+    let actual = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {actual}"));
+    let error = (actual - expected).abs() / expected.abs();
+    assert!(
+        error <= 0.005,
+        "{what}: {actual} is not within 0.5 % of {expected}"
+    );
+}
+
+#[tokio::test]
+async fn the_cdnow_calibration_reproduces_the_published_parameters() {
+    on_each_database(|app| async move {
+        import_cdnow(&app).await;
+        let run = app.admin_ok(RUN, json!({ "asOf": "1997-09-30" })).await["runJob"].clone();
+        assert_eq!(run["status"], "SUCCEEDED", "{run}");
+        assert_eq!(run["asOf"], "1997-09-30");
+        assert!(run["stats"]["bgnbdIterations"].as_u64().unwrap() > 0);
+        assert!(run["stats"]["bgnbdGradientNorm"].as_f64().unwrap() < 1e-3);
+
+        let model = app.admin_ok(MODEL, json!({})).await["valueModel"].clone();
+        assert_eq!(model["timeUnit"], "WEEKS");
+        assert_eq!(model["customersUsed"], 2357);
+        assert_eq!(model["repeatCustomers"], 946);
+        assert_eq!(model["converged"], true, "{model}");
+        let bgnbd = &model["bgnbd"];
+        assert_close(&bgnbd["r"], 0.243, "r");
+        assert_close(&bgnbd["alpha"], 4.414, "alpha");
+        assert_close(&bgnbd["a"], 0.793, "a");
+        assert_close(&bgnbd["b"], 2.426, "b");
+        assert_close(&bgnbd["logLikelihood"], -9582.4, "BG/NBD log-likelihood");
+        let gg = &model["gammaGamma"];
+        assert_close(&gg["p"], 6.25, "p");
+        assert_close(&gg["q"], 3.74, "q");
+        assert_close(&gg["gamma"], 15.44, "gamma");
+
+        // Every customer got scores that make sense.
+        let page = app
+            .admin_ok(
+                "{ customers(first: 100, orderBy: { field: TOTAL_SPENT, direction: DESC }) { nodes { externalId value { recencyDays frequency monetary totalSpent r f m rfmCode rfmGroup pAlive week: expectedPurchases(days: 7) year: expectedPurchases(days: 365) expectedOrderValue predictedClv valueTier churnRisk composite { economic loyalty advocacy satisfaction total } asOf } } } }",
+                json!({}),
+            )
+            .await;
+        for node in page["customers"]["nodes"].as_array().unwrap() {
+            let value = &node["value"];
+            let p_alive = value["pAlive"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&p_alive), "{value}");
+            assert!((value["churnRisk"].as_f64().unwrap() - (1.0 - p_alive)).abs() < 1e-9);
+            assert!(value["year"].as_f64().unwrap() >= value["week"].as_f64().unwrap());
+            assert!(value["predictedClv"].as_str().unwrap().parse::<f64>().unwrap() >= 0.0);
+            assert_eq!(value["rfmCode"].as_str().unwrap().len(), 3);
+            assert!(value["rfmGroup"].is_string());
+            assert_eq!(value["asOf"], "1997-09-30");
+            assert!(value["composite"]["total"].as_f64().unwrap() <= 100.0);
+        }
+
+        let matrix = app.admin_ok("{ rfmMatrix { r f customers revenue } }", json!({})).await;
+        let cells = matrix["rfmMatrix"].as_array().unwrap();
+        assert_eq!(cells.len(), 25);
+        assert_eq!(cells.iter().map(|c| c["customers"].as_i64().unwrap()).sum::<i64>(), 2357);
+        let tiers = app.admin_ok("{ valueTiers { tier customers revenueShare averagePredictedClv } }", json!({})).await;
+        let tiers = tiers["valueTiers"].as_array().unwrap();
+        assert_eq!(tiers.iter().map(|t| t["customers"].as_i64().unwrap()).sum::<i64>(), 2357);
+        let high = tiers.iter().find(|t| t["tier"] == "HIGH").unwrap();
+        let high_share = high["customers"].as_f64().unwrap() / 2357.0;
+        assert!((0.15..=0.25).contains(&high_share), "HIGH holds {high_share} of customers");
+        assert!(high["revenueShare"].as_f64().unwrap() > 0.4, "the top fifth carries most revenue: {high}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn too_little_data_still_scores_rfm_and_tiers_and_says_why_the_model_is_missing() {
+    on_each_database(|app| async move {
+        let scores = "query($id: ID!) { customer(id: $id) { value { recencyDays frequency monetary totalSpent rfmCode valueTier pAlive predictedClv churnRisk } } }";
+        let run = app.admin_ok(RUN, json!({ "asOf": "2025-06-30" })).await["runJob"].clone();
+        assert_eq!(run["status"], "SUCCEEDED", "zero customers is a defined result: {run}");
+
+        let id = app.create_customer(json!({ "externalId": "solo" })).await;
+        let prospect = app.create_customer(json!({ "externalId": "prospect" })).await;
+        app.record_orders(json!([
+            { "externalId": "s1", "customerId": id, "amount": "10.00", "currency": "USD", "orderedAt": "2025-06-01T09:00:00Z" },
+            { "externalId": "s2", "customerId": id, "amount": "20.00", "currency": "USD", "orderedAt": "2025-06-01T18:00:00Z" },
+            { "externalId": "s3", "customerId": id, "amount": "30.00", "currency": "USD", "orderedAt": "2025-06-20T09:00:00Z" },
+            { "externalId": "late", "customerId": id, "amount": "500.00", "currency": "USD", "orderedAt": "2025-07-15T09:00:00Z" },
+        ]))
+        .await;
+        let run = app.admin_ok(RUN, json!({ "asOf": "2025-06-30" })).await["runJob"].clone();
+        assert_eq!(run["status"], "SUCCEEDED", "{run}");
+        assert!(run["stats"]["note"].as_str().unwrap().contains("repeat customers"), "{run}");
+
+        let model = app.admin_ok(MODEL, json!({})).await["valueModel"].clone();
+        assert!(model["bgnbd"].is_null() && model["gammaGamma"].is_null());
+        assert!(model["note"].as_str().unwrap().contains("repeat customers"));
+
+        let value = app.admin_ok(scores, json!({ "id": id })).await["customer"]["value"].clone();
+        // The order after asOf is ignored; two orders on 1 June are one purchase day.
+        assert_eq!(value["recencyDays"], 10);
+        assert_eq!(value["frequency"], 2);
+        assert_eq!(value["totalSpent"], "60.00");
+        assert_eq!(value["monetary"], "20.00");
+        assert_eq!(value["rfmCode"].as_str().unwrap().len(), 3);
+        assert!(value["valueTier"].is_string());
+        assert!(value["pAlive"].is_null() && value["predictedClv"].is_null() && value["churnRisk"].is_null());
+        let value = app.admin_ok(scores, json!({ "id": prospect })).await["customer"]["value"].clone();
+        assert!(value.is_null(), "a customer created after asOf is not scored at asOf: {value}");
+        let run = app.admin_ok(RUN, json!({})).await["runJob"].clone();
+        assert_eq!(run["asOf"].as_str().unwrap(), chrono::Utc::now().date_naive().to_string(), "asOf defaults to today");
+        let value = app.admin_ok(scores, json!({ "id": prospect })).await["customer"]["value"].clone();
+        assert_eq!(value["frequency"], 0);
+        assert!(value["rfmCode"].is_null() && value["valueTier"].is_null() && value["recencyDays"].is_null());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_run_records_why_and_keeps_the_previous_scores() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({})).await;
+        app.record_orders(json!([{ "externalId": "f1", "customerId": id, "amount": "15.00", "currency": "USD", "orderedAt": "2025-01-10T09:00:00Z" }])).await;
+        let first = app.admin_ok(RUN, json!({ "asOf": "2025-02-01" })).await["runJob"].clone();
+        assert_eq!(first["status"], "SUCCEEDED");
+
+        // Break the history table under the job's feet.
+        use sea_orm::ConnectionTrait;
+        app.db.execute_unprepared("DROP TABLE customer_value_history").await.unwrap();
+        let failed = app.admin_ok(RUN, json!({ "asOf": "2025-03-01" })).await["runJob"].clone();
+        assert_eq!(failed["status"], "FAILED");
+        assert!(failed["error"].as_str().unwrap().contains("history"), "{failed}");
+        assert!(failed["finishedAt"].is_string());
+
+        let value = app
+            .admin_ok("query($id: ID!) { customer(id: $id) { value { asOf } } }", json!({ "id": id }))
+            .await;
+        assert_eq!(value["customer"]["value"]["asOf"], "2025-02-01", "the previous scores stay");
+        let runs = app.admin_ok("{ jobRuns(name: \"value-scores\") { totalCount nodes { id status error } } }", json!({})).await;
+        assert_eq!(runs["jobRuns"]["totalCount"], 2);
+        assert_eq!(runs["jobRuns"]["nodes"][0]["status"], "FAILED", "newest first");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn run_job_checks_its_name_scope_and_can_return_before_the_end() {
+    on_each_database(|app| async move {
+        let body = app
+            .admin("mutation { runJob(name: \"nope\") { id } }", json!({}))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("value-scores")
+        );
+
+        let reader = app.key_with(&["customers:read"]).await;
+        let body = app
+            .graphql(
+                &reader,
+                "mutation { runJob(name: \"value-scores\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+
+        let runner = app.key_with(&["jobs:run"]).await;
+        let body = app
+            .graphql(
+                &runner,
+                "mutation { runJob(name: \"value-scores\", wait: false) { id status } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(body["data"]["runJob"]["status"], "RUNNING", "{body}");
+        let id = body["data"]["runJob"]["id"].as_str().unwrap().to_owned();
+        let mut status = String::new();
+        for _ in 0..100 {
+            let runs = app
+                .graphql(
+                    &runner,
+                    "{ jobRuns(first: 5) { nodes { id status } } }",
+                    json!({}),
+                )
+                .await;
+            let run = runs["data"]["jobRuns"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id.as_str())
+                .cloned()
+                .unwrap();
+            status = run["status"].as_str().unwrap().to_owned();
+            if status != "RUNNING" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, "SUCCEEDED");
+    })
+    .await;
+}
