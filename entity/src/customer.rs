@@ -71,11 +71,19 @@ impl Model {
 pub enum Relation {
     #[sea_orm(has_many = "super::order::Entity")]
     Order,
+    #[sea_orm(has_one = "super::customer_value::Entity")]
+    CustomerValue,
 }
 
 impl Related<super::order::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Order.def()
+    }
+}
+
+impl Related<super::customer_value::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CustomerValue.def()
     }
 }
 

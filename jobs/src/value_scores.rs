@@ -454,3 +454,111 @@ async fn write_scores(
         .context("failed to remove stale scores")?;
     Ok(())
 }
+
+/// How well BG/NBD fitted on a calibration period forecast the repeat purchases of a
+/// holdout period that followed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backtest {
+    /// Customers with a purchase by the end of calibration.
+    pub customers: u64,
+    /// Sum over those customers of expected repeat purchase days in the holdout.
+    pub predicted_total: f64,
+    /// Sum of their actual purchase days in the holdout.
+    pub actual_total: u64,
+    /// Mean over customers of |predicted − actual|.
+    pub mean_absolute_error: f64,
+    pub fit: crate::value::bgnbd::BgNbdFit,
+}
+
+/// Fits BG/NBD on orders up to `calibration_end` and compares each customer's expected
+/// purchase days in (`calibration_end`, `holdout_end`] with what they did.
+pub async fn backtest(
+    db: &impl ConnectionTrait,
+    calibration_end: NaiveDate,
+    holdout_end: NaiveDate,
+) -> anyhow::Result<Result<Backtest, String>> {
+    use crate::value::{bgnbd, scoring};
+    if holdout_end <= calibration_end {
+        return Ok(Err("holdoutEnd must come after calibrationEnd".into()));
+    }
+    let calibration_cutoff = day_start(
+        calibration_end
+            .checked_add_days(Days::new(1))
+            .context("date out of range")?,
+    );
+    let holdout_cutoff = day_start(
+        holdout_end
+            .checked_add_days(Days::new(1))
+            .context("date out of range")?,
+    );
+    let inputs = load_inputs(db, calibration_cutoff).await?;
+    let as_of_day = scoring::day_number(calibration_end);
+    let buyers: Vec<(i64, bgnbd::PurchaseHistory)> = inputs
+        .iter()
+        .filter_map(|c| scoring::purchase_history(c, as_of_day).map(|h| (c.customer_id, h)))
+        .collect();
+    let histories: Vec<bgnbd::PurchaseHistory> = buyers.iter().map(|(_, h)| *h).collect();
+    let fit = match bgnbd::fit(&histories) {
+        Ok(fit) => fit,
+        Err(error) => {
+            return Ok(Err(format!(
+                "the calibration period cannot be fitted: {error}"
+            )));
+        }
+    };
+
+    let backend = db.get_database_backend();
+    let day = day_number_sql(backend, "ordered_at");
+    let (from, to) = match backend {
+        DatabaseBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    let sql = format!(
+        "SELECT customer_id, COUNT(DISTINCT {day}) AS purchase_days FROM orders \
+         WHERE ordered_at >= {from} AND ordered_at < {to} GROUP BY customer_id"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [calibration_cutoff.into(), holdout_cutoff.into()],
+        ))
+        .await
+        .context("failed to count holdout purchases")?;
+    let mut actual: HashMap<i64, i64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        actual.insert(
+            row.try_get("", "customer_id")?,
+            row.try_get("", "purchase_days")?,
+        );
+    }
+    let horizon_weeks =
+        (holdout_end - calibration_end).num_days() as f64 / crate::value::clv::DAYS_PER_WEEK;
+    let mut predicted_total = 0.0;
+    let mut actual_total = 0_u64;
+    let mut absolute_error = 0.0;
+    for (customer_id, history) in &buyers {
+        let predicted = bgnbd::expected_purchases(&fit.params, history, horizon_weeks);
+        let predicted = if predicted.is_finite() {
+            predicted
+        } else {
+            0.0
+        };
+        let observed = actual.get(customer_id).copied().unwrap_or(0).max(0) as u64;
+        predicted_total += predicted;
+        actual_total += observed;
+        absolute_error += (predicted - observed as f64).abs();
+    }
+    let customers = buyers.len() as u64;
+    Ok(Ok(Backtest {
+        customers,
+        predicted_total,
+        actual_total,
+        mean_absolute_error: if customers > 0 {
+            absolute_error / customers as f64
+        } else {
+            0.0
+        },
+        fit,
+    }))
+}

@@ -3,11 +3,11 @@
 use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{customer, customer_interest, feedback, interaction, order};
+use entity::{customer, customer_interest, customer_value, feedback, interaction, order};
 use futures::FutureExt;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order, Query},
 };
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use crate::graphql::{
         CountedConnection, Page, PageDirection, PlainConnection, TotalCount, encode_cursor,
     },
     scalars::{Date, Decimal},
-    value::CustomerValue,
+    value::{CustomerValue, RfmGroup, ValueTier},
 };
 
 /// A customer: who they are, how to reach them, and a summary of what they bought.
@@ -284,6 +284,14 @@ pub struct CustomerFilter {
     pub max_order_count: Option<i64>,
     pub min_total_spent: Option<Decimal>,
     pub max_total_spent: Option<Decimal>,
+    /// In any of these value tiers (latest `value-scores` run).
+    pub value_tier: Option<Vec<ValueTier>>,
+    /// In any of these RFM groups.
+    pub rfm_group: Option<Vec<RfmGroup>>,
+    /// Predicted CLV at least this.
+    pub min_predicted_clv: Option<Decimal>,
+    /// Churn risk at most this (0–1).
+    pub max_churn_risk: Option<f64>,
 }
 
 /// What a customer list is sorted by; ties are broken by id.
@@ -298,6 +306,10 @@ pub enum CustomerOrderField {
     /// Customers without orders come last.
     LastOrderAt,
     TotalSpent,
+    /// From the latest `value-scores` run; customers without a prediction come last.
+    PredictedClv,
+    /// From the latest `value-scores` run; customers without a prediction come last.
+    ChurnRisk,
 }
 
 #[derive(InputObject, Clone, Copy, Default)]
@@ -317,28 +329,44 @@ struct CustomerCursor {
 }
 
 impl CustomerOrderField {
-    fn column(self) -> customer::Column {
+    /// The sort key, qualified by its table (value fields come from the joined scores).
+    fn column(self) -> Expr {
+        let of_customer = |column: customer::Column| Expr::col((customer::Entity, column));
         match self {
-            CustomerOrderField::CreatedAt => customer::Column::CreatedAt,
-            CustomerOrderField::Name => customer::Column::Name,
-            CustomerOrderField::LastOrderAt => customer::Column::LastOrderAt,
-            CustomerOrderField::TotalSpent => customer::Column::TotalSpent,
+            CustomerOrderField::CreatedAt => of_customer(customer::Column::CreatedAt),
+            CustomerOrderField::Name => of_customer(customer::Column::Name),
+            CustomerOrderField::LastOrderAt => of_customer(customer::Column::LastOrderAt),
+            CustomerOrderField::TotalSpent => of_customer(customer::Column::TotalSpent),
+            CustomerOrderField::PredictedClv => {
+                Expr::col((customer_value::Entity, customer_value::Column::PredictedClv))
+            }
+            CustomerOrderField::ChurnRisk => {
+                Expr::col((customer_value::Entity, customer_value::Column::ChurnRisk))
+            }
         }
     }
 
     fn nullable(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            CustomerOrderField::Name | CustomerOrderField::LastOrderAt
+            CustomerOrderField::CreatedAt | CustomerOrderField::TotalSpent
         )
     }
 
-    fn key_of(self, model: &customer::Model) -> serde_json::Value {
+    fn key_of(
+        self,
+        model: &customer::Model,
+        value: Option<&customer_value::Model>,
+    ) -> serde_json::Value {
         match self {
             CustomerOrderField::CreatedAt => serde_json::json!(model.created_at),
             CustomerOrderField::Name => serde_json::json!(model.name),
             CustomerOrderField::LastOrderAt => serde_json::json!(model.last_order_at),
             CustomerOrderField::TotalSpent => serde_json::json!(model.total_spent.0),
+            CustomerOrderField::PredictedClv => {
+                serde_json::json!(value.and_then(|v| v.predicted_clv).map(|m| m.0))
+            }
+            CustomerOrderField::ChurnRisk => serde_json::json!(value.and_then(|v| v.churn_risk)),
         }
     }
 
@@ -358,7 +386,10 @@ impl CustomerOrderField {
                     .ok()
             }
             CustomerOrderField::Name => key.as_str().map(|s| sea_orm::Value::from(s.to_owned())),
-            CustomerOrderField::TotalSpent => key.as_i64().map(sea_orm::Value::from),
+            CustomerOrderField::TotalSpent | CustomerOrderField::PredictedClv => {
+                key.as_i64().map(sea_orm::Value::from)
+            }
+            CustomerOrderField::ChurnRisk => key.as_f64().map(sea_orm::Value::from),
         };
         value
             .map(Some)
@@ -368,12 +399,12 @@ impl CustomerOrderField {
 
 /// Adds the keyset condition and ordering for one page. NULL keys sort last in display
 /// order on both databases; backward pages run the same order reversed.
-fn keyset(
-    mut select: Select<customer::Entity>,
+fn keyset<S: QueryFilter + QueryOrder>(
+    mut select: S,
     field: CustomerOrderField,
     direction: OrderDirection,
     page: &Page<CustomerCursor>,
-) -> Result<Select<customer::Entity>> {
+) -> Result<S> {
     let column = field.column();
     let ascending =
         (direction == OrderDirection::Asc) == (page.direction == PageDirection::Forward);
@@ -381,9 +412,9 @@ fn keyset(
     let nulls_last = page.direction == PageDirection::Forward;
     let beyond = |value: sea_orm::Value| {
         if ascending {
-            column.gt(value)
+            column.clone().gt(value)
         } else {
-            column.lt(value)
+            column.clone().lt(value)
         }
     };
     let id_beyond = |id: i64| {
@@ -404,25 +435,26 @@ fn keyset(
         let key = field
             .key_value(&cursor.key)
             .map_err(|message| bad_input(page.cursor_argument(), message))?;
+        let column = || column.clone();
         let condition = match (key, field.nullable(), nulls_last) {
             (Some(key), false, _) => Condition::any()
                 .add(beyond(key.clone()))
-                .add(column.eq(key).and(id_beyond(cursor.id))),
+                .add(column().eq(key).and(id_beyond(cursor.id))),
             (Some(key), true, true) => Condition::any()
                 .add(beyond(key.clone()))
-                .add(column.eq(key).and(id_beyond(cursor.id)))
-                .add(column.is_null()),
-            (Some(key), true, false) => Condition::all().add(column.is_not_null()).add(
+                .add(column().eq(key).and(id_beyond(cursor.id)))
+                .add(column().is_null()),
+            (Some(key), true, false) => Condition::all().add(column().is_not_null()).add(
                 Condition::any()
                     .add(beyond(key.clone()))
-                    .add(column.eq(key).and(id_beyond(cursor.id))),
+                    .add(column().eq(key).and(id_beyond(cursor.id))),
             ),
             (None, _, true) => Condition::all()
-                .add(column.is_null())
+                .add(column().is_null())
                 .add(id_beyond(cursor.id)),
             (None, _, false) => Condition::any()
-                .add(column.is_not_null())
-                .add(column.is_null().and(id_beyond(cursor.id))),
+                .add(column().is_not_null())
+                .add(column().is_null().and(id_beyond(cursor.id))),
         };
         select = select.filter(condition);
     }
@@ -627,8 +659,59 @@ impl CustomerFilter {
                 });
             }
         }
+        condition = self.value_condition(condition, &mut problems);
         problems.into_result()?;
         Ok(condition)
+    }
+
+    /// Conditions on the latest scores, as `id IN (SELECT customer_id FROM
+    /// customer_values WHERE …)`: customers without scores never match.
+    fn value_condition(&self, condition: Condition, problems: &mut Problems) -> Condition {
+        use customer_value::Column as V;
+        let mut scores = Condition::all();
+        let mut any = false;
+        if let Some(tiers) = &self.value_tier {
+            scores = scores.add(V::ValueTier.is_in(tiers.iter().map(|t| t.as_str())));
+            any = true;
+        }
+        if let Some(groups) = &self.rfm_group {
+            let labels = groups
+                .iter()
+                .map(|g| jobs::value::rfm::RfmGroup::from(*g).label());
+            scores = scores.add(V::RfmGroup.is_in(labels));
+            any = true;
+        }
+        if let Some(Decimal(min)) = self.min_predicted_clv {
+            let money = entity::Money::from_decimal(min)
+                .map_err(|_| format!("{min} is not an amount of money"));
+            if let Some(money) = problems.check(None, "filter.minPredictedClv", money) {
+                scores = scores.add(V::PredictedClv.gte(money.0));
+            }
+            any = true;
+        }
+        if let Some(max) = self.max_churn_risk {
+            if !(0.0..=1.0).contains(&max) {
+                problems.push(
+                    None,
+                    "filter.maxChurnRisk",
+                    format!("a churn risk is between 0 and 1, got {max}"),
+                );
+            }
+            scores = scores.add(V::ChurnRisk.lte(max));
+            any = true;
+        }
+        if !any {
+            return condition;
+        }
+        condition.add(
+            customer::Column::Id.in_subquery(
+                Query::select()
+                    .column(V::CustomerId)
+                    .from(customer_value::Entity)
+                    .cond_where(scores)
+                    .to_owned(),
+            ),
+        )
     }
 }
 
@@ -691,7 +774,10 @@ impl CustomerQuery {
             async move { query.count(&db).await.or_internal() }.boxed()
         });
 
-        let rows = keyset(filtered, order_by.field, order_by.direction, &page)?
+        // The scores come along in the same query (a LEFT JOIN on their key), so value
+        // fields can sort the page and key its cursors.
+        let with_scores = filtered.find_also_related(customer_value::Entity);
+        let rows = keyset(with_scores, order_by.field, order_by.direction, &page)?
             .limit(page.fetch_limit())
             .all(&db)
             .await
@@ -699,14 +785,16 @@ impl CustomerQuery {
         let (rows, has_previous, has_next) = page.finish(rows);
         let mut connection =
             CountedConnection::with_additional_fields(has_previous, has_next, total);
-        connection.edges.extend(rows.into_iter().map(|row| {
-            let cursor = CustomerCursor {
-                field: order_by.field,
-                key: order_by.field.key_of(&row),
-                id: row.id,
-            };
-            Edge::new(encode_cursor(&cursor), Customer(row))
-        }));
+        connection
+            .edges
+            .extend(rows.into_iter().map(|(row, value)| {
+                let cursor = CustomerCursor {
+                    field: order_by.field,
+                    key: order_by.field.key_of(&row, value.as_ref()),
+                    id: row.id,
+                };
+                Edge::new(encode_cursor(&cursor), Customer(row))
+            }));
         Ok(connection)
     }
 }

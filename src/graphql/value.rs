@@ -328,6 +328,22 @@ fn units_to_decimal(units: Option<i64>) -> Decimal {
     Decimal(entity::Money(units.unwrap_or_default()).to_decimal())
 }
 
+/// The model's honesty: fitted on a calibration period, its forecast of each customer's
+/// repeat purchase days in the holdout period that followed, against what happened.
+#[derive(SimpleObject)]
+pub struct ValueBacktest {
+    /// Customers with a purchase by the end of calibration.
+    pub customers: u64,
+    /// Expected repeat purchase days in the holdout, summed over customers.
+    pub predicted_total: f64,
+    /// Actual purchase days in the holdout, summed.
+    pub actual_total: u64,
+    /// Mean over customers of |predicted − actual| purchase days.
+    pub mean_absolute_error: f64,
+    /// The BG/NBD fit on the calibration period (time unit: weeks).
+    pub bgnbd: BgNbdModel,
+}
+
 #[derive(Default)]
 pub struct ValueQuery;
 
@@ -377,6 +393,38 @@ impl ValueQuery {
             }
         }
         Ok(cells)
+    }
+
+    /// Fits BG/NBD on orders up to `calibrationEnd` and compares its forecast for
+    /// (`calibrationEnd`, `holdoutEnd`] with the orders of that period.
+    #[graphql(guard = "RequireScope(Scope::CustomersRead)")]
+    async fn value_backtest(
+        &self,
+        ctx: &Context<'_>,
+        calibration_end: Date,
+        holdout_end: Date,
+    ) -> Result<ValueBacktest> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let result = jobs::value_scores::backtest(db, calibration_end.0, holdout_end.0)
+            .await
+            .or_internal()?;
+        let backtest = result.map_err(|message| bad_input("holdoutEnd", message))?;
+        let fit = backtest.fit;
+        Ok(ValueBacktest {
+            customers: backtest.customers,
+            predicted_total: backtest.predicted_total,
+            actual_total: backtest.actual_total,
+            mean_absolute_error: backtest.mean_absolute_error,
+            bgnbd: BgNbdModel {
+                r: fit.params.r,
+                alpha: fit.params.alpha,
+                a: fit.params.a,
+                b: fit.params.b,
+                log_likelihood: fit.log_likelihood,
+                iterations: fit.iterations as i64,
+                gradient_norm: fit.gradient_norm,
+            },
+        })
     }
 
     /// Per value tier: customers, revenue and its share, average predicted CLV.

@@ -115,6 +115,67 @@ async fn the_cdnow_calibration_reproduces_the_published_parameters() {
         let high_share = high["customers"].as_f64().unwrap() / 2357.0;
         assert!((0.15..=0.25).contains(&high_share), "HIGH holds {high_share} of customers");
         assert!(high["revenueShare"].as_f64().unwrap() > 0.4, "the top fifth carries most revenue: {high}");
+
+        // Backtest: calibrate to 1997-09-30, forecast the 39-week holdout. On this sample
+        // the published BG/NBD forecast of total repeat purchases is close to the actual.
+        let backtest = app
+            .admin_ok("{ valueBacktest(calibrationEnd: \"1997-09-30\", holdoutEnd: \"1998-06-30\") { customers predictedTotal actualTotal meanAbsoluteError bgnbd { r } } }", json!({}))
+            .await["valueBacktest"]
+            .clone();
+        assert_eq!(backtest["customers"], 2357);
+        assert_close(&backtest["bgnbd"]["r"], 0.243, "backtest r");
+        let predicted = backtest["predictedTotal"].as_f64().unwrap();
+        let actual = backtest["actualTotal"].as_f64().unwrap();
+        assert!(actual > 1000.0, "{backtest}");
+        assert!((predicted - actual).abs() / actual < 0.15, "forecast {predicted} vs actual {actual}");
+        assert!(backtest["meanAbsoluteError"].as_f64().unwrap() > 0.0);
+        let body = app.admin("{ valueBacktest(calibrationEnd: \"1998-01-01\", holdoutEnd: \"1997-01-01\") { customers } }", json!({})).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+
+        // The scores filter and sort customer lists.
+        let count = |filter: Value| {
+            let app = &app;
+            async move {
+                app.admin_ok("query($f: CustomerFilter) { customers(filter: $f) { totalCount } }", json!({ "f": filter }))
+                    .await["customers"]["totalCount"]
+                    .as_i64()
+                    .unwrap()
+            }
+        };
+        assert_eq!(count(json!({ "valueTier": ["HIGH"] })).await, high["customers"].as_i64().unwrap());
+        let champions = cells.iter().filter(|c| c["r"] == 5 && c["f"].as_i64().unwrap() >= 4).count();
+        assert!(champions > 0);
+        let some_champions = count(json!({ "rfmGroup": ["CHAMPIONS"] })).await;
+        let not_lost = count(json!({ "rfmGroup": ["CHAMPIONS", "LOYAL", "POTENTIAL_LOYALIST"] })).await;
+        assert!(some_champions > 0 && not_lost > some_champions);
+
+        let by_clv = "query($after: String, $first: Int, $f: CustomerFilter) { customers(first: $first, after: $after, filter: $f, orderBy: { field: PREDICTED_CLV, direction: DESC }) { pageInfo { endCursor } nodes { id value { predictedClv churnRisk } } } }";
+        let big = app.admin_ok(by_clv, json!({ "first": 90 })).await;
+        let big: Vec<Value> = big["customers"]["nodes"].as_array().unwrap().clone();
+        let clvs: Vec<f64> = big.iter().map(|n| n["value"]["predictedClv"].as_str().unwrap().parse().unwrap()).collect();
+        assert!(clvs.windows(2).all(|w| w[0] >= w[1]), "sorted by predicted CLV, biggest first");
+        let mut paged = Vec::new();
+        let mut after = Value::Null;
+        for _ in 0..3 {
+            let page = app.admin_ok(by_clv, json!({ "first": 30, "after": after })).await;
+            paged.extend(page["customers"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()));
+            after = page["customers"]["pageInfo"]["endCursor"].clone();
+        }
+        assert_eq!(paged, big.iter().map(|n| n["id"].clone()).collect::<Vec<_>>(), "pages follow the same order");
+
+        let threshold = clvs[40];
+        let rich = app.admin_ok(by_clv, json!({ "first": 100, "f": { "minPredictedClv": format!("{threshold:.4}") } })).await;
+        let rich = rich["customers"]["nodes"].as_array().unwrap();
+        assert!(rich.len() >= 40 && rich.len() < 60, "{} customers at or above the 41st CLV", rich.len());
+        let loyal = app.admin_ok(by_clv, json!({ "first": 100, "f": { "maxChurnRisk": 0.2 } })).await;
+        for node in loyal["customers"]["nodes"].as_array().unwrap() {
+            assert!(node["value"]["churnRisk"].as_f64().unwrap() <= 0.2);
+        }
+        let by_risk = app
+            .admin_ok("{ customers(first: 20, orderBy: { field: CHURN_RISK }) { nodes { value { churnRisk } } } }", json!({}))
+            .await;
+        let risks: Vec<f64> = by_risk["customers"]["nodes"].as_array().unwrap().iter().map(|n| n["value"]["churnRisk"].as_f64().unwrap()).collect();
+        assert!(risks.windows(2).all(|w| w[0] <= w[1]));
     })
     .await;
 }
