@@ -2,6 +2,8 @@
 //! function over a [`JobContext`], so the scheduler, `clientele run-job` and the GraphQL
 //! `runJob` mutation all run the same code, and every run is recorded ([`runs`]).
 
+/// Bulk inserts: multi-row VALUES on SQLite, column arrays and UNNEST on PostgreSQL.
+pub mod bulk;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
