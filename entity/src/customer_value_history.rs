@@ -7,9 +7,9 @@ use crate::Money;
 #[sea_orm(table_name = "customer_value_history")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub customer_id: i64,
-    #[sea_orm(primary_key, auto_increment = false)]
     pub job_run_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub customer_id: i64,
     pub as_of: Date,
     pub rfm_code: Option<String>,
     pub p_alive: Option<f64>,

@@ -491,10 +491,33 @@ async fn write_scores(
             kind: Double,
         },
     ];
+    // Replace, not upsert: inside the transaction readers keep seeing the previous scores
+    // until commit, and plain inserts skip a conflict check per row.
+    customer_value::Entity::delete_many()
+        .exec(txn)
+        .await
+        .context("failed to clear the previous scores")?;
     let now = Utc::now();
-    let mut scores = Vec::with_capacity(outcome.scores.len());
-    let mut history = Vec::with_capacity(outcome.scores.len());
-    for s in &outcome.scores {
+    // Rows are built a chunk at a time: a million rows of boxed values at once would
+    // double the job's memory.
+    for chunk in outcome.scores.chunks(50_000) {
+        write_score_chunk(txn, run_id, as_of, now, chunk, &SCORES, &HISTORY).await?;
+    }
+    Ok(())
+}
+
+async fn write_score_chunk(
+    txn: &DatabaseTransaction,
+    run_id: i64,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+    chunk: &[scoring::CustomerScore],
+    score_columns: &[bulk::Column],
+    history_columns: &[bulk::Column],
+) -> anyhow::Result<()> {
+    let mut scores = Vec::with_capacity(chunk.len());
+    let mut history = Vec::with_capacity(chunk.len());
+    for s in chunk {
         let rfm = s.rfm.as_ref();
         let code = rfm.map(|r| r.code());
         let tier = s.value_tier.map(|t| t.label().to_owned());
@@ -544,16 +567,10 @@ async fn write_scores(
             s.composite.total.into(),
         ]);
     }
-    // Replace, not upsert: inside the transaction readers keep seeing the previous scores
-    // until commit, and plain inserts skip a conflict check per row.
-    customer_value::Entity::delete_many()
-        .exec(txn)
-        .await
-        .context("failed to clear the previous scores")?;
-    bulk::insert(txn, "customer_values", &SCORES, scores)
+    bulk::insert(txn, "customer_values", score_columns, scores)
         .await
         .context("failed to store customer scores")?;
-    bulk::insert(txn, "customer_value_history", &HISTORY, history)
+    bulk::insert(txn, "customer_value_history", history_columns, history)
         .await
         .context("failed to store the score history")?;
     Ok(())

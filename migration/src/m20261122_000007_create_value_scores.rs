@@ -196,7 +196,10 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(H::PredictedClv).big_integer())
                     .col(ColumnDef::new(H::ValueTier).string_len(8))
                     .col(double(H::CompositeScore).not_null())
-                    .primary_key(Index::create().col(H::CustomerId).col(H::JobRunId))
+                    // Run first: each run appends at the end of the index instead of
+                    // touching every page of it (a per-customer trend API would add an
+                    // index on customer_id).
+                    .primary_key(Index::create().col(H::JobRunId).col(H::CustomerId))
                     .to_owned(),
             )
             .await
