@@ -252,10 +252,10 @@ async fn load_inputs<C: ConnectionTrait + StreamTrait>(
         if existed {
             inputs.entry(id).or_insert_with(|| CustomerInput::new(id));
         }
-        if let Some(referrer) = row.try_get::<Option<i64>>("", "referred_by")? {
-            if inputs.contains_key(&id) {
-                referrers.push((id, referrer));
-            }
+        if let Some(referrer) = row.try_get::<Option<i64>>("", "referred_by")?
+            && inputs.contains_key(&id)
+        {
+            referrers.push((id, referrer));
         }
     }
     for (referred, referrer) in referrers {

@@ -259,6 +259,18 @@ async fn serve_prints_a_key_once_and_stops_cleanly_on_sigterm() {
         } else {
             assert!(key.is_none(), "the key is shown only on the first start");
         }
+        // Signal handlers are in place once the server answers; a SIGTERM in the first
+        // milliseconds of a start takes the default (immediate) path.
+        let health = address.replace("/graphql", "/healthz");
+        for _ in 0..50 {
+            if reqwest::get(&health)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
