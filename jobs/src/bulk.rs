@@ -34,6 +34,12 @@ pub struct Column {
     pub kind: Kind,
 }
 
+impl Column {
+    pub const fn new(name: &'static str, kind: Kind) -> Self {
+        Self { name, kind }
+    }
+}
+
 impl Kind {
     fn array_type(self) -> ArrayType {
         match self {

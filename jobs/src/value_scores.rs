@@ -352,144 +352,42 @@ async fn write_scores(
 ) -> anyhow::Result<()> {
     use bulk::{Column, Kind::*};
     const SCORES: [Column; 26] = [
-        Column {
-            name: "customer_id",
-            kind: BigInt,
-        },
-        Column {
-            name: "job_run_id",
-            kind: BigInt,
-        },
-        Column {
-            name: "as_of",
-            kind: Date,
-        },
-        Column {
-            name: "recency_days",
-            kind: BigInt,
-        },
-        Column {
-            name: "frequency",
-            kind: BigInt,
-        },
-        Column {
-            name: "monetary",
-            kind: BigInt,
-        },
-        Column {
-            name: "total_spent",
-            kind: BigInt,
-        },
-        Column {
-            name: "r_score",
-            kind: SmallInt,
-        },
-        Column {
-            name: "f_score",
-            kind: SmallInt,
-        },
-        Column {
-            name: "m_score",
-            kind: SmallInt,
-        },
-        Column {
-            name: "rfm_code",
-            kind: Text,
-        },
-        Column {
-            name: "rfm_group",
-            kind: Text,
-        },
-        Column {
-            name: "repeat_purchases",
-            kind: BigInt,
-        },
-        Column {
-            name: "t_x_weeks",
-            kind: Double,
-        },
-        Column {
-            name: "t_weeks",
-            kind: Double,
-        },
-        Column {
-            name: "p_alive",
-            kind: Double,
-        },
-        Column {
-            name: "expected_order_value",
-            kind: BigInt,
-        },
-        Column {
-            name: "predicted_clv",
-            kind: BigInt,
-        },
-        Column {
-            name: "value_tier",
-            kind: Text,
-        },
-        Column {
-            name: "churn_risk",
-            kind: Double,
-        },
-        Column {
-            name: "economic_score",
-            kind: Double,
-        },
-        Column {
-            name: "loyalty_score",
-            kind: Double,
-        },
-        Column {
-            name: "advocacy_score",
-            kind: Double,
-        },
-        Column {
-            name: "satisfaction_score",
-            kind: Double,
-        },
-        Column {
-            name: "composite_score",
-            kind: Double,
-        },
-        Column {
-            name: "computed_at",
-            kind: TimestampTz,
-        },
+        Column::new("customer_id", BigInt),
+        Column::new("job_run_id", BigInt),
+        Column::new("as_of", Date),
+        Column::new("recency_days", BigInt),
+        Column::new("frequency", BigInt),
+        Column::new("monetary", BigInt),
+        Column::new("total_spent", BigInt),
+        Column::new("r_score", SmallInt),
+        Column::new("f_score", SmallInt),
+        Column::new("m_score", SmallInt),
+        Column::new("rfm_code", Text),
+        Column::new("rfm_group", Text),
+        Column::new("repeat_purchases", BigInt),
+        Column::new("t_x_weeks", Double),
+        Column::new("t_weeks", Double),
+        Column::new("p_alive", Double),
+        Column::new("expected_order_value", BigInt),
+        Column::new("predicted_clv", BigInt),
+        Column::new("value_tier", Text),
+        Column::new("churn_risk", Double),
+        Column::new("economic_score", Double),
+        Column::new("loyalty_score", Double),
+        Column::new("advocacy_score", Double),
+        Column::new("satisfaction_score", Double),
+        Column::new("composite_score", Double),
+        Column::new("computed_at", TimestampTz),
     ];
     const HISTORY: [Column; 8] = [
-        Column {
-            name: "customer_id",
-            kind: BigInt,
-        },
-        Column {
-            name: "job_run_id",
-            kind: BigInt,
-        },
-        Column {
-            name: "as_of",
-            kind: Date,
-        },
-        Column {
-            name: "rfm_code",
-            kind: Text,
-        },
-        Column {
-            name: "p_alive",
-            kind: Double,
-        },
-        Column {
-            name: "predicted_clv",
-            kind: BigInt,
-        },
-        Column {
-            name: "value_tier",
-            kind: Text,
-        },
-        Column {
-            name: "composite_score",
-            kind: Double,
-        },
+        Column::new("customer_id", BigInt),
+        Column::new("job_run_id", BigInt),
+        Column::new("as_of", Date),
+        Column::new("rfm_code", Text),
+        Column::new("p_alive", Double),
+        Column::new("predicted_clv", BigInt),
+        Column::new("value_tier", Text),
+        Column::new("composite_score", Double),
     ];
     // Replace, not upsert: inside the transaction readers keep seeing the previous scores
     // until commit, and plain inserts skip a conflict check per row.

@@ -604,6 +604,28 @@ async fn find_customer(db: &DatabaseConnection, id: &ID) -> Result<customer::Mod
         .ok_or_else(|| not_found(format!("customer {}", id.as_str())))
 }
 
+/// Saves the single row of `createCustomer` / `updateCustomer`.
+async fn save_one(
+    db: &DatabaseConnection,
+    target: Target,
+    external_id: Patch<String>,
+    fields: ParsedFields,
+    problems: Problems,
+) -> Result<Customer> {
+    let row = Row {
+        index: None,
+        prefix: "input".into(),
+        target,
+        external_id,
+        fields,
+    };
+    let mut saved = save(db, vec![row], problems).await?;
+    saved
+        .pop()
+        .map(|(model, _)| Customer(model))
+        .ok_or_else(|| internal(anyhow::anyhow!("a saved customer did not come back")))
+}
+
 #[derive(Default)]
 pub struct CustomerMutation;
 
@@ -624,18 +646,7 @@ impl CustomerMutation {
             None => Patch::Keep,
         };
         let fields = input.fields.parse(&mut problems, None, "input");
-        let row = Row {
-            index: None,
-            prefix: "input".into(),
-            target: Target::New,
-            external_id,
-            fields,
-        };
-        let mut saved = save(db, vec![row], problems).await?;
-        saved
-            .pop()
-            .map(|(model, _)| Customer(model))
-            .ok_or_else(|| internal(anyhow::anyhow!("nothing saved")))
+        save_one(db, Target::New, external_id, fields, problems).await
     }
 
     /// Changes the given fields; absent fields stay as they are, `null` clears.
@@ -657,18 +668,8 @@ impl CustomerMutation {
             |value| parse_external_id(value),
         );
         let fields = input.fields.parse(&mut problems, None, "input");
-        let row = Row {
-            index: None,
-            prefix: "input".into(),
-            target: Target::Existing(Box::new(existing)),
-            external_id,
-            fields,
-        };
-        let mut saved = save(db, vec![row], problems).await?;
-        saved
-            .pop()
-            .map(|(model, _)| Customer(model))
-            .ok_or_else(|| internal(anyhow::anyhow!("nothing saved")))
+        let target = Target::Existing(Box::new(existing));
+        save_one(db, target, external_id, fields, problems).await
     }
 
     /// Creates or updates up to 1000 customers by externalId. Absent fields are left as
