@@ -45,6 +45,10 @@ pub struct Model {
     pub total_spent: Money,
     pub first_order_at: Option<DateTimeUtc>,
     pub last_order_at: Option<DateTimeUtc>,
+    /// Distinct UTC days with an order (the BG/NBD transaction count is this minus one).
+    pub purchase_days: i64,
+    /// What was spent on the first purchase day (the rest are repeat transactions).
+    pub first_day_total: Money,
     /// Name, email and phone, lower-cased by Rust (Unicode-aware, unlike SQLite's
     /// `lower()`), for the same case-insensitive search on both databases. Kept up to
     /// date by [`Model::refresh_search_text`] on every write of those fields.

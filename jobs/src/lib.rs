@@ -8,6 +8,8 @@ pub mod bulk;
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
+/// SQL fragments that differ between the two databases (UTC days of timestamps).
+pub mod sql;
 /// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
 pub mod value;
 /// The `value-scores` job: read per-customer purchase summaries, fit, score, write back.

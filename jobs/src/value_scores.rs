@@ -17,6 +17,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::bulk;
+use crate::sql::{day_key_sql, day_number_of_key, day_number_sql, placeholder};
 use crate::value::scoring::{self, CustomerInput, ScoringOutcome};
 use crate::{JobContext, JobStats};
 
@@ -113,7 +114,7 @@ pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow:
             .context("asOf is out of range")?,
     );
 
-    let inputs = load_inputs(db, cutoff).await?;
+    let inputs = load_inputs(db, cutoff, InputSource::Auto).await?;
     let loaded = started.elapsed();
     let outcome = scoring::score(&inputs, as_of, &context.value);
     let computed = started.elapsed();
@@ -155,86 +156,79 @@ fn day_start(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
-/// The UTC day of a timestamp column, as a key to group by. PostgreSQL: days since 1970.
-/// SQLite: the `YYYY-MM-DD` prefix of the stored RFC 3339 UTC text, which groups and
-/// orders like the day and costs a substring instead of a date parse per order (the
-/// difference between 28 s and a few at ten million orders).
-fn day_key_sql(backend: DatabaseBackend, column: &str) -> String {
-    match backend {
-        DatabaseBackend::Postgres => format!("FLOOR(EXTRACT(EPOCH FROM {column}) / 86400)::BIGINT"),
-        _ => format!("substr({column}, 1, 10)"),
-    }
-}
-
-/// Days since 1970 of a day key made by [`day_key_sql`].
-fn day_number_of_key(backend: DatabaseBackend, key: &str) -> String {
-    match backend {
-        DatabaseBackend::Postgres => key.to_owned(),
-        _ => format!("CAST(julianday({key}) - 2440587.5 AS INTEGER)"),
-    }
-}
-
-fn placeholder(backend: DatabaseBackend) -> &'static str {
-    match backend {
-        DatabaseBackend::Postgres => "$1",
-        _ => "?",
-    }
+/// Where [`load_inputs`] takes the per-customer purchase summaries from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputSource {
+    /// The aggregates kept on each customer when no order lies after the cutoff (a run
+    /// for today), else a scan of the orders.
+    Auto,
+    /// Group every order up to the cutoff.
+    Scan,
+    /// The aggregates kept on each customer (right only when no order lies after the
+    /// cutoff).
+    Aggregates,
 }
 
 /// Everything the scoring needs, one entry per customer who existed or bought by the
-/// cutoff. Purchases are summarised per customer in SQL: several orders on one day are
-/// one transaction (the BG/NBD convention), and the first day's total is kept apart so
-/// that the spend model sees repeat transactions only. Rows are streamed, never all held
-/// at once: at a million customers that is the difference between ~0.5 GB and ~1.7 GB.
-async fn load_inputs<C: ConnectionTrait + StreamTrait>(
+/// cutoff. Purchase summaries: several orders on one day are one transaction (the
+/// BG/NBD convention), and the first day's total is kept apart so that the spend model
+/// sees repeat transactions only. Rows are streamed, never all held at once: at a million
+/// customers that is the difference between ~0.5 GB and ~1.7 GB.
+pub async fn load_inputs<C: ConnectionTrait + StreamTrait>(
     db: &C,
     cutoff: DateTime<Utc>,
+    source: InputSource,
 ) -> anyhow::Result<Vec<CustomerInput>> {
     let backend = ConnectionTrait::get_database_backend(db);
-    let day = day_key_sql(backend, "ordered_at");
-    let first_day = day_number_of_key(backend, "MIN(day)");
-    let last_day = day_number_of_key(backend, "MAX(day)");
     let p = placeholder(backend);
-    let purchases = format!(
-        "SELECT customer_id, COUNT(*) AS purchase_days, {first_day} AS first_day, {last_day} AS last_day, \
-                SUM(day_total) AS total_spent, SUM(day_orders) AS order_count, MAX(first_day_total) AS first_day_total \
-         FROM (SELECT customer_id, day, day_total, day_orders, \
-                      FIRST_VALUE(day_total) OVER (PARTITION BY customer_id ORDER BY day) AS first_day_total \
-               FROM (SELECT customer_id, {day} AS day, SUM(amount) AS day_total, COUNT(*) AS day_orders \
-                     FROM orders WHERE ordered_at < {p} GROUP BY customer_id, {day}) per_day) ranked \
-         GROUP BY customer_id"
-    );
+    let use_aggregates = match source {
+        InputSource::Aggregates => true,
+        InputSource::Scan => false,
+        InputSource::Auto => !has_orders_from(db, cutoff).await?,
+    };
     let mut inputs: HashMap<i64, CustomerInput> = HashMap::new();
-    let mut rows = std::pin::pin!(
-        db.stream_raw(Statement::from_sql_and_values(
-            backend,
-            purchases,
-            [cutoff.into()]
-        ))
-        .await
-        .context("failed to summarise purchases per customer")?
-    );
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .context("failed to read a purchase summary")?
-    {
-        let customer_id: i64 = row.try_get("", "customer_id")?;
-        let mut input = CustomerInput::new(customer_id);
-        input.purchase_days = row.try_get::<i64>("", "purchase_days")?;
-        input.first_day = Some(row.try_get::<i64>("", "first_day")?);
-        input.last_day = Some(row.try_get::<i64>("", "last_day")?);
-        input.total_spent = Money(decimal_sum(&row, "total_spent")?);
-        input.order_count = decimal_sum(&row, "order_count")?;
-        input.first_day_total = Money(decimal_sum(&row, "first_day_total")?);
-        inputs.insert(customer_id, input);
+    if !use_aggregates {
+        let day = day_key_sql(backend, "ordered_at");
+        let first_day = day_number_of_key(backend, "MIN(day)");
+        let last_day = day_number_of_key(backend, "MAX(day)");
+        let purchases = format!(
+            "SELECT customer_id, COUNT(*) AS purchase_days, {first_day} AS first_day, {last_day} AS last_day, \
+                    SUM(day_total) AS total_spent, SUM(day_orders) AS order_count, MAX(first_day_total) AS first_day_total \
+             FROM (SELECT customer_id, day, day_total, day_orders, \
+                          FIRST_VALUE(day_total) OVER (PARTITION BY customer_id ORDER BY day) AS first_day_total \
+                   FROM (SELECT customer_id, {day} AS day, SUM(amount) AS day_total, COUNT(*) AS day_orders \
+                         FROM orders WHERE ordered_at < {p} GROUP BY customer_id, {day}) per_day) ranked \
+             GROUP BY customer_id"
+        );
+        let mut rows = std::pin::pin!(
+            db.stream_raw(Statement::from_sql_and_values(
+                backend,
+                purchases,
+                [cutoff.into()]
+            ))
+            .await
+            .context("failed to summarise purchases per customer")?
+        );
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .context("failed to read a purchase summary")?
+        {
+            let input = purchase_summary(&row, "customer_id")?;
+            inputs.insert(input.customer_id, input);
+        }
     }
 
-    // Every customer with their referrer; those created by the cutoff are scored even
-    // without orders (prospects). Customers imported after they bought (created later
-    // than their orders) are already in through their purchases.
+    // Every customer with their referrer (and, from the aggregates, their purchases);
+    // those created by the cutoff are scored even without orders (prospects).
+    let (first_day, last_day) = (
+        day_number_sql(backend, "first_order_at"),
+        day_number_sql(backend, "last_order_at"),
+    );
     let customers = format!(
-        "SELECT id, referred_by, CASE WHEN created_at < {p} THEN 1 ELSE 0 END AS existed FROM customers"
+        "SELECT id, referred_by, CASE WHEN created_at < {p} THEN 1 ELSE 0 END AS existed, \
+                purchase_days, {first_day} AS first_day, {last_day} AS last_day, total_spent, order_count, first_day_total \
+         FROM customers"
     );
     let mut referrers: Vec<(i64, i64)> = Vec::new();
     let mut rows = std::pin::pin!(
@@ -248,8 +242,10 @@ async fn load_inputs<C: ConnectionTrait + StreamTrait>(
     );
     while let Some(row) = rows.try_next().await.context("failed to read a customer")? {
         let id: i64 = row.try_get("", "id")?;
-        let existed = row.try_get::<i32>("", "existed")? == 1;
-        if existed {
+        if use_aggregates && row.try_get::<i64>("", "order_count")? > 0 {
+            inputs.insert(id, purchase_summary(&row, "id")?);
+        }
+        if row.try_get::<i32>("", "existed")? == 1 {
             inputs.entry(id).or_insert_with(|| CustomerInput::new(id));
         }
         if let Some(referrer) = row.try_get::<Option<i64>>("", "referred_by")?
@@ -291,6 +287,36 @@ async fn load_inputs<C: ConnectionTrait + StreamTrait>(
     let mut inputs: Vec<CustomerInput> = inputs.into_values().collect();
     inputs.sort_by_key(|c| c.customer_id);
     Ok(inputs)
+}
+
+/// Whether any order lies at or after `cutoff` (an index lookup).
+async fn has_orders_from(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> anyhow::Result<bool> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT 1 AS found FROM orders WHERE ordered_at >= {} LIMIT 1",
+        placeholder(backend)
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [cutoff.into()],
+        ))
+        .await
+        .context("failed to look for orders after asOf")?;
+    Ok(row.is_some())
+}
+
+/// A purchase summary row (from the scan or from the customer aggregates).
+fn purchase_summary(row: &sea_orm::QueryResult, id_column: &str) -> anyhow::Result<CustomerInput> {
+    let mut input = CustomerInput::new(row.try_get("", id_column)?);
+    input.purchase_days = row.try_get::<i64>("", "purchase_days")?;
+    input.first_day = Some(row.try_get::<i64>("", "first_day")?);
+    input.last_day = Some(row.try_get::<i64>("", "last_day")?);
+    input.total_spent = Money(decimal_sum(row, "total_spent")?);
+    input.order_count = decimal_sum(row, "order_count")?;
+    input.first_day_total = Money(decimal_sum(row, "first_day_total")?);
+    Ok(input)
 }
 
 /// `SUM` of a BIGINT is NUMERIC on PostgreSQL and INTEGER on SQLite.
@@ -510,7 +536,7 @@ pub async fn backtest<C: ConnectionTrait + StreamTrait>(
             .checked_add_days(Days::new(1))
             .context("date out of range")?,
     );
-    let inputs = load_inputs(db, calibration_cutoff).await?;
+    let inputs = load_inputs(db, calibration_cutoff, InputSource::Auto).await?;
     let as_of_day = scoring::day_number(calibration_end);
     let buyers: Vec<(i64, bgnbd::PurchaseHistory)> = inputs
         .iter()

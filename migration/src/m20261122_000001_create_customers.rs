@@ -36,6 +36,8 @@ pub(crate) enum Customers {
     TotalSpent,
     FirstOrderAt,
     LastOrderAt,
+    PurchaseDays,
+    FirstDayTotal,
     SearchText,
 }
 
@@ -119,6 +121,18 @@ impl MigrationTrait for Migration {
                     )
                     .col(timestamp(Customers::FirstOrderAt))
                     .col(timestamp(Customers::LastOrderAt))
+                    .col(
+                        ColumnDef::new(Customers::PurchaseDays)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Customers::FirstDayTotal)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(ColumnDef::new(Customers::SearchText).text())
                     .foreign_key(
                         ForeignKey::create()

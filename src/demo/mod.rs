@@ -246,6 +246,15 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
 
     let orders = simulate_orders(rng, acquired_at, end_at);
     let total: i64 = orders.iter().map(|o| o.1).sum();
+    // Orders come in time order, so purchase days are the changes of UTC date.
+    let mut days: Vec<NaiveDate> = orders.iter().map(|o| o.0.date_naive()).collect();
+    days.dedup();
+    let purchase_days = days.len() as i64;
+    let first_day_total: i64 = orders
+        .iter()
+        .filter(|o| Some(o.0.date_naive()) == days.first().copied())
+        .map(|o| o.1)
+        .sum();
     let interactions = (0..rng.random_range(0..=2))
         .map(|_| {
             let at = between(rng, acquired_at, end_at);
@@ -319,6 +328,8 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         total_spent: entity::Money(total),
         first_order_at: orders.first().map(|o| o.0),
         last_order_at: orders.last().map(|o| o.0),
+        purchase_days,
+        first_day_total: entity::Money(first_day_total),
         search_text: None,
     };
     let mut row = row;
@@ -572,7 +583,7 @@ async fn insert_rows<E: EntityTrait>(
     Ok(())
 }
 
-const CUSTOMER_COLUMNS: [customer::Column; 28] = [
+const CUSTOMER_COLUMNS: [customer::Column; 30] = [
     customer::Column::ExternalId,
     customer::Column::Name,
     customer::Column::Email,
@@ -600,6 +611,8 @@ const CUSTOMER_COLUMNS: [customer::Column; 28] = [
     customer::Column::TotalSpent,
     customer::Column::FirstOrderAt,
     customer::Column::LastOrderAt,
+    customer::Column::PurchaseDays,
+    customer::Column::FirstDayTotal,
     customer::Column::SearchText,
 ];
 
@@ -632,6 +645,8 @@ fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
         Expr::val(c.total_spent.0),
         Expr::val(c.first_order_at),
         Expr::val(c.last_order_at),
+        Expr::val(c.purchase_days),
+        Expr::val(c.first_day_total.0),
         Expr::val(c.search_text.clone()),
     ]
 }

@@ -346,6 +346,8 @@ fn blank_customer(external_id: Option<String>) -> customer::Model {
         total_spent: Money::ZERO,
         first_order_at: None,
         last_order_at: None,
+        purchase_days: 0,
+        first_day_total: Money::ZERO,
         search_text: None,
     }
 }
@@ -777,6 +779,8 @@ impl CustomerMutation {
         erased.total_spent = existing.total_spent;
         erased.first_order_at = existing.first_order_at;
         erased.last_order_at = existing.last_order_at;
+        erased.purchase_days = existing.purchase_days;
+        erased.first_day_total = existing.first_day_total;
         erased.consent_updated_at = if existing.marketing_consent {
             Some(now)
         } else {

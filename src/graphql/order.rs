@@ -107,6 +107,10 @@ pub async fn refresh_order_aggregates<C: ConnectionTrait>(
     if customer_ids.is_empty() {
         return Ok(());
     }
+    let backend = db.get_database_backend();
+    let day = jobs::sql::day_key_sql(backend, "orders.ordered_at");
+    let first_key = jobs::sql::day_key_sql(backend, "o.ordered_at");
+    let second_key = jobs::sql::day_key_sql(backend, "o2.ordered_at");
     let orders = Alias::new("orders");
     let of_this_customer = || {
         Expr::col((orders.clone(), order::Column::CustomerId))
@@ -148,6 +152,21 @@ pub async fn refresh_order_aggregates<C: ConnectionTrait>(
         .value(
             customer::Column::LastOrderAt,
             aggregate(Func::max(Expr::col(order::Column::OrderedAt)).into()),
+        )
+        // What the value-scores job needs beyond the above, so that a run for today reads
+        // one row per customer instead of grouping every order.
+        .value(
+            customer::Column::PurchaseDays,
+            Expr::cust(format!(
+                "(SELECT COUNT(DISTINCT {day}) FROM orders WHERE orders.customer_id = customers.id)"
+            )),
+        )
+        .value(
+            customer::Column::FirstDayTotal,
+            Expr::cust(format!(
+                "COALESCE((SELECT SUM(o.amount) FROM orders o WHERE o.customer_id = customers.id \
+                 AND {first_key} = (SELECT MIN({second_key}) FROM orders o2 WHERE o2.customer_id = customers.id)), 0)"
+            )),
         )
         .and_where(Expr::col(customer::Column::Id).is_in(customer_ids.iter().copied()))
         .to_owned();

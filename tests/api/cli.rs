@@ -144,6 +144,18 @@ async fn demo_data_is_realistic_and_deterministic_for_a_seed() {
         );
         assert!(stdout(&demo).contains("300 customers"), "{}", stdout(&demo));
         snapshots.push(app.admin_ok(summary, json!({})).await);
+        // The aggregates the demo writes directly agree with its orders.
+        use jobs::value_scores::{InputSource, load_inputs};
+        let cutoff = chrono::Utc::now() + chrono::Duration::hours(1);
+        let scanned = load_inputs(&app.db, cutoff, InputSource::Scan)
+            .await
+            .unwrap();
+        assert_eq!(
+            scanned,
+            load_inputs(&app.db, cutoff, InputSource::Aggregates)
+                .await
+                .unwrap()
+        );
 
         let url = app.database_url.clone();
         let again = tokio::task::spawn_blocking(move || {

@@ -311,3 +311,42 @@ async fn run_job_checks_its_name_scope_and_can_return_before_the_end() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_customer_aggregates_give_the_same_inputs_as_scanning_the_orders() {
+    on_each_database(|app| async move {
+        // Several customers, same-day orders, a referral, orders recorded in two batches
+        // (so the aggregates are refreshed twice) — all before the cutoff.
+        let referrer = app.create_customer(json!({})).await;
+        let mut orders = Vec::new();
+        for c in 0..6 {
+            let id = app.create_customer(json!({ "referredBy": referrer })).await;
+            for k in 0..(c + 1) {
+                orders.push(json!({
+                    "externalId": format!("agg-{c}-{k}"), "customerId": id, "amount": format!("{}.{:02}", 10 + k * c, k),
+                    "currency": "USD", "orderedAt": format!("2025-0{}-{:02}T{:02}:30:00Z", 1 + k % 3, 1 + k / 2, 8 + k)
+                }));
+            }
+            // A second order on the first purchase day: one transaction with the first.
+            orders.push(json!({
+                "externalId": format!("agg-{c}-same-day"), "customerId": id, "amount": "7.25",
+                "currency": "USD", "orderedAt": "2025-01-01T23:59:59Z"
+            }));
+        }
+        let (first, second) = orders.split_at(orders.len() / 2);
+        app.record_orders(json!(first)).await;
+        app.record_orders(json!(second)).await;
+        app.create_customer(json!({ "externalId": "prospect" })).await;
+
+        use jobs::value_scores::{InputSource, load_inputs};
+        let cutoff = chrono::Utc::now() + chrono::Duration::hours(1);
+        let scanned = load_inputs(&app.db, cutoff, InputSource::Scan).await.unwrap();
+        let aggregated = load_inputs(&app.db, cutoff, InputSource::Aggregates).await.unwrap();
+        assert_eq!(scanned.len(), 8);
+        assert_eq!(scanned, aggregated);
+        assert!(scanned.iter().any(|c| c.purchase_days > 1 && c.first_day_total.0 > 0 && c.first_day_total != c.total_spent));
+        assert!(scanned.iter().all(|c| c.order_count == 0 || c.order_count == c.purchase_days + 1), "same-day orders merge");
+        assert!(scanned.iter().any(|c| c.referred_customers == 6));
+    })
+    .await;
+}
