@@ -162,7 +162,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Sort keys (with the id for keyset pagination) and filter keys of the API.
+        // Sort keys of the API, with the id for keyset pagination. Tier and RFM group are
+        // deliberately not indexed: with a handful of values each, a filter on them scans
+        // anyway, and every index costs the daily rewrite of a million rows.
         for (name, columns) in [
             (
                 "customer_values_predicted_clv_idx",
@@ -172,8 +174,6 @@ impl MigrationTrait for Migration {
                 "customer_values_churn_risk_idx",
                 vec![C::ChurnRisk, C::CustomerId],
             ),
-            ("customer_values_value_tier_idx", vec![C::ValueTier]),
-            ("customer_values_rfm_group_idx", vec![C::RfmGroup]),
         ] {
             let mut index = Index::create();
             index.name(name).table(C::Table);
