@@ -5,7 +5,7 @@
 //! statement of a handful of parameters whatever the row count, which PostgreSQL plans
 //! once and reads like a COPY (at a million rows of 26 columns, ~10× faster than
 //! multi-row VALUES). The array binding of sea-query cannot carry NULL elements, so NULLs
-//! travel as sentinels that `NULLIF` turns back: `i64::MIN`, `i16::MIN`, NaN, and the
+//! travel as sentinels that `NULLIF` turns back: `i64::MIN`, `i32::MIN`, `i16::MIN`, NaN, and the
 //! empty string — values the callers never store.
 
 use sea_orm::{
@@ -17,6 +17,7 @@ use sea_orm::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     BigInt,
+    Int,
     SmallInt,
     Double,
     /// Never stores the empty string (it stands for NULL on PostgreSQL).
@@ -44,6 +45,7 @@ impl Kind {
     fn array_type(self) -> ArrayType {
         match self {
             Kind::BigInt => ArrayType::BigInt,
+            Kind::Int => ArrayType::Int,
             Kind::SmallInt => ArrayType::SmallInt,
             Kind::Double => ArrayType::Double,
             Kind::Text => ArrayType::String,
@@ -55,6 +57,7 @@ impl Kind {
     fn postgres_array(self) -> &'static str {
         match self {
             Kind::BigInt => "bigint[]",
+            Kind::Int => "integer[]",
             Kind::SmallInt => "smallint[]",
             Kind::Double => "float8[]",
             Kind::Text => "text[]",
@@ -67,6 +70,7 @@ impl Kind {
     fn postgres_select(self, column: &str) -> String {
         match self {
             Kind::BigInt => format!("NULLIF({column}, '-9223372036854775808'::bigint)"),
+            Kind::Int => format!("NULLIF({column}, '-2147483648'::integer)"),
             Kind::SmallInt => format!("NULLIF({column}, '-32768'::smallint)"),
             Kind::Double => format!("NULLIF({column}, 'NaN'::float8)"),
             Kind::Text => format!("NULLIF({column}, '')"),
@@ -78,6 +82,7 @@ impl Kind {
     fn without_null(self, value: Value) -> Result<Value, DbErr> {
         Ok(match value {
             Value::BigInt(None) => Value::BigInt(Some(i64::MIN)),
+            Value::Int(None) => Value::Int(Some(i32::MIN)),
             Value::SmallInt(None) => Value::SmallInt(Some(i16::MIN)),
             Value::Double(None) => Value::Double(Some(f64::NAN)),
             Value::String(None) => Value::String(Some(String::new())),

@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
-use entity::{customer, customer_interest, feedback, interaction, order};
+use entity::customer;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, distr::weighted::WeightedIndex, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Exp, Gamma};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
-    sea_query::{Expr, InsertStatement, Query},
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, TransactionTrait, Value,
+    sea_query::{Expr, Query},
 };
 
 use vocabulary::*;
@@ -453,7 +453,7 @@ async fn write_batch(
         }
     }
 
-    let mut orders: Vec<Vec<Expr>> = Vec::new();
+    let mut orders: Vec<Vec<Value>> = Vec::new();
     let mut interests = Vec::new();
     let mut interactions = Vec::new();
     let mut feedback = Vec::new();
@@ -461,96 +461,79 @@ async fn write_batch(
         let external = sim.row.external_id.as_deref().unwrap_or_default();
         for (k, (at, amount, channel, items)) in sim.orders.iter().enumerate() {
             orders.push(vec![
-                Expr::val(format!("{external}-o{k}")),
-                Expr::val(*id),
-                Expr::val(*amount),
-                Expr::val(CURRENCY),
-                Expr::val(*at),
-                Expr::val(*channel),
-                Expr::val(*items),
-                Expr::val(*at),
+                format!("{external}-o{k}").into(),
+                (*id).into(),
+                (*amount).into(),
+                CURRENCY.into(),
+                (*at).into(),
+                (*channel).into(),
+                (*items).into(),
+                (*at).into(),
             ]);
         }
         for tag in &sim.interests {
-            interests.push(vec![Expr::val(*id), Expr::val(*tag)]);
+            interests.push(vec![(*id).into(), (*tag).into()]);
         }
         for (channel, direction, subject, at) in &sim.interactions {
             interactions.push(vec![
-                Expr::val(*id),
-                Expr::val(sea_orm::ActiveEnum::to_value(channel)),
-                Expr::val(sea_orm::ActiveEnum::to_value(direction)),
-                Expr::val(*subject),
-                Expr::val(*at),
-                Expr::val(*at),
+                (*id).into(),
+                ActiveEnum::to_value(channel).into(),
+                ActiveEnum::to_value(direction).into(),
+                (*subject).into(),
+                (*at).into(),
+                (*at).into(),
             ]);
         }
         for (kind, score, at) in &sim.feedback {
             feedback.push(vec![
-                Expr::val(*id),
-                Expr::val(sea_orm::ActiveEnum::to_value(kind)),
-                Expr::val(*score),
-                Expr::val(*at),
-                Expr::val(*at),
+                (*id).into(),
+                ActiveEnum::to_value(kind).into(),
+                (*score).into(),
+                (*at).into(),
+                (*at).into(),
             ]);
         }
     }
     let order_count = orders.len() as u64;
     let interaction_count = interactions.len() as u64;
     let feedback_count = feedback.len() as u64;
-    use order::Column as O;
-    insert_rows(
-        &txn,
-        order::Entity,
-        &[
-            O::ExternalId,
-            O::CustomerId,
-            O::Amount,
-            O::Currency,
-            O::OrderedAt,
-            O::Channel,
-            O::ItemCount,
-            O::CreatedAt,
-        ],
-        orders,
-    )
-    .await?;
-    use customer_interest::Column as CI;
-    insert_rows(
-        &txn,
-        customer_interest::Entity,
-        &[CI::CustomerId, CI::Tag],
-        interests,
-    )
-    .await?;
-    use interaction::Column as I;
-    insert_rows(
-        &txn,
-        interaction::Entity,
-        &[
-            I::CustomerId,
-            I::Channel,
-            I::Direction,
-            I::Subject,
-            I::OccurredAt,
-            I::CreatedAt,
-        ],
-        interactions,
-    )
-    .await?;
-    use feedback::Column as F;
-    insert_rows(
-        &txn,
-        feedback::Entity,
-        &[
-            F::CustomerId,
-            F::Kind,
-            F::Score,
-            F::OccurredAt,
-            F::CreatedAt,
-        ],
-        feedback,
-    )
-    .await?;
+    use jobs::bulk::{Column, Kind::*, insert};
+    const ORDERS: [Column; 8] = [
+        Column::new("external_id", Text),
+        Column::new("customer_id", BigInt),
+        Column::new("amount", BigInt),
+        Column::new("currency", Text),
+        Column::new("ordered_at", TimestampTz),
+        Column::new("channel", Text),
+        Column::new("item_count", Int),
+        Column::new("created_at", TimestampTz),
+    ];
+    const INTERESTS: [Column; 2] = [Column::new("customer_id", BigInt), Column::new("tag", Text)];
+    const INTERACTIONS: [Column; 6] = [
+        Column::new("customer_id", BigInt),
+        Column::new("channel", Text),
+        Column::new("direction", Text),
+        Column::new("subject", Text),
+        Column::new("occurred_at", TimestampTz),
+        Column::new("created_at", TimestampTz),
+    ];
+    const FEEDBACK: [Column; 5] = [
+        Column::new("customer_id", BigInt),
+        Column::new("kind", Text),
+        Column::new("score", Int),
+        Column::new("occurred_at", TimestampTz),
+        Column::new("created_at", TimestampTz),
+    ];
+    for (table, columns, rows) in [
+        ("orders", &ORDERS[..], orders),
+        ("customer_interests", &INTERESTS[..], interests),
+        ("interactions", &INTERACTIONS[..], interactions),
+        ("feedback", &FEEDBACK[..], feedback),
+    ] {
+        insert(&txn, table, columns, rows)
+            .await
+            .with_context(|| format!("failed to insert demo rows into {table}"))?;
+    }
     txn.commit()
         .await
         .context("failed to commit a demo batch")?;
@@ -560,27 +543,6 @@ async fn write_batch(
         interactions: interaction_count,
         feedback: feedback_count,
     })
-}
-
-async fn insert_rows<E: EntityTrait>(
-    txn: &sea_orm::DatabaseTransaction,
-    table: E,
-    columns: &[E::Column],
-    rows: Vec<Vec<Expr>>,
-) -> anyhow::Result<()> {
-    let per_insert = (30_000 / columns.len().max(1)).min(5_000);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let mut insert: InsertStatement = Query::insert();
-        insert.into_table(table).columns(columns.iter().copied());
-        for row in rows.by_ref().take(per_insert) {
-            insert.values(row).context("demo row")?;
-        }
-        txn.execute(&insert)
-            .await
-            .with_context(|| format!("failed to insert demo rows into {}", table.table_name()))?;
-    }
-    Ok(())
 }
 
 const CUSTOMER_COLUMNS: [customer::Column; 30] = [

@@ -299,3 +299,27 @@ async fn serve_prints_a_key_once_and_stops_cleanly_on_sigterm() {
     }
     assert_eq!(seen_keys.len(), 1);
 }
+
+#[tokio::test]
+async fn demo_data_loads_on_each_database_with_aggregates_that_match_its_orders() {
+    on_each_database(|app| async move {
+        let url = app.database_url.clone();
+        let demo = tokio::task::spawn_blocking(move || {
+            clientele(&url, &["demo", "--customers", "250", "--seed", "11", "--end-date", "2026-05-31"])
+        })
+        .await
+        .unwrap();
+        assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+        let data = app
+            .admin_ok("{ customers(filter: { hasOrders: true }) { totalCount nodes { orders(first: 1) { nodes { currency } } interests } } }", json!({}))
+            .await;
+        assert!(data["customers"]["totalCount"].as_i64().unwrap() > 150);
+        assert_eq!(data["customers"]["nodes"][0]["orders"]["nodes"][0]["currency"], "USD");
+        use jobs::value_scores::{InputSource, load_inputs};
+        let cutoff = chrono::Utc::now() + chrono::Duration::hours(1);
+        let scanned = load_inputs(&app.db, cutoff, InputSource::Scan).await.unwrap();
+        assert_eq!(scanned.len(), 250);
+        assert_eq!(scanned, load_inputs(&app.db, cutoff, InputSource::Aggregates).await.unwrap());
+    })
+    .await;
+}
