@@ -36,9 +36,14 @@ pub struct Settings {
     pub scheduler_time_zone: String,
     /// Six-field cron expression (seconds first) of the `value-scores` job.
     pub value_scores_schedule: String,
+    /// Six-field cron expression of the `lifecycle` job.
+    pub lifecycle_schedule: String,
     /// The value models' tunables (`[value]` in the configuration file).
     #[serde(default)]
     pub value: jobs::ValueSettings,
+    /// The lifecycle stage thresholds (`[lifecycle]`; the API can override them).
+    #[serde(default)]
+    pub lifecycle: jobs::lifecycle::Thresholds,
 }
 
 impl Settings {
@@ -62,6 +67,7 @@ impl Settings {
         jobs::SchedulerSettings {
             time_zone: self.scheduler_time_zone.clone(),
             value_scores: self.value_scores_schedule.clone(),
+            lifecycle: self.lifecycle_schedule.clone(),
         }
     }
 
@@ -70,13 +76,15 @@ impl Settings {
         jobs::JobContext {
             db,
             value: self.value.clone(),
+            lifecycle: self.lifecycle.clone(),
         }
     }
 
     /// Refuses settings that cannot work, before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.scheduler().validate()?;
-        self.value.validate().map_err(anyhow::Error::msg)
+        self.value.validate().map_err(anyhow::Error::msg)?;
+        self.lifecycle.validate().map_err(anyhow::Error::msg)
     }
 }
 
@@ -126,6 +134,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "VALUE_SCORES_SCHEDULE", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_scores_schedule: Option<String>,
+    /// When `lifecycle` runs [default: "0 0 3 * * *"]
+    #[arg(long, env = "LIFECYCLE_SCHEDULE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle_schedule: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +147,7 @@ struct Defaults {
     log_format: LogFormat,
     scheduler_time_zone: String,
     value_scores_schedule: String,
+    lifecycle_schedule: String,
 }
 
 impl SettingsArgs {
@@ -148,6 +161,7 @@ impl SettingsArgs {
             log_format: LogFormat::Pretty,
             scheduler_time_zone: schedules.time_zone,
             value_scores_schedule: schedules.value_scores,
+            lifecycle_schedule: schedules.lifecycle,
         };
         let settings: Settings = Figment::new()
             .merge(Serialized::defaults(defaults))

@@ -49,6 +49,9 @@ pub struct Model {
     pub purchase_days: i64,
     /// What was spent on the first purchase day (the rest are repeat transactions).
     pub first_day_total: Money,
+    /// Median days between consecutive purchase days (the customer's rhythm); null with
+    /// fewer than two purchase days.
+    pub median_gap_days: Option<f64>,
     /// Name, email and phone, lower-cased by Rust (Unicode-aware, unlike SQLite's
     /// `lower()`), for the same case-insensitive search on both databases. Kept up to
     /// date by [`Model::refresh_search_text`] on every write of those fields.

@@ -1,15 +1,20 @@
 use sea_orm::entity::prelude::*;
 
+use sea_orm::sea_query::{BinOper, Expr, ExprTrait, Func, Query};
+
 use crate::Money;
 
-/// A customer's latest value scores (one row per customer, replaced by each
-/// `value-scores` run). Money is fixed-point; probabilities and 0–100 scores are floats.
+/// A customer's value scores from one `value-scores` run. Runs only append; the latest
+/// run's rows are the current scores ([`latest_run`]), older runs (as many as the
+/// retention keeps) are the history. Money is fixed-point; probabilities and 0–100
+/// scores are floats.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "customer_values")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub customer_id: i64,
     pub job_run_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub customer_id: i64,
     pub as_of: Date,
     /// Days from the last order's day to `as_of`; null without orders.
     pub recency_days: Option<i64>,
@@ -58,3 +63,22 @@ impl Related<super::customer::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Keeps only the current scores: those of the latest run that stored a model (scores
+/// and model are committed together). An uncorrelated subquery, evaluated once per
+/// statement on both databases.
+pub fn latest_run() -> Expr {
+    Expr::col((Entity, Column::JobRunId)).binary(
+        BinOper::Equal,
+        Expr::SubQuery(
+            None,
+            Box::new(
+                Query::select()
+                    .expr(Func::max(Expr::col(super::value_model::Column::JobRunId)))
+                    .from(super::value_model::Entity)
+                    .to_owned()
+                    .into(),
+            ),
+        ),
+    )
+}

@@ -3,26 +3,35 @@
 
 /// API keys: hashed secrets with scopes.
 pub mod api_key;
+/// Settings changed at run time through the API.
+pub mod app_setting;
 /// The people the business sells to, with their per-customer order aggregates.
 pub mod customer;
 /// Interest tags of a customer, one row per tag (portable tag matching on both databases).
 pub mod customer_interest;
-/// Each customer's latest value scores.
+/// Each customer's current lifecycle stage.
+pub mod customer_lifecycle;
+/// Value scores per run and customer (the latest run for queries, older ones for trends).
 pub mod customer_value;
-/// Per-run copies of the value scores, for trends.
-pub mod customer_value_history;
 /// NPS and CSAT answers.
 pub mod feedback;
 /// Contacts between the business and a customer (calls, visits, messages).
 pub mod interaction;
 /// Every run of every job.
 pub mod job_run;
+/// Changes of lifecycle stage.
+pub mod lifecycle_event;
+/// Goal and strategy per lifecycle stage.
+pub mod lifecycle_playbook;
 /// Money as an exact fixed-point integer.
 pub mod money;
 /// Purchases.
 pub mod order;
 /// Enums stored as text and shared with the API.
 pub mod sea_enums;
+/// SQL fragments that differ between SQLite and PostgreSQL (UTC days of timestamps,
+/// placeholders), shared by the migrations, the API and the jobs.
+pub mod sql;
 /// The value models fitted by each `value-scores` run.
 pub mod value_model;
 

@@ -19,6 +19,8 @@ pub enum Kind {
     BigInt,
     Int,
     SmallInt,
+    /// Never NULL.
+    Bool,
     Double,
     /// Never stores the empty string (it stands for NULL on PostgreSQL).
     Text,
@@ -47,6 +49,7 @@ impl Kind {
             Kind::BigInt => ArrayType::BigInt,
             Kind::Int => ArrayType::Int,
             Kind::SmallInt => ArrayType::SmallInt,
+            Kind::Bool => ArrayType::Bool,
             Kind::Double => ArrayType::Double,
             Kind::Text => ArrayType::String,
             Kind::Date => ArrayType::ChronoDate,
@@ -59,6 +62,7 @@ impl Kind {
             Kind::BigInt => "bigint[]",
             Kind::Int => "integer[]",
             Kind::SmallInt => "smallint[]",
+            Kind::Bool => "boolean[]",
             Kind::Double => "float8[]",
             Kind::Text => "text[]",
             Kind::Date => "date[]",
@@ -74,7 +78,7 @@ impl Kind {
             Kind::SmallInt => format!("NULLIF({column}, '-32768'::smallint)"),
             Kind::Double => format!("NULLIF({column}, 'NaN'::float8)"),
             Kind::Text => format!("NULLIF({column}, '')"),
-            Kind::Date | Kind::TimestampTz => column.to_owned(),
+            Kind::Bool | Kind::Date | Kind::TimestampTz => column.to_owned(),
         }
     }
 
@@ -86,7 +90,7 @@ impl Kind {
             Value::SmallInt(None) => Value::SmallInt(Some(i16::MIN)),
             Value::Double(None) => Value::Double(Some(f64::NAN)),
             Value::String(None) => Value::String(Some(String::new())),
-            Value::ChronoDate(None) | Value::ChronoDateTimeUtc(None) => {
+            Value::Bool(None) | Value::ChronoDate(None) | Value::ChronoDateTimeUtc(None) => {
                 return Err(DbErr::Custom(format!(
                     "bulk insert: a {self:?} column cannot be NULL"
                 )));
@@ -191,6 +195,43 @@ async fn insert_unnest(
             parameters,
         ))
         .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the rows of `table` whose `column` is one of `ids`, in statements of bounded
+/// size (an array parameter on PostgreSQL, IN lists under SQLite's parameter limit).
+pub async fn delete_by_ids(
+    db: &impl ConnectionTrait,
+    table: &str,
+    column: &str,
+    ids: &[i64],
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let per_statement = match backend {
+        DatabaseBackend::Postgres => POSTGRES_ROWS,
+        _ => SQLITE_PARAMETERS,
+    };
+    for chunk in ids.chunks(per_statement) {
+        let statement = match backend {
+            DatabaseBackend::Postgres => Statement::from_sql_and_values(
+                backend,
+                format!("DELETE FROM {table} WHERE {column} = ANY($1::bigint[])"),
+                [Value::Array(
+                    ArrayType::BigInt,
+                    Some(Box::new(chunk.iter().map(|id| Value::from(*id)).collect())),
+                )],
+            ),
+            _ => {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                Statement::from_sql_and_values(
+                    backend,
+                    format!("DELETE FROM {table} WHERE {column} IN ({marks})"),
+                    chunk.iter().map(|id| Value::from(*id)),
+                )
+            }
+        };
+        db.execute_raw(statement).await?;
     }
     Ok(())
 }

@@ -4,12 +4,12 @@
 
 /// Bulk inserts: multi-row VALUES on SQLite, column arrays and UNNEST on PostgreSQL.
 pub mod bulk;
+/// The `lifecycle` job: stages, transitions, silent-customer detection.
+pub mod lifecycle;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
-/// SQL fragments that differ between the two databases (UTC days of timestamps).
-pub mod sql;
 /// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
 pub mod value;
 /// The `value-scores` job: read per-customer purchase summaries, fit, score, write back.
@@ -18,6 +18,7 @@ pub mod value_scores;
 use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
 
+pub use entity::sql;
 pub use runs::JobName;
 pub use scheduler::{Scheduler, SchedulerSettings};
 pub use value_scores::ValueSettings;
@@ -27,6 +28,8 @@ pub use value_scores::ValueSettings;
 pub struct JobContext {
     pub db: DatabaseConnection,
     pub value: ValueSettings,
+    /// The configured lifecycle thresholds (thresholds saved through the API win).
+    pub lifecycle: lifecycle::Thresholds,
 }
 
 /// How a job is asked to run.

@@ -13,14 +13,17 @@ use crate::{JobContext, JobParams, JobStats};
 pub enum JobName {
     /// RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, tiers, composite value.
     ValueScores,
+    /// Lifecycle stages and their changes.
+    Lifecycle,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 1] = [JobName::ValueScores];
+    pub const ALL: [JobName; 2] = [JobName::ValueScores, JobName::Lifecycle];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobName::ValueScores => "value-scores",
+            JobName::Lifecycle => "lifecycle",
         }
     }
 
@@ -117,5 +120,6 @@ async fn execute(
     let as_of = resolve_as_of(&params);
     match job {
         JobName::ValueScores => crate::value_scores::run(context, run_id, as_of).await,
+        JobName::Lifecycle => crate::lifecycle::run(context, run_id, as_of).await,
     }
 }

@@ -14,6 +14,7 @@ pub struct SchedulerSettings {
     /// IANA time zone the cron expressions are read in.
     pub time_zone: String,
     pub value_scores: String,
+    pub lifecycle: String,
 }
 
 impl Default for SchedulerSettings {
@@ -21,6 +22,8 @@ impl Default for SchedulerSettings {
         Self {
             time_zone: "UTC".into(),
             value_scores: "0 0 2 * * *".into(),
+            // After value-scores, whose P(alive) the stage rules use.
+            lifecycle: "0 0 3 * * *".into(),
         }
     }
 }
@@ -30,6 +33,7 @@ impl SchedulerSettings {
     pub fn schedule(&self, job: JobName) -> &str {
         match job {
             JobName::ValueScores => &self.value_scores,
+            JobName::Lifecycle => &self.lifecycle,
         }
     }
 

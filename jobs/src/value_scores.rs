@@ -12,14 +12,15 @@ use entity::{Money, customer_value, value_model};
 use futures::TryStreamExt;
 use sea_orm::StreamTrait;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::bulk;
-use crate::sql::{day_key_sql, day_number_of_key, day_number_sql, placeholder};
 use crate::value::scoring::{self, CustomerInput, ScoringOutcome};
 use crate::{JobContext, JobStats};
+use entity::sql::{day_key_sql, day_number_of_key, day_number_sql, placeholder};
 
 /// Tunables of the value models, from the `[value]` section of the configuration file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -37,6 +38,9 @@ pub struct ValueSettings {
     pub min_repeat_customers: u32,
     /// Weights of the composite value; normalised, so only their ratios matter.
     pub weights: CompositeWeights,
+    /// Runs whose scores are kept (the latest is the current one, the rest history);
+    /// older runs' scores are deleted by the run that makes them surplus.
+    pub keep_runs: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -68,6 +72,7 @@ impl Default for ValueSettings {
             medium_tier_share: 0.3,
             min_repeat_customers: 20,
             weights: CompositeWeights::default(),
+            keep_runs: 7,
         }
     }
 }
@@ -82,6 +87,12 @@ impl ValueSettings {
             return Err(format!(
                 "value.horizon_months must be 1–120, got {}",
                 self.horizon_months
+            ));
+        }
+        if !(1..=366).contains(&self.keep_runs) {
+            return Err(format!(
+                "value.keep_runs must be 1–366, got {}",
+                self.keep_runs
             ));
         }
         if !(0.0..1.0).contains(&self.monthly_discount_rate) {
@@ -122,6 +133,7 @@ pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow:
     let txn = db.begin().await.context("failed to begin writing scores")?;
     write_model(&txn, run_id, as_of, &outcome).await?;
     write_scores(&txn, run_id, as_of, &outcome).await?;
+    let pruned = prune_runs(&txn, context.value.keep_runs).await?;
     txn.commit().await.context("failed to commit the scores")?;
 
     let mut stats = JobStats::default();
@@ -142,10 +154,34 @@ pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow:
     if let Some(note) = &outcome.report.note {
         stats.set("note", note.clone());
     }
+    stats.set("prunedScoreRows", pruned);
     stats.set("loadSeconds", loaded.as_secs_f64());
     stats.set("computeSeconds", (computed - loaded).as_secs_f64());
     stats.set("writeSeconds", (started.elapsed() - computed).as_secs_f64());
     Ok(stats)
+}
+
+/// Deletes the scores of all but the newest `keep` runs; returns the rows deleted.
+async fn prune_runs(txn: &DatabaseTransaction, keep: u32) -> anyhow::Result<u64> {
+    let surplus: Vec<i64> = value_model::Entity::find()
+        .select_only()
+        .column(value_model::Column::JobRunId)
+        .order_by_desc(value_model::Column::JobRunId)
+        .into_tuple()
+        .all(txn)
+        .await
+        .context("failed to list old score runs")?;
+    // One row per run: skipping in Rust is cheap, and SQLite has no OFFSET without LIMIT.
+    let surplus: Vec<i64> = surplus.into_iter().skip(keep as usize).collect();
+    if surplus.is_empty() {
+        return Ok(0);
+    }
+    let deleted = customer_value::Entity::delete_many()
+        .filter(customer_value::Column::JobRunId.is_in(surplus))
+        .exec(txn)
+        .await
+        .context("failed to delete old scores")?;
+    Ok(deleted.rows_affected)
 }
 
 fn finite_or_null(value: f64) -> serde_json::Value {
@@ -405,27 +441,12 @@ async fn write_scores(
         Column::new("composite_score", Double),
         Column::new("computed_at", TimestampTz),
     ];
-    const HISTORY: [Column; 8] = [
-        Column::new("customer_id", BigInt),
-        Column::new("job_run_id", BigInt),
-        Column::new("as_of", Date),
-        Column::new("rfm_code", Text),
-        Column::new("p_alive", Double),
-        Column::new("predicted_clv", BigInt),
-        Column::new("value_tier", Text),
-        Column::new("composite_score", Double),
-    ];
-    // Replace, not upsert: inside the transaction readers keep seeing the previous scores
-    // until commit, and plain inserts skip a conflict check per row.
-    customer_value::Entity::delete_many()
-        .exec(txn)
-        .await
-        .context("failed to clear the previous scores")?;
+    // Runs only append (one row per run and customer), so no old row is touched.
     let now = Utc::now();
     // Rows are built a chunk at a time: a million rows of boxed values at once would
     // double the job's memory.
     for chunk in outcome.scores.chunks(50_000) {
-        write_score_chunk(txn, run_id, as_of, now, chunk, &SCORES, &HISTORY).await?;
+        write_score_chunk(txn, run_id, as_of, now, chunk, &SCORES).await?;
     }
     Ok(())
 }
@@ -437,10 +458,8 @@ async fn write_score_chunk(
     now: DateTime<Utc>,
     chunk: &[scoring::CustomerScore],
     score_columns: &[bulk::Column],
-    history_columns: &[bulk::Column],
 ) -> anyhow::Result<()> {
     let mut scores = Vec::with_capacity(chunk.len());
-    let mut history = Vec::with_capacity(chunk.len());
     for s in chunk {
         let rfm = s.rfm.as_ref();
         let code = rfm.map(|r| r.code());
@@ -460,7 +479,7 @@ async fn write_score_chunk(
             rfm.map(|r| i16::from(r.recency())).into(),
             rfm.map(|r| i16::from(r.frequency())).into(),
             rfm.map(|r| i16::from(r.monetary())).into(),
-            code.clone().into(),
+            code.into(),
             rfm.map(|r| r.group().label().to_owned()).into(),
             s.repeat_purchases.into(),
             s.t_x_weeks.into(),
@@ -471,7 +490,7 @@ async fn write_score_chunk(
                 .map(|m| m.0)
                 .into(),
             clv.into(),
-            tier.clone().into(),
+            tier.into(),
             s.p_alive.map(|p| 1.0 - p).into(),
             s.composite.economic.into(),
             s.composite.loyalty.into(),
@@ -480,23 +499,10 @@ async fn write_score_chunk(
             s.composite.total.into(),
             now.into(),
         ]);
-        history.push(vec![
-            s.customer_id.into(),
-            run_id.into(),
-            as_of.into(),
-            code.into(),
-            s.p_alive.into(),
-            clv.into(),
-            tier.into(),
-            s.composite.total.into(),
-        ]);
     }
     bulk::insert(txn, "customer_values", score_columns, scores)
         .await
         .context("failed to store customer scores")?;
-    bulk::insert(txn, "customer_value_history", history_columns, history)
-        .await
-        .context("failed to store the score history")?;
     Ok(())
 }
 

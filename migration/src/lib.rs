@@ -10,6 +10,8 @@ mod m20261122_000004_create_feedback;
 mod m20261122_000005_create_api_keys;
 mod m20261122_000006_create_job_runs;
 mod m20261122_000007_create_value_scores;
+mod m20261122_000008_create_lifecycle;
+mod m20261122_000009_value_scores_per_run;
 
 pub struct Migrator;
 
@@ -24,6 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_create_api_keys::Migration),
             Box::new(m20261122_000006_create_job_runs::Migration),
             Box::new(m20261122_000007_create_value_scores::Migration),
+            Box::new(m20261122_000008_create_lifecycle::Migration),
+            Box::new(m20261122_000009_value_scores_per_run::Migration),
         ]
     }
 }

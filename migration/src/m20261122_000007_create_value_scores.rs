@@ -34,7 +34,7 @@ enum ValueModels {
 }
 
 #[derive(DeriveIden)]
-enum CustomerValues {
+pub(crate) enum CustomerValues {
     Table,
     CustomerId,
     JobRunId,
@@ -66,7 +66,7 @@ enum CustomerValues {
 }
 
 #[derive(DeriveIden)]
-enum CustomerValueHistory {
+pub(crate) enum CustomerValueHistory {
     Table,
     CustomerId,
     JobRunId,
@@ -116,93 +116,9 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
-        use CustomerValues as C;
-        manager
-            .create_table(
-                Table::create()
-                    .table(C::Table)
-                    .col(
-                        ColumnDef::new(C::CustomerId)
-                            .big_integer()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(C::JobRunId).big_integer().not_null())
-                    .col(ColumnDef::new(C::AsOf).date().not_null())
-                    .col(ColumnDef::new(C::RecencyDays).big_integer())
-                    .col(ColumnDef::new(C::Frequency).big_integer().not_null())
-                    .col(ColumnDef::new(C::Monetary).big_integer())
-                    .col(ColumnDef::new(C::TotalSpent).big_integer().not_null())
-                    .col(ColumnDef::new(C::RScore).small_integer())
-                    .col(ColumnDef::new(C::FScore).small_integer())
-                    .col(ColumnDef::new(C::MScore).small_integer())
-                    .col(ColumnDef::new(C::RfmCode).string_len(3))
-                    .col(ColumnDef::new(C::RfmGroup).string_len(32))
-                    .col(ColumnDef::new(C::RepeatPurchases).big_integer().not_null())
-                    .col(double(C::TXWeeks).not_null())
-                    .col(double(C::TWeeks).not_null())
-                    .col(double(C::PAlive))
-                    .col(ColumnDef::new(C::ExpectedOrderValue).big_integer())
-                    .col(ColumnDef::new(C::PredictedClv).big_integer())
-                    .col(ColumnDef::new(C::ValueTier).string_len(8))
-                    .col(double(C::ChurnRisk))
-                    .col(double(C::EconomicScore).not_null())
-                    .col(double(C::LoyaltyScore).not_null())
-                    .col(double(C::AdvocacyScore).not_null())
-                    .col(double(C::SatisfactionScore))
-                    .col(double(C::CompositeScore).not_null())
-                    .col(timestamp(C::ComputedAt).not_null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("customer_values_customer_id_fkey")
-                            .from(C::Table, C::CustomerId)
-                            .to(Customers::Table, Customers::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        // Sort keys of the API, with the id for keyset pagination. Tier and RFM group are
-        // deliberately not indexed: with a handful of values each, a filter on them scans
-        // anyway, and every index costs the daily rewrite of a million rows.
-        for (name, columns) in [
-            (
-                "customer_values_predicted_clv_idx",
-                vec![C::PredictedClv, C::CustomerId],
-            ),
-            (
-                "customer_values_churn_risk_idx",
-                vec![C::ChurnRisk, C::CustomerId],
-            ),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(C::Table);
-            for column in columns {
-                index.col(column);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
+        create_customer_values(manager, ScoresKey::Customer).await?;
 
-        use CustomerValueHistory as H;
-        manager
-            .create_table(
-                Table::create()
-                    .table(H::Table)
-                    .col(ColumnDef::new(H::CustomerId).big_integer().not_null())
-                    .col(ColumnDef::new(H::JobRunId).big_integer().not_null())
-                    .col(ColumnDef::new(H::AsOf).date().not_null())
-                    .col(ColumnDef::new(H::RfmCode).string_len(3))
-                    .col(double(H::PAlive))
-                    .col(ColumnDef::new(H::PredictedClv).big_integer())
-                    .col(ColumnDef::new(H::ValueTier).string_len(8))
-                    .col(double(H::CompositeScore).not_null())
-                    // Run first: each run appends at the end of the index instead of
-                    // touching every page of it (a per-customer trend API would add an
-                    // index on customer_id).
-                    .primary_key(Index::create().col(H::JobRunId).col(H::CustomerId))
-                    .to_owned(),
-            )
-            .await
+        create_history(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -216,4 +132,120 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(ValueModels::Table).to_owned())
             .await
     }
+}
+
+/// How `customer_values` is keyed: first one row per customer, replaced by each run
+/// (this migration); since m20261122_000009 one row per run and customer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScoresKey {
+    Customer,
+    RunAndCustomer,
+}
+
+pub(crate) async fn create_customer_values(
+    manager: &SchemaManager<'_>,
+    key: ScoresKey,
+) -> Result<(), DbErr> {
+    use CustomerValues as C;
+    let mut table = Table::create();
+    table.table(C::Table);
+    match key {
+        ScoresKey::Customer => table
+            .primary_key(Index::create().col(C::CustomerId))
+            .foreign_key(
+                ForeignKey::create()
+                    .name("customer_values_customer_id_fkey")
+                    .from(C::Table, C::CustomerId)
+                    .to(Customers::Table, Customers::Id)
+                    .on_delete(ForeignKeyAction::Cascade),
+            ),
+        // No foreign key: the scores are derived from the customers table by the job,
+        // customers are never deleted (erasure keeps the row), and on PostgreSQL the
+        // key's check locks every referenced customer row — 8 of the 21 s a million-row
+        // insert took.
+        ScoresKey::RunAndCustomer => {
+            table.primary_key(Index::create().col(C::JobRunId).col(C::CustomerId))
+        }
+    };
+    manager
+        .create_table(
+            table
+                .col(ColumnDef::new(C::CustomerId).big_integer().not_null())
+                .col(ColumnDef::new(C::JobRunId).big_integer().not_null())
+                .col(ColumnDef::new(C::AsOf).date().not_null())
+                .col(ColumnDef::new(C::RecencyDays).big_integer())
+                .col(ColumnDef::new(C::Frequency).big_integer().not_null())
+                .col(ColumnDef::new(C::Monetary).big_integer())
+                .col(ColumnDef::new(C::TotalSpent).big_integer().not_null())
+                .col(ColumnDef::new(C::RScore).small_integer())
+                .col(ColumnDef::new(C::FScore).small_integer())
+                .col(ColumnDef::new(C::MScore).small_integer())
+                .col(ColumnDef::new(C::RfmCode).string_len(3))
+                .col(ColumnDef::new(C::RfmGroup).string_len(32))
+                .col(ColumnDef::new(C::RepeatPurchases).big_integer().not_null())
+                .col(double(C::TXWeeks).not_null())
+                .col(double(C::TWeeks).not_null())
+                .col(double(C::PAlive))
+                .col(ColumnDef::new(C::ExpectedOrderValue).big_integer())
+                .col(ColumnDef::new(C::PredictedClv).big_integer())
+                .col(ColumnDef::new(C::ValueTier).string_len(8))
+                .col(double(C::ChurnRisk))
+                .col(double(C::EconomicScore).not_null())
+                .col(double(C::LoyaltyScore).not_null())
+                .col(double(C::AdvocacyScore).not_null())
+                .col(double(C::SatisfactionScore))
+                .col(double(C::CompositeScore).not_null())
+                .col(timestamp(C::ComputedAt).not_null())
+                .to_owned(),
+        )
+        .await?;
+    if key == ScoresKey::RunAndCustomer {
+        // No secondary index: the API sorts customers by a LEFT JOIN of the latest run,
+        // which no index on the scores serves, and each index cost ~4 s of the
+        // million-row insert of every run (measured on PostgreSQL).
+        return Ok(());
+    }
+    // Sort keys of the API, with the id for keyset pagination. Tier and RFM group are
+    // deliberately not indexed: with a handful of values each, a filter on them scans
+    // anyway, and every index costs the daily rewrite of a million rows.
+    for (name, column) in [
+        ("customer_values_predicted_clv_idx", C::PredictedClv),
+        ("customer_values_churn_risk_idx", C::ChurnRisk),
+    ] {
+        manager
+            .create_index(
+                Index::create()
+                    .name(name)
+                    .table(C::Table)
+                    .col(column)
+                    .col(C::CustomerId)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The history table of this migration (dropped by m20261122_000009).
+pub(crate) async fn create_history(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    use CustomerValueHistory as H;
+    manager
+        .create_table(
+            Table::create()
+                .table(H::Table)
+                .col(ColumnDef::new(H::CustomerId).big_integer().not_null())
+                .col(ColumnDef::new(H::JobRunId).big_integer().not_null())
+                .col(ColumnDef::new(H::AsOf).date().not_null())
+                .col(ColumnDef::new(H::RfmCode).string_len(3))
+                .col(double(H::PAlive))
+                .col(ColumnDef::new(H::PredictedClv).big_integer())
+                .col(ColumnDef::new(H::ValueTier).string_len(8))
+                .col(double(H::CompositeScore).not_null())
+                // Run first: each run appends at the end of the index instead of
+                // touching every page of it (a per-customer trend API would add an
+                // index on customer_id).
+                .primary_key(Index::create().col(H::JobRunId).col(H::CustomerId))
+                .to_owned(),
+        )
+        .await
 }

@@ -255,6 +255,11 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         .filter(|o| Some(o.0.date_naive()) == days.first().copied())
         .map(|o| o.1)
         .sum();
+    let day_numbers: Vec<i64> = days
+        .iter()
+        .map(|d| jobs::value::scoring::day_number(*d))
+        .collect();
+    let median_gap_days = jobs::lifecycle::rules::median_gap(&day_numbers);
     let interactions = (0..rng.random_range(0..=2))
         .map(|_| {
             let at = between(rng, acquired_at, end_at);
@@ -330,6 +335,7 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         last_order_at: orders.last().map(|o| o.0),
         purchase_days,
         first_day_total: entity::Money(first_day_total),
+        median_gap_days,
         search_text: None,
     };
     let mut row = row;
@@ -545,7 +551,7 @@ async fn write_batch(
     })
 }
 
-const CUSTOMER_COLUMNS: [customer::Column; 30] = [
+const CUSTOMER_COLUMNS: [customer::Column; 31] = [
     customer::Column::ExternalId,
     customer::Column::Name,
     customer::Column::Email,
@@ -575,6 +581,7 @@ const CUSTOMER_COLUMNS: [customer::Column; 30] = [
     customer::Column::LastOrderAt,
     customer::Column::PurchaseDays,
     customer::Column::FirstDayTotal,
+    customer::Column::MedianGapDays,
     customer::Column::SearchText,
 ];
 
@@ -609,6 +616,7 @@ fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
         Expr::val(c.last_order_at),
         Expr::val(c.purchase_days),
         Expr::val(c.first_day_total.0),
+        Expr::val(c.median_gap_days),
         Expr::val(c.search_text.clone()),
     ]
 }

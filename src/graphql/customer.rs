@@ -3,11 +3,13 @@
 use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{customer, customer_interest, customer_value, feedback, interaction, order};
+use entity::{
+    customer, customer_interest, customer_lifecycle, customer_value, feedback, interaction, order,
+};
 use futures::FutureExt;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait,
     sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order, Query},
 };
 use serde::{Deserialize, Serialize};
@@ -19,9 +21,10 @@ use crate::graphql::{
     feedback::Feedback,
     guards::{RequireScope, require},
     interaction::Interaction,
+    lifecycle::{Lifecycle, LifecycleStage},
     loaders::{
-        ChildPageKey, ChildPageLoader, CustomerChild, CustomerLoader, CustomerValueLoader,
-        InterestsLoader,
+        ChildPageKey, ChildPageLoader, CustomerChild, CustomerLifecycleLoader, CustomerLoader,
+        CustomerValueLoader, InterestsLoader,
     },
     order::Order as OrderNode,
     pagination::{
@@ -154,6 +157,11 @@ impl Customer {
         let loader = ctx.data::<DataLoader<CustomerValueLoader>>()?;
         Ok(loader.load_one(self.0.id).await?.map(CustomerValue))
     }
+    /// Lifecycle stage from the latest `lifecycle` run; null until the customer's first.
+    async fn lifecycle(&self, ctx: &Context<'_>) -> Result<Option<Lifecycle>> {
+        let loader = ctx.data::<DataLoader<CustomerLifecycleLoader>>()?;
+        Ok(loader.load_one(self.0.id).await?.map(Lifecycle))
+    }
     /// Orders, newest first.
     async fn orders(
         &self,
@@ -208,7 +216,7 @@ impl Customer {
 }
 
 /// One page of a customer's children through the batching loader.
-async fn child_page<E, N>(
+pub(crate) async fn child_page<E, N>(
     ctx: &Context<'_>,
     customer_id: i64,
     first: Option<i32>,
@@ -292,6 +300,12 @@ pub struct CustomerFilter {
     pub min_predicted_clv: Option<Decimal>,
     /// Churn risk at most this (0–1).
     pub max_churn_risk: Option<f64>,
+    /// In any of these lifecycle stages (latest `lifecycle` run).
+    pub stage: Option<Vec<LifecycleStage>>,
+    /// Entered their current stage at or after this.
+    pub stage_since_from: Option<DateTime<Utc>>,
+    /// Entered their current stage before this.
+    pub stage_since_to: Option<DateTime<Utc>>,
 }
 
 /// What a customer list is sorted by; ties are broken by id.
@@ -660,8 +674,43 @@ impl CustomerFilter {
             }
         }
         condition = self.value_condition(condition, &mut problems);
+        condition = self.stage_condition(condition);
         problems.into_result()?;
         Ok(condition)
+    }
+
+    /// Conditions on the current lifecycle stage, as `id IN (SELECT customer_id FROM
+    /// customer_lifecycle WHERE …)`: customers never classified never match.
+    fn stage_condition(&self, condition: Condition) -> Condition {
+        use customer_lifecycle::Column as L;
+        let mut stage = Condition::all();
+        if let Some(stages) = &self.stage {
+            stage = stage.add(
+                L::Stage.is_in(
+                    stages
+                        .iter()
+                        .map(|s| jobs::lifecycle::Stage::from(*s).as_str()),
+                ),
+            );
+        }
+        if let Some(from) = self.stage_since_from {
+            stage = stage.add(L::Since.gte(from));
+        }
+        if let Some(to) = self.stage_since_to {
+            stage = stage.add(L::Since.lt(to));
+        }
+        if stage.is_empty() {
+            return condition;
+        }
+        condition.add(
+            customer::Column::Id.in_subquery(
+                Query::select()
+                    .column(L::CustomerId)
+                    .from(customer_lifecycle::Entity)
+                    .cond_where(stage)
+                    .to_owned(),
+            ),
+        )
     }
 
     /// Conditions on the latest scores, as `id IN (SELECT customer_id FROM
@@ -708,7 +757,7 @@ impl CustomerFilter {
                 Query::select()
                     .column(V::CustomerId)
                     .from(customer_value::Entity)
-                    .cond_where(scores)
+                    .cond_where(scores.add(customer_value::latest_run()))
                     .to_owned(),
             ),
         )
@@ -774,9 +823,14 @@ impl CustomerQuery {
             async move { query.count(&db).await.or_internal() }.boxed()
         });
 
-        // The scores come along in the same query (a LEFT JOIN on their key), so value
-        // fields can sort the page and key its cursors.
-        let with_scores = filtered.find_also_related(customer_value::Entity);
+        // The current scores come along in the same query (a LEFT JOIN on the customer
+        // and the latest run), so value fields can sort the page and key its cursors.
+        let with_scores = filtered.select_also(customer_value::Entity).join(
+            JoinType::LeftJoin,
+            customer::Relation::CustomerValue
+                .def()
+                .on_condition(|_, _| Condition::all().add(customer_value::latest_run())),
+        );
         let rows = keyset(with_scores, order_by.field, order_by.direction, &page)?
             .limit(page.fetch_limit())
             .all(&db)

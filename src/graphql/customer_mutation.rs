@@ -348,6 +348,7 @@ fn blank_customer(external_id: Option<String>) -> customer::Model {
         last_order_at: None,
         purchase_days: 0,
         first_day_total: Money::ZERO,
+        median_gap_days: None,
         search_text: None,
     }
 }
@@ -781,6 +782,7 @@ impl CustomerMutation {
         erased.last_order_at = existing.last_order_at;
         erased.purchase_days = existing.purchase_days;
         erased.first_day_total = existing.first_day_total;
+        erased.median_gap_days = existing.median_gap_days;
         erased.consent_updated_at = if existing.marketing_consent {
             Some(now)
         } else {

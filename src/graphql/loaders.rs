@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use async_graphql::{Error, dataloader::Loader};
 use chrono::{DateTime, Utc};
 use entity::{
-    customer, customer_interest, customer_value, feedback, interaction, order, value_model,
+    customer, customer_interest, customer_lifecycle, customer_value, feedback, interaction,
+    lifecycle_event, order, value_model,
 };
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -42,10 +43,28 @@ impl Loader<i64> for CustomerValueLoader {
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let rows = customer_value::Entity::find()
             .filter(customer_value::Column::CustomerId.is_in(ids.iter().copied()))
+            .filter(customer_value::latest_run())
             .all(&self.0)
             .await
             .or_internal()?;
         Ok(rows.into_iter().map(|v| (v.customer_id, v)).collect())
+    }
+}
+
+/// The current lifecycle stage per customer.
+pub struct CustomerLifecycleLoader(pub DatabaseConnection);
+
+impl Loader<i64> for CustomerLifecycleLoader {
+    type Value = customer_lifecycle::Model;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = customer_lifecycle::Entity::find()
+            .filter(customer_lifecycle::Column::CustomerId.is_in(ids.iter().copied()))
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        Ok(rows.into_iter().map(|l| (l.customer_id, l)).collect())
     }
 }
 
@@ -88,16 +107,20 @@ impl Loader<i64> for InterestsLoader {
     }
 }
 
-/// A customer's own rows (orders, interactions, feedback), newest first.
+/// A customer's own rows (orders, interactions, feedback: newest first; lifecycle
+/// events: oldest first).
 pub trait CustomerChild: EntityTrait {
+    /// Pages run oldest first instead of newest first.
+    const OLDEST_FIRST: bool = false;
     fn customer_id() -> Self::Column;
     fn occurred_at() -> Self::Column;
     fn id() -> Self::Column;
 }
 
 macro_rules! customer_child {
-    ($entity:path, $time:ident) => {
+    ($entity:path, $time:ident $(, $oldest_first:literal)?) => {
         impl CustomerChild for $entity {
+            $(const OLDEST_FIRST: bool = $oldest_first;)?
             fn customer_id() -> Self::Column {
                 <$entity as EntityTrait>::Column::CustomerId
             }
@@ -113,11 +136,12 @@ macro_rules! customer_child {
 customer_child!(order::Entity, OrderedAt);
 customer_child!(interaction::Entity, OccurredAt);
 customer_child!(feedback::Entity, OccurredAt);
+customer_child!(lifecycle_event::Entity, At, true);
 
 /// Where a page of children starts: the row's time and id.
 pub type ChildCursor = (DateTime<Utc>, i64);
 
-/// One page of one customer's rows: the first `limit` rows older than `after`.
+/// One page of one customer's rows: the first `limit` rows past `after`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ChildPageKey {
     pub customer_id: i64,
@@ -164,6 +188,11 @@ where
         }
         let backend = self.db.get_database_backend();
         let mut pages = HashMap::new();
+        let order = if E::OLDEST_FIRST {
+            Order::Asc
+        } else {
+            Order::Desc
+        };
         for ((limit, after), customer_ids) in groups {
             let row_number = Alias::new("row_number_in_customer");
             let mut inner = Query::select();
@@ -172,26 +201,30 @@ where
                 .expr_window_as(
                     Func::cust("ROW_NUMBER"),
                     WindowStatement::partition_by(E::customer_id())
-                        .order_by(E::occurred_at(), Order::Desc)
-                        .order_by(E::id(), Order::Desc)
+                        .order_by(E::occurred_at(), order.clone())
+                        .order_by(E::id(), order.clone())
                         .to_owned(),
                     row_number.clone(),
                 )
                 .from(E::default())
                 .and_where(E::customer_id().is_in(customer_ids.iter().copied()));
             if let Some((at, id)) = after {
-                inner.and_where(
+                inner.and_where(if E::OLDEST_FIRST {
+                    E::occurred_at()
+                        .gt(at)
+                        .or(E::occurred_at().eq(at).and(E::id().gt(id)))
+                } else {
                     E::occurred_at()
                         .lt(at)
-                        .or(E::occurred_at().eq(at).and(E::id().lt(id))),
-                );
+                        .or(E::occurred_at().eq(at).and(E::id().lt(id)))
+                });
             }
             let outer = Query::select()
                 .column(Asterisk)
                 .from_subquery(inner, Alias::new("numbered"))
                 .and_where(Expr::col(row_number).lte(limit as i64))
-                .order_by(E::occurred_at(), Order::Desc)
-                .order_by(E::id(), Order::Desc)
+                .order_by(E::occurred_at(), order.clone())
+                .order_by(E::id(), order.clone())
                 .to_owned();
             let rows = E::find()
                 .from_raw_sql(backend.build(&outer))

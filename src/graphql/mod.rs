@@ -18,6 +18,8 @@ pub mod guards;
 pub mod interaction;
 /// `runJob` and the job-run history.
 pub mod jobs;
+/// Lifecycle stages, transitions, the silent-customer list, playbooks, thresholds.
+pub mod lifecycle;
 /// Batched loaders for relations.
 pub mod loaders;
 /// Orders.
@@ -39,7 +41,12 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(customer::CustomerQuery, value::ValueQuery, jobs::JobQuery);
+pub struct QueryRoot(
+    customer::CustomerQuery,
+    value::ValueQuery,
+    lifecycle::LifecycleQuery,
+    jobs::JobQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -48,6 +55,7 @@ pub struct MutationRoot(
     order::OrderMutation,
     interaction::InteractionMutation,
     feedback::FeedbackMutation,
+    lifecycle::LifecycleMutation,
     jobs::JobMutation,
 );
 
@@ -95,6 +103,14 @@ pub fn build_schema(db: DatabaseConnection, job_context: ::jobs::JobContext) -> 
         ))
         .data(DataLoader::new(
             loaders::ChildPageLoader::<entity::feedback::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::lifecycle_event::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::CustomerLifecycleLoader(db.clone()),
             tokio::spawn,
         ))
         .data(db)

@@ -108,9 +108,9 @@ pub async fn refresh_order_aggregates<C: ConnectionTrait>(
         return Ok(());
     }
     let backend = db.get_database_backend();
-    let day = jobs::sql::day_key_sql(backend, "orders.ordered_at");
-    let first_key = jobs::sql::day_key_sql(backend, "o.ordered_at");
-    let second_key = jobs::sql::day_key_sql(backend, "o2.ordered_at");
+    let day = entity::sql::day_key_sql(backend, "orders.ordered_at");
+    let first_key = entity::sql::day_key_sql(backend, "o.ordered_at");
+    let second_key = entity::sql::day_key_sql(backend, "o2.ordered_at");
     let orders = Alias::new("orders");
     let of_this_customer = || {
         Expr::col((orders.clone(), order::Column::CustomerId))
@@ -167,6 +167,11 @@ pub async fn refresh_order_aggregates<C: ConnectionTrait>(
                 "COALESCE((SELECT SUM(o.amount) FROM orders o WHERE o.customer_id = customers.id \
                  AND {first_key} = (SELECT MIN({second_key}) FROM orders o2 WHERE o2.customer_id = customers.id)), 0)"
             )),
+        )
+        // The customer's rhythm, for the lifecycle rules.
+        .value(
+            customer::Column::MedianGapDays,
+            Expr::cust(entity::sql::median_gap_sql(backend, "customers.id")),
         )
         .and_where(Expr::col(customer::Column::Id).is_in(customer_ids.iter().copied()))
         .to_owned();

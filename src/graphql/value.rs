@@ -35,7 +35,7 @@ impl ValueTier {
         jobs::value::clv::ValueTier::from(self).label()
     }
 
-    fn parse(stored: &str) -> Option<Self> {
+    pub(crate) fn parse(stored: &str) -> Option<Self> {
         [ValueTier::High, ValueTier::Medium, ValueTier::Low]
             .into_iter()
             .find(|t| t.as_str() == stored)
@@ -374,6 +374,7 @@ impl ValueQuery {
             .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
             .expr_as(Expr::cust(SUM_TOTAL_SPENT), "revenue")
             .filter(C::RScore.is_not_null())
+            .filter(customer_value::latest_run())
             .group_by(C::RScore)
             .group_by(C::FScore)
             .into_model()
@@ -443,6 +444,7 @@ impl ValueQuery {
                 "average_clv",
             )
             .filter(C::ValueTier.is_not_null())
+            .filter(customer_value::latest_run())
             .group_by(C::ValueTier)
             .into_model()
             .all(db)

@@ -138,7 +138,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         http_workers: Some(1),
         scheduler_time_zone: "UTC".into(),
         value_scores_schedule: "0 0 2 * * *".into(),
+        lifecycle_schedule: "0 0 3 * * *".into(),
         value: Default::default(),
+        lifecycle: Default::default(),
     };
     let mut app = Application::build(&settings, false)
         .await

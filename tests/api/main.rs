@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod customers;
 mod filters;
+mod lifecycle;
 mod orders;
 mod pagination;
 mod schema;

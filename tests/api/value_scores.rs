@@ -9,7 +9,7 @@ const RUN: &str = "mutation($asOf: Date) { runJob(name: \"value-scores\", asOf: 
 const MODEL: &str = "{ valueModel { asOf customersUsed repeatCustomers timeUnit converged note bgnbd { r alpha a b logLikelihood iterations gradientNorm } gammaGamma { p q gamma logLikelihood iterations gradientNorm } } }";
 
 /// Imports the CDNOW sample (2,357 customers, 6,919 purchases) through the API.
-async fn import_cdnow(app: &TestApp) {
+pub async fn import_cdnow(app: &TestApp) {
     let text = include_str!("../fixtures/cdnow_sample.txt");
     let rows: Vec<Vec<&str>> = text
         .lines()
@@ -232,12 +232,23 @@ async fn a_failed_run_records_why_and_keeps_the_previous_scores() {
         let first = app.admin_ok(RUN, json!({ "asOf": "2025-02-01" })).await["runJob"].clone();
         assert_eq!(first["status"], "SUCCEEDED");
 
-        // Break the history table under the job's feet.
+        // A row in the way of the next run's scores: the write fails half-way (after
+        // the model row), and the transaction must take everything back.
         use sea_orm::ConnectionTrait;
-        app.db.execute_unprepared("DROP TABLE customer_value_history").await.unwrap();
+        let next_run: i64 = first["id"].as_str().unwrap().parse::<i64>().unwrap() + 1;
+        app.db
+            .execute_unprepared(&format!(
+                "INSERT INTO customer_values SELECT customer_id, {next_run}, as_of, recency_days, frequency, monetary, total_spent, \
+                 r_score, f_score, m_score, rfm_code, rfm_group, repeat_purchases, t_x_weeks, t_weeks, p_alive, expected_order_value, \
+                 predicted_clv, value_tier, churn_risk, economic_score, loyalty_score, advocacy_score, satisfaction_score, \
+                 composite_score, computed_at FROM customer_values"
+            ))
+            .await
+            .unwrap();
         let failed = app.admin_ok(RUN, json!({ "asOf": "2025-03-01" })).await["runJob"].clone();
+        assert_eq!(failed["id"], next_run.to_string());
         assert_eq!(failed["status"], "FAILED");
-        assert!(failed["error"].as_str().unwrap().contains("history"), "{failed}");
+        assert!(failed["error"].as_str().unwrap().contains("failed to store customer scores"), "{failed}");
         assert!(failed["finishedAt"].is_string());
 
         let value = app
@@ -347,6 +358,36 @@ async fn the_customer_aggregates_give_the_same_inputs_as_scanning_the_orders() {
         assert!(scanned.iter().any(|c| c.purchase_days > 1 && c.first_day_total.0 > 0 && c.first_day_total != c.total_spent));
         assert!(scanned.iter().all(|c| c.order_count == 0 || c.order_count == c.purchase_days + 1), "same-day orders merge");
         assert!(scanned.iter().any(|c| c.referred_customers == 6));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_append_scores_and_only_the_newest_runs_are_kept() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({})).await;
+        app.record_orders(json!([{ "externalId": "k1", "customerId": id, "amount": "15.00", "currency": "USD", "orderedAt": "2025-01-10T09:00:00Z" }])).await;
+        let mut runs = Vec::new();
+        for day in 1..=9 {
+            let run = app.admin_ok(RUN, json!({ "asOf": format!("2025-02-{day:02}") })).await["runJob"].clone();
+            assert_eq!(run["status"], "SUCCEEDED");
+            runs.push(run["id"].as_str().unwrap().parse::<i64>().unwrap());
+        }
+        use entity::customer_value;
+        use sea_orm::{EntityTrait, QueryOrder};
+        let kept: Vec<i64> = customer_value::Entity::find()
+            .order_by_asc(customer_value::Column::JobRunId)
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.job_run_id)
+            .collect();
+        assert_eq!(kept, runs[2..].to_vec(), "the default keeps 7 runs, one row per customer each");
+        let value = app
+            .admin_ok("query($id: ID!) { customer(id: $id) { value { asOf recencyDays } } }", json!({ "id": id }))
+            .await;
+        assert_eq!(value["customer"]["value"], json!({ "asOf": "2025-02-09", "recencyDays": 30 }), "the newest run is current");
     })
     .await;
 }

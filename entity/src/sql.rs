@@ -29,7 +29,32 @@ pub fn placeholder(backend: DatabaseBackend) -> &'static str {
     }
 }
 
+/// The `n`th (1-based) bound parameter: `$n` on PostgreSQL, `?` on SQLite, which binds
+/// by position (so values go in the order their placeholders appear).
+pub fn nth_placeholder(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    }
+}
+
 /// Days since 1970 of a nullable timestamp column (NULL stays NULL).
 pub fn day_number_sql(backend: DatabaseBackend, column: &str) -> String {
     day_number_of_key(backend, &day_key_sql(backend, column))
+}
+
+/// The median of the days between a customer's consecutive distinct purchase days, as a
+/// scalar subquery over `orders` (NULL with fewer than two purchase days). `customer_id`
+/// is the SQL expression of the customer's id in the enclosing query. Window functions
+/// only, so both databases run the same statement.
+pub fn median_gap_sql(backend: DatabaseBackend, customer_id: &str) -> String {
+    let day = day_number_sql(backend, "ordered_at");
+    format!(
+        "(SELECT AVG(gap) FROM \
+           (SELECT gap, ROW_NUMBER() OVER (ORDER BY gap) AS rn, COUNT(*) OVER () AS n FROM \
+             (SELECT d - LAG(d) OVER (ORDER BY d) AS gap FROM \
+               (SELECT DISTINCT {day} AS d FROM orders WHERE orders.customer_id = {customer_id}) days) gaps \
+            WHERE gap IS NOT NULL) ranked \
+         WHERE rn IN ((n + 1) / 2, (n + 2) / 2))"
+    )
 }
