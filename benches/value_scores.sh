@@ -15,10 +15,14 @@ if ! psql -qtA -h 127.0.0.1 -U postgres -d clientele_bench -c "select 1" >/dev/n
   psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE clientele_bench"
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/clientele_bench "$bin" demo --customers 1000000 --seed 1 --end-date 2026-11-01
 fi
+# Eight runs each: from the eighth on, every run also deletes the scores of the run that
+# falls out of `keep_runs` (7), which is the steady state of a daily schedule.
 for url in "sqlite://$sqlite?mode=rwc" postgres://postgres@127.0.0.1:5432/clientele_bench; do
   echo "== $url"
-  DATABASE_URL=$url RUST_LOG=warn /usr/bin/time -f "peak RSS %M KB, wall %e s" \
-    "$bin" run-job value-scores --as-of 2026-11-01
+  for run in 1 2 3 4 5 6 7 8; do
+    DATABASE_URL=$url RUST_LOG=warn /usr/bin/time -f "  peak RSS %M KB, wall %e s" \
+      "$bin" run-job value-scores --as-of 2026-11-01 | python3 -c "import json,sys; s=json.load(sys.stdin)['stats']; print('  run $run: load', round(s['loadSeconds'],2), 'compute', round(s['computeSeconds'],2), 'write', round(s['writeSeconds'],2), 'pruned', s['prunedScoreRows'])"
+  done
 done
 # The BG/NBD fit alone on 1M synthetic customers (release build):
 cargo test --release -p jobs --lib -- --ignored --nocapture bgnbd

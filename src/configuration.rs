@@ -38,6 +38,8 @@ pub struct Settings {
     pub value_scores_schedule: String,
     /// Six-field cron expression of the `lifecycle` job.
     pub lifecycle_schedule: String,
+    /// Six-field cron expression of the `segments` job.
+    pub segments_schedule: String,
     /// The value models' tunables (`[value]` in the configuration file).
     #[serde(default)]
     pub value: jobs::ValueSettings,
@@ -68,6 +70,7 @@ impl Settings {
             time_zone: self.scheduler_time_zone.clone(),
             value_scores: self.value_scores_schedule.clone(),
             lifecycle: self.lifecycle_schedule.clone(),
+            segments: self.segments_schedule.clone(),
         }
     }
 
@@ -138,6 +141,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "LIFECYCLE_SCHEDULE", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_schedule: Option<String>,
+    /// When `segments` refreshes dynamic segments [default: "0 15 * * * *", hourly]
+    #[arg(long, env = "SEGMENTS_SCHEDULE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments_schedule: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +155,7 @@ struct Defaults {
     scheduler_time_zone: String,
     value_scores_schedule: String,
     lifecycle_schedule: String,
+    segments_schedule: String,
 }
 
 impl SettingsArgs {
@@ -162,6 +170,7 @@ impl SettingsArgs {
             scheduler_time_zone: schedules.time_zone,
             value_scores_schedule: schedules.value_scores,
             lifecycle_schedule: schedules.lifecycle,
+            segments_schedule: schedules.segments,
         };
         let settings: Settings = Figment::new()
             .merge(Serialized::defaults(defaults))

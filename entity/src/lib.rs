@@ -29,6 +29,12 @@ pub mod money;
 pub mod order;
 /// Enums stored as text and shared with the API.
 pub mod sea_enums;
+/// Customer segments (rules or hand-picked lists).
+pub mod segment;
+/// Entries into and exits from segments.
+pub mod segment_event;
+/// Segment membership, materialized.
+pub mod segment_member;
 /// SQL fragments that differ between SQLite and PostgreSQL (UTC days of timestamps,
 /// placeholders), shared by the migrations, the API and the jobs.
 pub mod sql;

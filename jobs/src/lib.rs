@@ -10,6 +10,8 @@ pub mod lifecycle;
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
+/// Segments: the rule language, materialized membership, the `segments` job.
+pub mod segments;
 /// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
 pub mod value;
 /// The `value-scores` job: read per-customer purchase summaries, fit, score, write back.

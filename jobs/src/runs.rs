@@ -15,15 +15,18 @@ pub enum JobName {
     ValueScores,
     /// Lifecycle stages and their changes.
     Lifecycle,
+    /// Refreshes the membership of every dynamic segment.
+    Segments,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 2] = [JobName::ValueScores, JobName::Lifecycle];
+    pub const ALL: [JobName; 3] = [JobName::ValueScores, JobName::Lifecycle, JobName::Segments];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobName::ValueScores => "value-scores",
             JobName::Lifecycle => "lifecycle",
+            JobName::Segments => "segments",
         }
     }
 
@@ -121,5 +124,7 @@ async fn execute(
     match job {
         JobName::ValueScores => crate::value_scores::run(context, run_id, as_of).await,
         JobName::Lifecycle => crate::lifecycle::run(context, run_id, as_of).await,
+        // Membership is always as of now: rules measure days to today.
+        JobName::Segments => crate::segments::run(context, run_id).await,
     }
 }

@@ -15,6 +15,7 @@ pub struct SchedulerSettings {
     pub time_zone: String,
     pub value_scores: String,
     pub lifecycle: String,
+    pub segments: String,
 }
 
 impl Default for SchedulerSettings {
@@ -24,6 +25,8 @@ impl Default for SchedulerSettings {
             value_scores: "0 0 2 * * *".into(),
             // After value-scores, whose P(alive) the stage rules use.
             lifecycle: "0 0 3 * * *".into(),
+            // Hourly, at a quarter past (after the daily jobs on their hour).
+            segments: "0 15 * * * *".into(),
         }
     }
 }
@@ -34,6 +37,7 @@ impl SchedulerSettings {
         match job {
             JobName::ValueScores => &self.value_scores,
             JobName::Lifecycle => &self.lifecycle,
+            JobName::Segments => &self.segments,
         }
     }
 

@@ -12,6 +12,7 @@ mod m20261122_000006_create_job_runs;
 mod m20261122_000007_create_value_scores;
 mod m20261122_000008_create_lifecycle;
 mod m20261122_000009_value_scores_per_run;
+mod m20261122_000010_create_segments;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_value_scores::Migration),
             Box::new(m20261122_000008_create_lifecycle::Migration),
             Box::new(m20261122_000009_value_scores_per_run::Migration),
+            Box::new(m20261122_000010_create_segments::Migration),
         ]
     }
 }

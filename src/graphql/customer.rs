@@ -162,6 +162,12 @@ impl Customer {
         let loader = ctx.data::<DataLoader<CustomerLifecycleLoader>>()?;
         Ok(loader.load_one(self.0.id).await?.map(Lifecycle))
     }
+    /// The segments the customer is in (as of their last refresh). Needs `segments:read`.
+    async fn segments(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::segments::Segment>> {
+        require(ctx, Scope::SegmentsRead)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        crate::graphql::segments::segments_of(db, self.0.id).await
+    }
     /// Orders, newest first.
     async fn orders(
         &self,

@@ -28,6 +28,8 @@ pub mod order;
 pub mod pagination;
 /// `Decimal` and `Date`.
 pub mod scalars;
+/// Segments: rules, membership, explanations, personas.
+pub mod segments;
 /// Value scores, models, RFM matrix, tiers.
 pub mod value;
 
@@ -45,6 +47,7 @@ pub struct QueryRoot(
     customer::CustomerQuery,
     value::ValueQuery,
     lifecycle::LifecycleQuery,
+    segments::SegmentQuery,
     jobs::JobQuery,
 );
 
@@ -56,6 +59,7 @@ pub struct MutationRoot(
     interaction::InteractionMutation,
     feedback::FeedbackMutation,
     lifecycle::LifecycleMutation,
+    segments::SegmentMutation,
     jobs::JobMutation,
 );
 

@@ -139,6 +139,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         scheduler_time_zone: "UTC".into(),
         value_scores_schedule: "0 0 2 * * *".into(),
         lifecycle_schedule: "0 0 3 * * *".into(),
+        segments_schedule: "0 15 * * * *".into(),
         value: Default::default(),
         lifecycle: Default::default(),
     };

@@ -13,5 +13,6 @@ mod lifecycle;
 mod orders;
 mod pagination;
 mod schema;
+mod segments;
 mod validation;
 mod value_scores;

@@ -1,0 +1,1019 @@
+//! The segment rule language: a tree of all / any / not over typed conditions, checked
+//! field by field before anything runs, then compiled to a sea-query condition over
+//! `customers` — bound values only, so a rule can never inject SQL, and the same
+//! statement on SQLite and PostgreSQL.
+//!
+//! Semantics (the same on both databases): a comparison never matches a missing value;
+//! `not` is the complement within all non-erased customers, so it does include customers
+//! with missing values (every compiled condition is two-valued: no SQL NULL escapes);
+//! erased customers are never members.
+
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use sea_orm::sea_query::{
+    Alias, Cond, Condition as SqlCondition, Expr, ExprTrait, Func, IntoCondition, Query,
+    SelectStatement, SimpleExpr,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// Rules nest at most this deep …
+pub const MAX_DEPTH: usize = 6;
+/// … and hold at most this many conditions.
+pub const MAX_CONDITIONS: usize = 100;
+
+/// A rule as stored (JSON) and as the API takes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Rule {
+    All(Vec<Rule>),
+    Any(Vec<Rule>),
+    Not(Box<Rule>),
+    Condition(Condition),
+}
+
+/// One test of one customer attribute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub field: Field,
+    pub op: Op,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Json>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<Json>>,
+}
+
+macro_rules! names {
+    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+names! {
+    /// What a condition looks at.
+    pub enum Field {
+        Country = "COUNTRY",
+        Region = "REGION",
+        City = "CITY",
+        Gender = "GENDER",
+        Age = "AGE",
+        IncomeBand = "INCOME_BAND",
+        Occupation = "OCCUPATION",
+        Interests = "INTERESTS",
+        Lifestyle = "LIFESTYLE",
+        Needs = "NEEDS",
+        AcquisitionChannel = "ACQUISITION_CHANNEL",
+        MarketingConsent = "MARKETING_CONSENT",
+        Email = "EMAIL",
+        Phone = "PHONE",
+        OrderCount = "ORDER_COUNT",
+        TotalSpent = "TOTAL_SPENT",
+        AverageOrderValue = "AVERAGE_ORDER_VALUE",
+        DaysSinceLastOrder = "DAYS_SINCE_LAST_ORDER",
+        DaysSinceFirstOrder = "DAYS_SINCE_FIRST_ORDER",
+        OrderedInChannel = "ORDERED_IN_CHANNEL",
+        InteractionsLast90Days = "INTERACTIONS_LAST_90_DAYS",
+        RScore = "R_SCORE",
+        FScore = "F_SCORE",
+        MScore = "M_SCORE",
+        RfmGroup = "RFM_GROUP",
+        ValueTier = "VALUE_TIER",
+        PredictedClv = "PREDICTED_CLV",
+        PAlive = "P_ALIVE",
+        ChurnRisk = "CHURN_RISK",
+        CompositeValue = "COMPOSITE_VALUE",
+        LifecycleStage = "LIFECYCLE_STAGE",
+        DaysInStage = "DAYS_IN_STAGE",
+        LatestNps = "LATEST_NPS",
+        NpsCategory = "NPS_CATEGORY",
+        LatestCsat = "LATEST_CSAT",
+        InSegment = "IN_SEGMENT",
+    }
+}
+
+names! {
+    /// How a condition compares.
+    pub enum Op {
+        Eq = "EQ",
+        Ne = "NE",
+        In = "IN",
+        NotIn = "NOT_IN",
+        Lt = "LT",
+        Lte = "LTE",
+        Gt = "GT",
+        Gte = "GTE",
+        Between = "BETWEEN",
+        ContainsAny = "CONTAINS_ANY",
+        ContainsAll = "CONTAINS_ALL",
+        IsNull = "IS_NULL",
+        IsNotNull = "IS_NOT_NULL",
+        StartsWith = "STARTS_WITH",
+    }
+}
+
+/// The type of a field's values, which decides its operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    /// Text from a closed list.
+    Choice(&'static [&'static str]),
+    /// Whole numbers.
+    Integer,
+    /// Money as a decimal string ("120.50") or a number.
+    Money,
+    /// Real numbers (probabilities, 0–100 scores).
+    Number,
+    Bool,
+    /// A set of tags (interests, order channels).
+    Tags,
+    /// Another segment's id.
+    Segment,
+}
+
+pub const GENDERS: &[&str] = &["FEMALE", "MALE", "OTHER", "UNKNOWN"];
+pub const RFM_GROUPS: &[&str] = &[
+    "Champions",
+    "Loyal",
+    "Potential loyalist",
+    "New customers",
+    "Promising",
+    "Need attention",
+    "About to sleep",
+    "At risk",
+    "Can't lose them",
+    "Hibernating",
+    "Lost",
+];
+pub const VALUE_TIERS: &[&str] = &["HIGH", "MEDIUM", "LOW"];
+pub const STAGES: &[&str] = &["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"];
+pub const NPS_CATEGORIES: &[&str] = &["PROMOTER", "PASSIVE", "DETRACTOR"];
+
+impl Field {
+    pub fn kind(self) -> Kind {
+        use Field::*;
+        match self {
+            Country | Region | City | IncomeBand | Occupation | Lifestyle | Needs
+            | AcquisitionChannel | Email | Phone => Kind::Text,
+            Gender => Kind::Choice(GENDERS),
+            RfmGroup => Kind::Choice(RFM_GROUPS),
+            ValueTier => Kind::Choice(VALUE_TIERS),
+            LifecycleStage => Kind::Choice(STAGES),
+            NpsCategory => Kind::Choice(NPS_CATEGORIES),
+            Age
+            | OrderCount
+            | DaysSinceLastOrder
+            | DaysSinceFirstOrder
+            | InteractionsLast90Days
+            | RScore
+            | FScore
+            | MScore
+            | DaysInStage
+            | LatestNps
+            | LatestCsat => Kind::Integer,
+            TotalSpent | AverageOrderValue | PredictedClv => Kind::Money,
+            PAlive | ChurnRisk | CompositeValue => Kind::Number,
+            MarketingConsent => Kind::Bool,
+            Interests | OrderedInChannel => Kind::Tags,
+            InSegment => Kind::Segment,
+        }
+    }
+
+    /// Personal data: rules on these need `pii:read`.
+    pub fn is_personal(self) -> bool {
+        matches!(self, Field::Email | Field::Phone | Field::Age)
+    }
+}
+
+impl Kind {
+    pub fn operators(self) -> &'static [Op] {
+        use Op::*;
+        match self {
+            Kind::Text => &[Eq, Ne, In, NotIn, StartsWith, IsNull, IsNotNull],
+            Kind::Choice(_) => &[Eq, Ne, In, NotIn, IsNull, IsNotNull],
+            Kind::Integer | Kind::Money | Kind::Number => &[
+                Eq, Ne, In, NotIn, Lt, Lte, Gt, Gte, Between, IsNull, IsNotNull,
+            ],
+            Kind::Bool => &[Eq, Ne],
+            Kind::Tags => &[ContainsAny, ContainsAll, IsNull, IsNotNull],
+            Kind::Segment => &[Eq, Ne, In, NotIn],
+        }
+    }
+}
+
+/// A checked operand, typed by the field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    None,
+    Text(String),
+    Texts(Vec<String>),
+    Int(i64),
+    Ints(Vec<i64>),
+    IntRange(i64, i64),
+    /// Money in ten-thousandths.
+    Units(i64),
+    UnitsList(Vec<i64>),
+    UnitsRange(i64, i64),
+    Float(f64),
+    Floats(Vec<f64>),
+    FloatRange(f64, f64),
+    Bool(bool),
+    Ids(Vec<i64>),
+}
+
+/// A condition whose field, operator and operand agree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    pub field: Field,
+    pub op: Op,
+    pub operand: Operand,
+}
+
+/// A rule with every condition checked, in the same shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CheckedRule {
+    All(Vec<CheckedRule>),
+    Any(Vec<CheckedRule>),
+    Not(Box<CheckedRule>),
+    Condition(Checked),
+}
+
+/// Something wrong with a rule, at a path such as `rule.all[2].condition.value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl Rule {
+    /// Checks the whole rule; `path` names its root (e.g. `rule`).
+    pub fn check(&self, path: &str) -> Result<CheckedRule, RuleError> {
+        let mut conditions = 0;
+        self.check_at(path, 1, &mut conditions)
+    }
+
+    fn check_at(
+        &self,
+        path: &str,
+        depth: usize,
+        conditions: &mut usize,
+    ) -> Result<CheckedRule, RuleError> {
+        let error = |message: String| RuleError {
+            path: path.to_owned(),
+            message,
+        };
+        if depth > MAX_DEPTH {
+            return Err(error(format!("rules nest at most {MAX_DEPTH} levels deep")));
+        }
+        let list = |rules: &[Rule], name: &str, conditions: &mut usize| {
+            if rules.is_empty() {
+                return Err(error(format!("`{name}` needs at least one rule")));
+            }
+            rules
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| {
+                    rule.check_at(&format!("{path}.{name}[{i}]"), depth + 1, conditions)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(match self {
+            Rule::All(rules) => CheckedRule::All(list(rules, "all", conditions)?),
+            Rule::Any(rules) => CheckedRule::Any(list(rules, "any", conditions)?),
+            Rule::Not(rule) => CheckedRule::Not(Box::new(rule.check_at(
+                &format!("{path}.not"),
+                depth + 1,
+                conditions,
+            )?)),
+            Rule::Condition(condition) => {
+                *conditions += 1;
+                if *conditions > MAX_CONDITIONS {
+                    return Err(error(format!(
+                        "a rule holds at most {MAX_CONDITIONS} conditions"
+                    )));
+                }
+                CheckedRule::Condition(condition.check(&format!("{path}.condition"))?)
+            }
+        })
+    }
+}
+
+impl CheckedRule {
+    /// Every condition, depth first.
+    pub fn conditions(&self) -> Vec<&Checked> {
+        match self {
+            CheckedRule::All(rules) | CheckedRule::Any(rules) => {
+                rules.iter().flat_map(|r| r.conditions()).collect()
+            }
+            CheckedRule::Not(rule) => rule.conditions(),
+            CheckedRule::Condition(c) => vec![c],
+        }
+    }
+
+    /// The segments this rule refers to.
+    pub fn segment_refs(&self) -> Vec<i64> {
+        self.conditions()
+            .into_iter()
+            .filter_map(|c| match &c.operand {
+                Operand::Ids(ids) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+}
+
+impl Condition {
+    fn check(&self, path: &str) -> Result<Checked, RuleError> {
+        let error = |at: &str, message: String| RuleError {
+            path: format!("{path}{at}"),
+            message,
+        };
+        let kind = self.field.kind();
+        if !kind.operators().contains(&self.op) {
+            let allowed: Vec<&str> = kind.operators().iter().map(|o| o.as_str()).collect();
+            return Err(error(
+                ".op",
+                format!(
+                    "{} does not apply to {} (use {})",
+                    self.op.as_str(),
+                    self.field.as_str(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        use Op::*;
+        let takes_list = matches!(self.op, In | NotIn | Between | ContainsAny | ContainsAll);
+        let takes_nothing = matches!(self.op, IsNull | IsNotNull);
+        match (takes_nothing, takes_list, &self.value, &self.values) {
+            (true, _, None, None) => {}
+            (true, _, _, _) => {
+                return Err(error("", format!("{} takes no value", self.op.as_str())));
+            }
+            (false, true, None, Some(values)) => {
+                if values.is_empty() {
+                    return Err(error(".values", "needs at least one value".into()));
+                }
+                if self.op == Between && values.len() != 2 {
+                    return Err(error(
+                        ".values",
+                        "BETWEEN takes exactly two values: [low, high]".into(),
+                    ));
+                }
+            }
+            (false, true, _, _) => {
+                return Err(error(
+                    ".values",
+                    format!("{} takes `values` (a list), not `value`", self.op.as_str()),
+                ));
+            }
+            (false, false, Some(_), None) => {}
+            (false, false, _, _) => {
+                return Err(error(
+                    ".value",
+                    format!(
+                        "{} takes `value` (one value), not `values`",
+                        self.op.as_str()
+                    ),
+                ));
+            }
+        }
+        let one = || self.value.as_ref().map_or(&Json::Null, |v| v);
+        let many = || self.values.as_deref().unwrap_or_default();
+        let operand = match (kind, self.op) {
+            (_, IsNull | IsNotNull) => Operand::None,
+            (Kind::Text, StartsWith | Eq | Ne) => {
+                Operand::Text(text(one()).map_err(|m| error(".value", m))?)
+            }
+            (Kind::Text, _) => Operand::Texts(
+                list(many(), text).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
+            (Kind::Choice(choices), Eq | Ne) => {
+                Operand::Text(choice(one(), choices).map_err(|m| error(".value", m))?)
+            }
+            (Kind::Choice(choices), _) => Operand::Texts(
+                list(many(), |v| choice(v, choices))
+                    .map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
+            (Kind::Integer, Between) => {
+                let v =
+                    list(many(), integer).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?;
+                ordered(v[0], v[1]).map_err(|m| error(".values", m))?;
+                Operand::IntRange(v[0], v[1])
+            }
+            (Kind::Integer, In | NotIn) => Operand::Ints(
+                list(many(), integer).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
+            (Kind::Integer, _) => Operand::Int(integer(one()).map_err(|m| error(".value", m))?),
+            (Kind::Money, Between) => {
+                let v = list(many(), money).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?;
+                ordered(v[0], v[1]).map_err(|m| error(".values", m))?;
+                Operand::UnitsRange(v[0], v[1])
+            }
+            (Kind::Money, In | NotIn) => Operand::UnitsList(
+                list(many(), money).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
+            (Kind::Money, _) => Operand::Units(money(one()).map_err(|m| error(".value", m))?),
+            (Kind::Number, Between) => {
+                let v =
+                    list(many(), number).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?;
+                ordered(v[0], v[1]).map_err(|m| error(".values", m))?;
+                Operand::FloatRange(v[0], v[1])
+            }
+            (Kind::Number, In | NotIn) => Operand::Floats(
+                list(many(), number).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
+            (Kind::Number, _) => Operand::Float(number(one()).map_err(|m| error(".value", m))?),
+            (Kind::Bool, _) => Operand::Bool(one().as_bool().ok_or_else(|| {
+                error(".value", format!("expected true or false, got {}", one()))
+            })?),
+            (Kind::Tags, _) => Operand::Texts(
+                list(many(), text).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
+            (Kind::Segment, Eq | Ne) => {
+                Operand::Ids(vec![id(one()).map_err(|m| error(".value", m))?])
+            }
+            (Kind::Segment, _) => {
+                Operand::Ids(list(many(), id).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?)
+            }
+        };
+        Ok(Checked {
+            field: self.field,
+            op: self.op,
+            operand,
+        })
+    }
+}
+
+fn list<T>(
+    values: &[Json],
+    parse: impl Fn(&Json) -> Result<T, String>,
+) -> Result<Vec<T>, (usize, String)> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse(v).map_err(|m| (i, m)))
+        .collect()
+}
+
+fn ordered<T: PartialOrd + std::fmt::Debug>(low: T, high: T) -> Result<(), String> {
+    if low > high {
+        return Err(format!("low ({low:?}) is above high ({high:?})"));
+    }
+    Ok(())
+}
+
+fn text(value: &Json) -> Result<String, String> {
+    match value.as_str() {
+        Some(text) if !text.trim().is_empty() && text.len() <= 200 => Ok(text.trim().to_owned()),
+        Some(_) => Err("expected a non-empty text of at most 200 characters".into()),
+        None => Err(format!("expected a text, got {value}")),
+    }
+}
+
+fn choice(value: &Json, choices: &[&str]) -> Result<String, String> {
+    match value.as_str() {
+        Some(text) if choices.contains(&text) => Ok(text.to_owned()),
+        _ => Err(format!(
+            "expected one of {}, got {value}",
+            choices.join(", ")
+        )),
+    }
+}
+
+fn integer(value: &Json) -> Result<i64, String> {
+    value
+        .as_i64()
+        .filter(|n| n.unsigned_abs() <= 1_000_000_000)
+        .ok_or_else(|| format!("expected a whole number, got {value}"))
+}
+
+fn number(value: &Json) -> Result<f64, String> {
+    value
+        .as_f64()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| format!("expected a number, got {value}"))
+}
+
+fn id(value: &Json) -> Result<i64, String> {
+    let parsed = match value {
+        Json::String(text) => text.trim().parse::<i64>().ok(),
+        Json::Number(n) => n.as_i64(),
+        _ => None,
+    };
+    parsed
+        .filter(|id| *id > 0)
+        .ok_or_else(|| format!("expected a segment id, got {value}"))
+}
+
+/// Money as ten-thousandths from a decimal string or a number.
+fn money(value: &Json) -> Result<i64, String> {
+    let text = match value {
+        Json::String(text) => text.trim().to_owned(),
+        Json::Number(n) => n.to_string(),
+        _ => {
+            return Err(format!(
+                "expected an amount such as \"120.50\", got {value}"
+            ));
+        }
+    };
+    let decimal: rust_decimal::Decimal = text
+        .parse()
+        .map_err(|_| format!("expected an amount such as \"120.50\", got {value}"))?;
+    entity::Money::from_decimal(decimal)
+        .map(|m| m.0)
+        .map_err(|_| format!("{text} is not an amount of money"))
+}
+
+/// When a rule is evaluated: "today" for ages and day counts.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub now: DateTime<Utc>,
+}
+
+impl Clock {
+    pub fn today(self) -> NaiveDate {
+        self.now.date_naive()
+    }
+}
+
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+fn days_before(day: NaiveDate, days: i64) -> NaiveDate {
+    day.checked_sub_signed(chrono::Duration::days(days))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+fn years_before(day: NaiveDate, years: i64) -> NaiveDate {
+    u32::try_from(years.clamp(0, 1000) * 12)
+        .ok()
+        .and_then(|months| day.checked_sub_months(Months::new(months)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// An integer interval, inclusive; None = unbounded.
+type Interval = (Option<i64>, Option<i64>);
+
+/// The integer intervals a numeric operator accepts (`NE`/`NOT_IN` are the complement
+/// of `EQ`/`IN` among present values: the caller negates).
+fn intervals(op: Op, operand: &Operand) -> Vec<Interval> {
+    match (op, operand) {
+        (Op::Eq | Op::Ne, Operand::Int(n)) => vec![(Some(*n), Some(*n))],
+        (Op::In | Op::NotIn, Operand::Ints(ns)) => {
+            ns.iter().map(|n| (Some(*n), Some(*n))).collect()
+        }
+        (Op::Lt, Operand::Int(n)) => vec![(None, Some(n - 1))],
+        (Op::Lte, Operand::Int(n)) => vec![(None, Some(*n))],
+        (Op::Gt, Operand::Int(n)) => vec![(Some(n + 1), None)],
+        (Op::Gte, Operand::Int(n)) => vec![(Some(*n), None)],
+        (Op::Between, Operand::IntRange(a, b)) => vec![(Some(*a), Some(*b))],
+        _ => Vec::new(),
+    }
+}
+
+fn negated(op: Op) -> bool {
+    matches!(op, Op::Ne | Op::NotIn)
+}
+
+/// Compiles a checked rule to a condition on `customers` (table name `customers`),
+/// erased customers excluded.
+pub fn compile(rule: &CheckedRule, clock: Clock) -> SqlCondition {
+    Cond::all()
+        .add(Expr::col((Alias::new("customers"), Alias::new("erased_at"))).is_null())
+        .add(compile_rule(rule, clock))
+}
+
+fn compile_rule(rule: &CheckedRule, clock: Clock) -> SqlCondition {
+    match rule {
+        CheckedRule::All(rules) => rules
+            .iter()
+            .fold(Cond::all(), |c, r| c.add(compile_rule(r, clock))),
+        CheckedRule::Any(rules) => rules
+            .iter()
+            .fold(Cond::any(), |c, r| c.add(compile_rule(r, clock))),
+        CheckedRule::Not(rule) => compile_rule(rule, clock).not(),
+        CheckedRule::Condition(c) => compile_condition(c, clock),
+    }
+}
+
+fn customers(column: &str) -> Expr {
+    Expr::col((Alias::new("customers"), Alias::new(column)))
+}
+
+fn customer_id() -> Expr {
+    customers("id")
+}
+
+/// `customers.id IN (SELECT customer_id FROM …)`: two-valued whatever the subquery holds.
+fn id_in(select: SelectStatement) -> SqlCondition {
+    customer_id().in_subquery(select).into_condition()
+}
+
+/// The generic comparison of a column expression against a checked operand.
+fn compare(value: Expr, op: Op, operand: &Operand) -> SqlCondition {
+    let positive: SimpleExpr = match (op, operand) {
+        (Op::Eq | Op::Ne, Operand::Text(t)) => value.clone().eq(t.clone()),
+        // A prefix by characters, case-sensitive on both databases (LIKE is not: SQLite
+        // folds ASCII case), and no wildcard in the user's text can mean anything.
+        (Op::StartsWith, Operand::Text(t)) => Func::cust(Alias::new("substr"))
+            .args([
+                value.clone(),
+                Expr::val(1_i32),
+                // INTEGER on PostgreSQL: substr has no BIGINT overload.
+                Expr::val(i32::try_from(t.chars().count()).unwrap_or(i32::MAX)),
+            ])
+            .eq(t.clone()),
+        (Op::In | Op::NotIn, Operand::Texts(ts)) => value.clone().is_in(ts.clone()),
+        (Op::Eq | Op::Ne, Operand::Bool(b)) => value.clone().eq(*b),
+        (_, Operand::Int(_) | Operand::Ints(_) | Operand::IntRange(..)) => {
+            let any = intervals(op, operand)
+                .into_iter()
+                .fold(Cond::any(), |c, (lo, hi)| {
+                    let mut both = Cond::all();
+                    if let Some(lo) = lo {
+                        both = both.add(value.clone().gte(lo));
+                    }
+                    if let Some(hi) = hi {
+                        both = both.add(value.clone().lte(hi));
+                    }
+                    c.add(both)
+                });
+            return finish(value, op, any);
+        }
+        (Op::Eq | Op::Ne, Operand::Units(u)) => value.clone().eq(*u),
+        (Op::Lt, Operand::Units(u)) => value.clone().lt(*u),
+        (Op::Lte, Operand::Units(u)) => value.clone().lte(*u),
+        (Op::Gt, Operand::Units(u)) => value.clone().gt(*u),
+        (Op::Gte, Operand::Units(u)) => value.clone().gte(*u),
+        (Op::Between, Operand::UnitsRange(a, b)) => value.clone().between(*a, *b),
+        (Op::In | Op::NotIn, Operand::UnitsList(us)) => value.clone().is_in(us.clone()),
+        (Op::Eq | Op::Ne, Operand::Float(f)) => value.clone().eq(*f),
+        (Op::Lt, Operand::Float(f)) => value.clone().lt(*f),
+        (Op::Lte, Operand::Float(f)) => value.clone().lte(*f),
+        (Op::Gt, Operand::Float(f)) => value.clone().gt(*f),
+        (Op::Gte, Operand::Float(f)) => value.clone().gte(*f),
+        (Op::Between, Operand::FloatRange(a, b)) => value.clone().between(*a, *b),
+        (Op::In | Op::NotIn, Operand::Floats(fs)) => value.clone().is_in(fs.clone()),
+        (Op::IsNull, _) => return value.is_null().into_condition(),
+        (Op::IsNotNull, _) => return value.is_not_null().into_condition(),
+        // Checked conditions never get here; match nothing rather than everything.
+        _ => return Expr::val(1).eq(0).into_condition(),
+    };
+    finish(value, op, positive.into_condition())
+}
+
+fn finish(value: Expr, op: Op, positive: SqlCondition) -> SqlCondition {
+    if negated(op) {
+        Cond::all().add(value.is_not_null()).add(positive.not())
+    } else {
+        Cond::all().add(value.is_not_null()).add(positive)
+    }
+}
+
+/// A condition on a column of a per-customer table (`table.customer_id`), as
+/// `customers.id IN (SELECT customer_id FROM table WHERE scope AND column …)`. IS_NULL
+/// is "no such row with a value".
+fn in_table(
+    table: &str,
+    scope: SqlCondition,
+    column: &str,
+    op: Op,
+    operand: &Operand,
+) -> SqlCondition {
+    let value = Expr::col((Alias::new(table), Alias::new(column)));
+    let select = |test: SqlCondition| {
+        Query::select()
+            .column((Alias::new(table), Alias::new("customer_id")))
+            .from(Alias::new(table))
+            .cond_where(scope.clone().add(test))
+            .to_owned()
+    };
+    match op {
+        Op::IsNull => id_in(select(value.is_not_null().into_condition())).not(),
+        Op::IsNotNull => id_in(select(value.is_not_null().into_condition())),
+        _ => id_in(select(compare(value, op, operand))),
+    }
+}
+
+/// Scores of the latest `value-scores` run.
+fn latest_scores() -> SqlCondition {
+    Expr::col((Alias::new("customer_values"), Alias::new("job_run_id")))
+        .eq(Expr::SubQuery(
+            None,
+            Box::new(
+                Query::select()
+                    .expr(Func::max(Expr::col(Alias::new("job_run_id"))))
+                    .from(Alias::new("value_models"))
+                    .to_owned()
+                    .into(),
+            ),
+        ))
+        .into_condition()
+}
+
+/// The latest feedback of a kind per customer.
+fn latest_feedback(kind: &str) -> SqlCondition {
+    let inner = Query::select()
+        .column(Alias::new("id"))
+        .from_as(Alias::new("feedback"), Alias::new("f2"))
+        .and_where(
+            Expr::col((Alias::new("f2"), Alias::new("customer_id")))
+                .equals((Alias::new("feedback"), Alias::new("customer_id"))),
+        )
+        .and_where(Expr::col((Alias::new("f2"), Alias::new("kind"))).eq(kind))
+        .order_by(
+            (Alias::new("f2"), Alias::new("occurred_at")),
+            sea_orm::sea_query::Order::Desc,
+        )
+        .order_by(
+            (Alias::new("f2"), Alias::new("id")),
+            sea_orm::sea_query::Order::Desc,
+        )
+        .limit(1)
+        .to_owned();
+    Cond::all()
+        .add(Expr::col((Alias::new("feedback"), Alias::new("kind"))).eq(kind))
+        .add(
+            Expr::col((Alias::new("feedback"), Alias::new("id")))
+                .eq(Expr::SubQuery(None, Box::new(inner.into()))),
+        )
+}
+
+/// Day counts ("days since …") as ranges of a timestamp column: whole days from the
+/// column's UTC date to today lie in [lo, hi] exactly when the timestamp lies in
+/// [start of today − hi, start of today − lo + 1). Index-friendly, portable.
+fn days_since(column: Expr, op: Op, operand: &Operand, clock: Clock) -> SqlCondition {
+    let today = clock.today();
+    if matches!(op, Op::IsNull | Op::IsNotNull) {
+        return compare(column, op, operand);
+    }
+    let any = intervals(op, operand)
+        .into_iter()
+        .fold(Cond::any(), |c, (lo, hi)| {
+            let mut both = Cond::all();
+            if let Some(hi) = hi {
+                both = both.add(column.clone().gte(day_start(days_before(today, hi))));
+            }
+            if let Some(lo) = lo {
+                both = both.add(column.clone().lt(day_start(days_before(today, lo - 1))));
+            }
+            c.add(both)
+        });
+    finish(column, op, any)
+}
+
+/// Ages as ranges of the birth date: whole years at today in [lo, hi] exactly when the
+/// birth date lies in (today − (hi + 1) years, today − lo years].
+fn age(op: Op, operand: &Operand, clock: Clock) -> SqlCondition {
+    let column = customers("birth_date");
+    if matches!(op, Op::IsNull | Op::IsNotNull) {
+        return compare(column, op, operand);
+    }
+    let today = clock.today();
+    let any = intervals(op, operand)
+        .into_iter()
+        .fold(Cond::any(), |c, (lo, hi)| {
+            let mut both = Cond::all();
+            if let Some(lo) = lo {
+                both = both.add(column.clone().lte(years_before(today, lo)));
+            }
+            if let Some(hi) = hi {
+                both = both.add(column.clone().gt(years_before(today, hi + 1)));
+            }
+            c.add(both)
+        });
+    finish(column, op, any)
+}
+
+fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
+    use Field::*;
+    let (op, operand) = (c.op, &c.operand);
+    let column = |name: &str| compare(customers(name), op, operand);
+    match c.field {
+        Country | Region | City | Gender | IncomeBand | Occupation | Lifestyle | Needs
+        | AcquisitionChannel | Email | Phone | MarketingConsent | OrderCount | TotalSpent => {
+            column(column_name(c.field))
+        }
+        Age => age(op, operand, clock),
+        AverageOrderValue => average_order_value(op, operand),
+        DaysSinceLastOrder => days_since(customers("last_order_at"), op, operand, clock),
+        DaysSinceFirstOrder => days_since(customers("first_order_at"), op, operand, clock),
+        Interests => tags("customer_interests", "tag", Cond::all(), op, operand),
+        OrderedInChannel => tags("orders", "channel", Cond::all(), op, operand),
+        InteractionsLast90Days => interactions_last_90_days(op, operand, clock),
+        RScore | FScore | MScore | RfmGroup | ValueTier | PredictedClv | PAlive | ChurnRisk
+        | CompositeValue => in_table(
+            "customer_values",
+            latest_scores(),
+            column_name(c.field),
+            op,
+            operand,
+        ),
+        LifecycleStage => in_table("customer_lifecycle", Cond::all(), "stage", op, operand),
+        DaysInStage => {
+            let since = Expr::col((Alias::new("customer_lifecycle"), Alias::new("since")));
+            let test = days_since(since, op, operand, clock);
+            let select = Query::select()
+                .column(Alias::new("customer_id"))
+                .from(Alias::new("customer_lifecycle"))
+                .cond_where(test)
+                .to_owned();
+            match op {
+                Op::IsNull => id_in(
+                    Query::select()
+                        .column(Alias::new("customer_id"))
+                        .from(Alias::new("customer_lifecycle"))
+                        .to_owned(),
+                )
+                .not(),
+                _ => id_in(select),
+            }
+        }
+        LatestNps => in_table("feedback", latest_feedback("NPS"), "score", op, operand),
+        LatestCsat => in_table("feedback", latest_feedback("CSAT"), "score", op, operand),
+        NpsCategory => nps_category(op, operand),
+        InSegment => {
+            let Operand::Ids(ids) = operand else {
+                return Expr::val(1).eq(0).into_condition();
+            };
+            let members = id_in(
+                Query::select()
+                    .column(Alias::new("customer_id"))
+                    .from(Alias::new("segment_members"))
+                    .and_where(Expr::col(Alias::new("segment_id")).is_in(ids.clone()))
+                    .to_owned(),
+            );
+            if negated(op) { members.not() } else { members }
+        }
+    }
+}
+
+/// The customers column behind a plain field.
+pub fn column_name(field: Field) -> &'static str {
+    use Field::*;
+    match field {
+        Country => "country",
+        Region => "region",
+        City => "city",
+        Gender => "gender",
+        IncomeBand => "income_band",
+        Occupation => "occupation",
+        Lifestyle => "lifestyle",
+        Needs => "needs",
+        AcquisitionChannel => "acquisition_channel",
+        Email => "email",
+        Phone => "phone",
+        MarketingConsent => "marketing_consent",
+        OrderCount => "order_count",
+        TotalSpent => "total_spent",
+        RScore => "r_score",
+        FScore => "f_score",
+        MScore => "m_score",
+        RfmGroup => "rfm_group",
+        ValueTier => "value_tier",
+        PredictedClv => "predicted_clv",
+        PAlive => "p_alive",
+        ChurnRisk => "churn_risk",
+        CompositeValue => "composite_score",
+        _ => "",
+    }
+}
+
+/// Tags held by a customer in `table.column` (interests, order channels).
+fn tags(table: &str, column: &str, scope: SqlCondition, op: Op, operand: &Operand) -> SqlCondition {
+    let holders = |tags: Option<&Vec<String>>| {
+        let mut select = Query::select();
+        select
+            .column(Alias::new("customer_id"))
+            .from(Alias::new(table))
+            .cond_where(scope.clone())
+            .and_where(Expr::col(Alias::new(column)).is_not_null());
+        if let Some(tags) = tags {
+            select.and_where(Expr::col(Alias::new(column)).is_in(tags.clone()));
+        }
+        select.to_owned()
+    };
+    match (op, operand) {
+        (Op::IsNull, _) => id_in(holders(None)).not(),
+        (Op::IsNotNull, _) => id_in(holders(None)),
+        (Op::ContainsAny, Operand::Texts(ts)) => id_in(holders(Some(ts))),
+        (Op::ContainsAll, Operand::Texts(ts)) => ts.iter().fold(Cond::all(), |c, t| {
+            c.add(id_in(holders(Some(&vec![t.clone()]))))
+        }),
+        _ => Expr::val(1).eq(0).into_condition(),
+    }
+}
+
+/// The average order value compared exactly in integers: total > v × count, and so on.
+fn average_order_value(op: Op, operand: &Operand) -> SqlCondition {
+    let total = customers("total_spent");
+    let count = customers("order_count");
+    let has_orders = count.clone().gt(0);
+    let times = |units: i64| count.clone().mul(units);
+    let positive: SqlCondition = match (op, operand) {
+        (Op::IsNull, _) => return has_orders.not().into_condition(),
+        (Op::IsNotNull, _) => return has_orders.into_condition(),
+        (Op::Eq | Op::Ne, Operand::Units(u)) => total.clone().eq(times(*u)).into_condition(),
+        (Op::Lt, Operand::Units(u)) => total.clone().lt(times(*u)).into_condition(),
+        (Op::Lte, Operand::Units(u)) => total.clone().lte(times(*u)).into_condition(),
+        (Op::Gt, Operand::Units(u)) => total.clone().gt(times(*u)).into_condition(),
+        (Op::Gte, Operand::Units(u)) => total.clone().gte(times(*u)).into_condition(),
+        (Op::Between, Operand::UnitsRange(a, b)) => Cond::all()
+            .add(total.clone().gte(times(*a)))
+            .add(total.clone().lte(times(*b))),
+        (Op::In | Op::NotIn, Operand::UnitsList(us)) => us
+            .iter()
+            .fold(Cond::any(), |c, u| c.add(total.clone().eq(times(*u)))),
+        _ => return Expr::val(1).eq(0).into_condition(),
+    };
+    let positive = if negated(op) {
+        positive.not()
+    } else {
+        positive
+    };
+    Cond::all().add(has_orders).add(positive)
+}
+
+fn interactions_last_90_days(op: Op, operand: &Operand, clock: Clock) -> SqlCondition {
+    let since = clock.now - chrono::Duration::days(90);
+    let count = Expr::SubQuery(
+        None,
+        Box::new(
+            Query::select()
+                .expr(Func::count(Expr::col((
+                    Alias::new("interactions"),
+                    Alias::new("id"),
+                ))))
+                .from(Alias::new("interactions"))
+                .and_where(
+                    Expr::col((Alias::new("interactions"), Alias::new("customer_id")))
+                        .equals((Alias::new("customers"), Alias::new("id"))),
+                )
+                .and_where(
+                    Expr::col((Alias::new("interactions"), Alias::new("occurred_at"))).gte(since),
+                )
+                .and_where(
+                    Expr::col((Alias::new("interactions"), Alias::new("occurred_at")))
+                        .lte(clock.now),
+                )
+                .to_owned()
+                .into(),
+        ),
+    );
+    compare(count, op, operand)
+}
+
+/// PROMOTER 9–10, PASSIVE 7–8, DETRACTOR 0–6 on the latest NPS answer.
+pub fn nps_category_of(score: i64) -> &'static str {
+    match score {
+        9.. => "PROMOTER",
+        7..=8 => "PASSIVE",
+        _ => "DETRACTOR",
+    }
+}
+
+fn nps_category(op: Op, operand: &Operand) -> SqlCondition {
+    let range = |category: &str| match category {
+        "PROMOTER" => (9, 10),
+        "PASSIVE" => (7, 8),
+        _ => (0, 6),
+    };
+    let as_scores = |categories: &[String]| {
+        Operand::Ints(
+            categories
+                .iter()
+                .flat_map(|c| {
+                    let (lo, hi) = range(c);
+                    lo..=hi
+                })
+                .collect(),
+        )
+    };
+    let (op, operand) = match (op, operand) {
+        (Op::Eq, Operand::Text(c)) => (Op::In, as_scores(std::slice::from_ref(c))),
+        (Op::Ne, Operand::Text(c)) => (Op::NotIn, as_scores(std::slice::from_ref(c))),
+        (Op::In | Op::NotIn, Operand::Texts(cs)) => (op, as_scores(cs)),
+        (op, operand) => (op, operand.clone()),
+    };
+    in_table("feedback", latest_feedback("NPS"), "score", op, &operand)
+}
