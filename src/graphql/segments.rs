@@ -41,6 +41,8 @@ pub enum SegmentField {
     City,
     Gender,
     Age,
+    /// True for customers born in the current month (UTC); needs `pii:read`.
+    BirthdayThisMonth,
     IncomeBand,
     Occupation,
     Interests,
@@ -836,6 +838,42 @@ impl SegmentMutation {
         change_members(ctx, id, input, false).await
     }
 
+    /// Installs the built-in suggestions (high value at risk, new this month, promoters,
+    /// detractors, silent big spenders, birthdays this month, loyal champions), each with
+    /// a goal and a strategy; suggestions whose name already exists are left alone.
+    /// Returns the segments installed now.
+    #[graphql(guard = "RequireScope(Scope::Admin)")]
+    async fn install_suggested_segments(&self, ctx: &Context<'_>) -> Result<Vec<Segment>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let mut installed = Vec::new();
+        for suggestion in suggestions() {
+            if name_taken(db, suggestion.name, None).await? {
+                continue;
+            }
+            let now = Utc::now();
+            let saved = segment::ActiveModel {
+                name: Set(suggestion.name.to_owned()),
+                description: Set(Some(suggestion.description.to_owned())),
+                kind: Set(DYNAMIC.to_owned()),
+                rule: Set(Some(serde_json::to_string(&suggestion.rule).or_internal()?)),
+                goal: Set(Some(suggestion.goal.to_owned())),
+                strategy: Set(Some(suggestion.strategy.to_owned())),
+                owner: Set(None),
+                size: Set(0),
+                refreshed_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await
+            .or_internal()?;
+            segments::refresh(db, &saved, now).await.or_internal()?;
+            installed.push(Segment(find_segment(db, saved.id).await?));
+        }
+        Ok(installed)
+    }
+
     /// Recomputes a dynamic segment's members now.
     #[graphql(guard = "RequireScope(Scope::SegmentsWrite)")]
     async fn refresh_segment(&self, ctx: &Context<'_>, id: ID) -> Result<SegmentRefresh> {
@@ -1228,4 +1266,90 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
         .await?,
         average_nps,
     })
+}
+
+struct Suggestion {
+    name: &'static str,
+    description: &'static str,
+    goal: &'static str,
+    strategy: &'static str,
+    rule: Rule,
+}
+
+fn when(field: rule::Field, op: rule::Op, value: serde_json::Value) -> Rule {
+    Rule::Condition(rule::Condition {
+        field,
+        op,
+        value: Some(value),
+        values: None,
+    })
+}
+
+/// The built-in segments `installSuggestedSegments` offers.
+fn suggestions() -> Vec<Suggestion> {
+    use rule::{Field::*, Op::*};
+    use serde_json::json;
+    vec![
+        Suggestion {
+            name: "High value at risk",
+            description: "Value tier HIGH with a churn risk of 50 % or more.",
+            goal: "Keep the most valuable customers from leaving.",
+            strategy: "Personal outreach within a week, a service check, a tailored offer.",
+            rule: Rule::All(vec![
+                when(ValueTier, Eq, json!("HIGH")),
+                when(ChurnRisk, Gte, json!(0.5)),
+            ]),
+        },
+        Suggestion {
+            name: "New this month",
+            description: "First order in the last 30 days.",
+            goal: "Turn a first order into a second one.",
+            strategy: "Welcome series, onboarding tips, a timely second-order offer.",
+            rule: when(DaysSinceFirstOrder, Lte, json!(30)),
+        },
+        Suggestion {
+            name: "Promoters",
+            description: "Latest NPS answer 9 or 10.",
+            goal: "Turn enthusiasm into referrals and reviews.",
+            strategy: "Referral invitations, review requests, early access.",
+            rule: when(NpsCategory, Eq, json!("PROMOTER")),
+        },
+        Suggestion {
+            name: "Detractors",
+            description: "Latest NPS answer 0 to 6.",
+            goal: "Fix what went wrong before they leave or tell others.",
+            strategy: "Call back within 48 hours, resolve the issue, follow up with a survey.",
+            rule: when(NpsCategory, Eq, json!("DETRACTOR")),
+        },
+        Suggestion {
+            name: "Silent big spenders",
+            description: "Lifecycle stage SILENT with an RFM monetary score of 4 or 5.",
+            goal: "Win back high spenders who went quiet.",
+            strategy: "Win-back offer with an expiry, highest predicted value first.",
+            rule: Rule::All(vec![
+                when(LifecycleStage, Eq, json!("SILENT")),
+                when(MScore, Gte, json!(4)),
+            ]),
+        },
+        Suggestion {
+            name: "Birthdays this month",
+            description: "Born in the current month, with marketing consent.",
+            goal: "Celebrate customers on their day.",
+            strategy: "Birthday greeting with a small gift, sent on the day in their time zone.",
+            rule: Rule::All(vec![
+                when(BirthdayThisMonth, Eq, json!(true)),
+                when(MarketingConsent, Eq, json!(true)),
+            ]),
+        },
+        Suggestion {
+            name: "Loyal champions",
+            description: "Lifecycle stage LOYAL in the RFM group Champions.",
+            goal: "Recognise and keep the best customers.",
+            strategy: "Loyalty rewards, exclusive previews, invitations to give feedback.",
+            rule: Rule::All(vec![
+                when(LifecycleStage, Eq, json!("LOYAL")),
+                when(RfmGroup, Eq, json!("Champions")),
+            ]),
+        },
+    ]
 }

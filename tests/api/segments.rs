@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::Datelike;
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -79,10 +80,18 @@ async fn generate_base(app: &TestApp, rng: &mut ChaCha8Rng, n: usize) -> Vec<Str
         // so the value models fit and P(alive) varies.
         let orders = rng.random_range(0..7);
         let first_ago: i64 = rng.random_range(60..500);
-        let last_active_ago: i64 = if rng.random_bool(0.5) { rng.random_range(0..30) } else { rng.random_range(0..first_ago) };
+        let last_active_ago: i64 = if rng.random_bool(0.5) {
+            rng.random_range(0..30)
+        } else {
+            rng.random_range(0..first_ago)
+        };
         let mut batch = Vec::new();
         for k in 0..orders {
-            let days_ago = if k == 0 { first_ago } else { rng.random_range(last_active_ago..=first_ago) };
+            let days_ago = if k == 0 {
+                first_ago
+            } else {
+                rng.random_range(last_active_ago..=first_ago)
+            };
             let mut order = json!({
                 "externalId": format!("g{i}-o{k}"), "customerId": id,
                 "amount": format!("{}.{:02}", rng.random_range(1..300), rng.random_range(0..100)),
@@ -578,6 +587,30 @@ async fn bad_rules_are_refused_with_the_path_of_the_problem() {
         app.admin_ok(CREATE, json!({ "input": { "name": "twice", "kind": "STATIC" } })).await;
         assert_eq!(error_code(&app.admin(CREATE, json!({ "input": { "name": "twice", "kind": "STATIC" } })).await), "BAD_USER_INPUT");
         assert_eq!(error_code(&app.admin(CREATE, json!({ "input": { "name": "norule" } })).await), "BAD_USER_INPUT");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn suggested_segments_install_once_and_match_their_customers() {
+    on_each_database(|app| async move {
+        let born = chrono::Utc::now().date_naive().with_year(1990).unwrap_or(chrono::NaiveDate::from_ymd_opt(1990, 3, 1).unwrap());
+        app.create_customer(json!({ "externalId": "party", "birthDate": born.to_string(), "marketingConsent": true })).await;
+        let fan = app.create_customer(json!({ "externalId": "fan" })).await;
+        app.admin_ok("mutation($id: ID!) { recordFeedback(input: { customerId: $id, kind: NPS, score: 10 }) { id } }", json!({ "id": fan })).await;
+        let install = "mutation { installSuggestedSegments { name size goal rule } }";
+        let reader = app.key_with(&["segments:write"]).await;
+        assert_eq!(error_code(&app.graphql(&reader, install, json!({})).await), "FORBIDDEN");
+        let installed = app.admin_ok(install, json!({})).await["installSuggestedSegments"].clone();
+        let names: Vec<&str> = installed.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["High value at risk", "New this month", "Promoters", "Detractors", "Silent big spenders", "Birthdays this month", "Loyal champions"]);
+        let size = |name: &str| installed.as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["size"].as_i64().unwrap();
+        assert_eq!(size("Birthdays this month"), 1);
+        assert_eq!(size("Promoters"), 1);
+        assert_eq!(size("Detractors"), 0);
+        assert!(installed.as_array().unwrap().iter().all(|s| s["goal"].is_string() && s["rule"].is_object()));
+        let again = app.admin_ok(install, json!({})).await["installSuggestedSegments"].clone();
+        assert_eq!(again, json!([]), "installing twice adds nothing");
     })
     .await;
 }

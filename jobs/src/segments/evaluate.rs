@@ -272,6 +272,9 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
         Age => c
             .birth_date
             .map_or(Value::Missing, |b| Value::Int(age_on(b, today))),
+        BirthdayThisMonth => c
+            .birth_date
+            .map_or(Value::Missing, |b| Value::Bool(b.month() == today.month())),
         IncomeBand => text(c.income_band.as_ref()),
         Occupation => text(c.occupation.as_ref()),
         Interests => set(&s.interests),

@@ -8,7 +8,7 @@
 //! with missing values (every compiled condition is two-valued: no SQL NULL escapes);
 //! erased customers are never members.
 
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use sea_orm::sea_query::{
     Alias, Cond, Condition as SqlCondition, Expr, ExprTrait, Func, IntoCondition, Query,
     SelectStatement, SimpleExpr,
@@ -70,6 +70,7 @@ names! {
         City = "CITY",
         Gender = "GENDER",
         Age = "AGE",
+        BirthdayThisMonth = "BIRTHDAY_THIS_MONTH",
         IncomeBand = "INCOME_BAND",
         Occupation = "OCCUPATION",
         Interests = "INTERESTS",
@@ -185,7 +186,7 @@ impl Field {
             | LatestCsat => Kind::Integer,
             TotalSpent | AverageOrderValue | PredictedClv => Kind::Money,
             PAlive | ChurnRisk | CompositeValue => Kind::Number,
-            MarketingConsent => Kind::Bool,
+            MarketingConsent | BirthdayThisMonth => Kind::Bool,
             Interests | OrderedInChannel => Kind::Tags,
             InSegment => Kind::Segment,
         }
@@ -193,7 +194,10 @@ impl Field {
 
     /// Personal data: rules on these need `pii:read`.
     pub fn is_personal(self) -> bool {
-        matches!(self, Field::Email | Field::Phone | Field::Age)
+        matches!(
+            self,
+            Field::Email | Field::Phone | Field::Age | Field::BirthdayThisMonth
+        )
     }
 }
 
@@ -815,6 +819,7 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
             column(column_name(c.field))
         }
         Age => age(op, operand, clock),
+        BirthdayThisMonth => birthday_this_month(op, operand, clock),
         AverageOrderValue => average_order_value(op, operand),
         DaysSinceLastOrder => days_since(customers("last_order_at"), op, operand, clock),
         DaysSinceFirstOrder => days_since(customers("first_order_at"), op, operand, clock),
@@ -866,6 +871,27 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
             if negated(op) { members.not() } else { members }
         }
     }
+}
+
+/// Whether the birth date's month is the current one (UTC). The month is read from the
+/// ISO text of the date, which both databases print the same way.
+fn birthday_this_month(op: Op, operand: &Operand, clock: Clock) -> SqlCondition {
+    let month: Expr = Func::cust(Alias::new("substr"))
+        .args([
+            Expr::cust("CAST(customers.birth_date AS TEXT)"),
+            Expr::val(6_i32),
+            Expr::val(2_i32),
+        ])
+        .into();
+    let this_month = format!("{:02}", clock.today().month());
+    let wanted = matches!(operand, Operand::Bool(true)) != negated(op);
+    let test: SimpleExpr = if wanted {
+        ExprTrait::eq(month, this_month)
+    } else {
+        ExprTrait::ne(month, this_month)
+    };
+    // The wanted side is already chosen: only the presence test is left to add.
+    finish(customers("birth_date"), Op::Eq, test.into_condition())
 }
 
 /// The customers column behind a plain field.
