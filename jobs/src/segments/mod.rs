@@ -94,19 +94,19 @@ pub async fn refresh<C: ConnectionTrait + TransactionTrait>(
         .begin()
         .await
         .context("failed to begin a segment refresh")?;
-    let members = || {
-        Query::select()
-            .column(Alias::new("customer_id"))
-            .from(Alias::new("segment_members"))
-            .and_where(Expr::col(Alias::new("segment_id")).eq(id))
-            .to_owned()
+    // Anti-joins with NOT EXISTS, never NOT IN: see `rule::id_in`.
+    let still_matching = || {
+        let mut select = matching_ids(&rule, clock);
+        select.and_where(
+            Expr::col((Alias::new("customers"), Alias::new("id")))
+                .equals((Alias::new("segment_members"), Alias::new("customer_id"))),
+        );
+        select
     };
-    let of_segment = || Expr::col((Alias::new("segment_members"), Alias::new("segment_id"))).eq(id);
     let leaving = || {
-        Condition::all().add(of_segment()).add(
-            Expr::col((Alias::new("segment_members"), Alias::new("customer_id")))
-                .not_in_subquery(matching_ids(&rule, clock)),
-        )
+        Condition::all()
+            .add(Expr::col((Alias::new("segment_members"), Alias::new("segment_id"))).eq(id))
+            .add(Expr::exists(still_matching()).not())
     };
     let exits = Query::insert()
         .into_table(Alias::new("segment_events"))
@@ -136,10 +136,17 @@ pub async fn refresh<C: ConnectionTrait + TransactionTrait>(
         .context("failed to remove leavers")?;
 
     let joining = || {
+        let member = Query::select()
+            .expr(Expr::val(1))
+            .from_as(Alias::new("segment_members"), Alias::new("m"))
+            .and_where(Expr::col((Alias::new("m"), Alias::new("segment_id"))).eq(id))
+            .and_where(
+                Expr::col((Alias::new("m"), Alias::new("customer_id")))
+                    .equals((Alias::new("customers"), Alias::new("id"))),
+            )
+            .to_owned();
         let mut select = matching_ids(&rule, clock);
-        select.and_where(
-            Expr::col((Alias::new("customers"), Alias::new("id"))).not_in_subquery(members()),
-        );
+        select.and_where(Expr::exists(member).not());
         select
     };
     let entries = Query::insert()

@@ -624,13 +624,17 @@ fn customers(column: &str) -> Expr {
     Expr::col((Alias::new("customers"), Alias::new(column)))
 }
 
-fn customer_id() -> Expr {
-    customers("id")
-}
-
-/// `customers.id IN (SELECT customer_id FROM …)`: two-valued whatever the subquery holds.
-fn id_in(select: SelectStatement) -> SqlCondition {
-    customer_id().in_subquery(select).into_condition()
+/// `EXISTS (SELECT … FROM table WHERE table.customer_id = customers.id AND …)`:
+/// two-valued whatever the table holds. EXISTS rather than `id IN (subquery)`, because
+/// PostgreSQL turns `NOT (id IN (a million ids))` into a per-row scan once the ids no
+/// longer fit `work_mem` — minutes instead of a second — while NOT EXISTS is an
+/// anti-join on both databases.
+fn id_in(table: &str, mut select: SelectStatement) -> SqlCondition {
+    select.and_where(
+        Expr::col((Alias::new(table), Alias::new("customer_id")))
+            .equals((Alias::new("customers"), Alias::new("id"))),
+    );
+    Expr::exists(select).into_condition()
 }
 
 /// The generic comparison of a column expression against a checked operand.
@@ -695,7 +699,7 @@ fn finish(value: Expr, op: Op, positive: SqlCondition) -> SqlCondition {
 }
 
 /// A condition on a column of a per-customer table (`table.customer_id`), as
-/// `customers.id IN (SELECT customer_id FROM table WHERE scope AND column …)`. IS_NULL
+/// `EXISTS (SELECT … FROM table WHERE customer_id = customers.id AND scope AND column …)`. IS_NULL
 /// is "no such row with a value".
 fn in_table(
     table: &str,
@@ -713,9 +717,9 @@ fn in_table(
             .to_owned()
     };
     match op {
-        Op::IsNull => id_in(select(value.is_not_null().into_condition())).not(),
-        Op::IsNotNull => id_in(select(value.is_not_null().into_condition())),
-        _ => id_in(select(compare(value, op, operand))),
+        Op::IsNull => id_in(table, select(value.is_not_null().into_condition())).not(),
+        Op::IsNotNull => id_in(table, select(value.is_not_null().into_condition())),
+        _ => id_in(table, select(compare(value, op, operand))),
     }
 }
 
@@ -845,13 +849,14 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
                 .to_owned();
             match op {
                 Op::IsNull => id_in(
+                    "customer_lifecycle",
                     Query::select()
                         .column(Alias::new("customer_id"))
                         .from(Alias::new("customer_lifecycle"))
                         .to_owned(),
                 )
                 .not(),
-                _ => id_in(select),
+                _ => id_in("customer_lifecycle", select),
             }
         }
         LatestNps => in_table("feedback", latest_feedback("NPS"), "score", op, operand),
@@ -862,6 +867,7 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
                 return Expr::val(1).eq(0).into_condition();
             };
             let members = id_in(
+                "segment_members",
                 Query::select()
                     .column(Alias::new("customer_id"))
                     .from(Alias::new("segment_members"))
@@ -940,11 +946,11 @@ fn tags(table: &str, column: &str, scope: SqlCondition, op: Op, operand: &Operan
         select.to_owned()
     };
     match (op, operand) {
-        (Op::IsNull, _) => id_in(holders(None)).not(),
-        (Op::IsNotNull, _) => id_in(holders(None)),
-        (Op::ContainsAny, Operand::Texts(ts)) => id_in(holders(Some(ts))),
+        (Op::IsNull, _) => id_in(table, holders(None)).not(),
+        (Op::IsNotNull, _) => id_in(table, holders(None)),
+        (Op::ContainsAny, Operand::Texts(ts)) => id_in(table, holders(Some(ts))),
         (Op::ContainsAll, Operand::Texts(ts)) => ts.iter().fold(Cond::all(), |c, t| {
-            c.add(id_in(holders(Some(&vec![t.clone()]))))
+            c.add(id_in(table, holders(Some(&vec![t.clone()]))))
         }),
         _ => Expr::val(1).eq(0).into_condition(),
     }
