@@ -45,7 +45,7 @@ impl Application {
         let job_context = settings.job_context(db.clone());
         let state = web::Data::new(AppState {
             db: db.clone(),
-            schema: build_schema(db.clone(), job_context.clone()),
+            schema: build_schema(db.clone(), job_context.clone(), settings.scheduler()),
             metrics: Metrics::install(),
         });
         let origins = settings.cors_origins.clone();

@@ -4,6 +4,8 @@
 
 /// Bulk inserts: multi-row VALUES on SQLite, column arrays and UNNEST on PostgreSQL.
 pub mod bulk;
+/// Database leases: each scheduled tick runs once across processes.
+pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.
 pub mod lifecycle;
 /// Running jobs by name and recording each run.

@@ -4,7 +4,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{JobContext, JobName, JobParams, runs};
+use crate::{JobContext, JobName, JobParams, leases, runs};
 
 /// When scheduled jobs run. Cron expressions have six fields, seconds first
 /// (`0 0 2 * * *` is 02:00 every day), read in `time_zone`.
@@ -62,11 +62,73 @@ impl SchedulerSettings {
     }
 }
 
+impl SchedulerSettings {
+    /// When `job` runs next after `after`, by its schedule in the configured zone; None
+    /// when the schedule or zone does not parse (start-up refuses those).
+    pub fn next_run(
+        &self,
+        job: JobName,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (cron, zone) = self.cron(job)?;
+        cron.find_next_occurrence(&after.with_timezone(&zone), false)
+            .ok()
+            .map(|at| at.with_timezone(&chrono::Utc))
+    }
+
+    /// The scheduled time of the tick being run at `now` (the latest at or before it):
+    /// the same for every process that sees the tick, so it keys the lease.
+    pub fn current_tick(
+        &self,
+        job: JobName,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (cron, zone) = self.cron(job)?;
+        // Whole seconds: croner returns `now` itself when it matches the pattern, with
+        // its sub-second part, which would differ between processes.
+        let now = chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::seconds(1)).ok()?;
+        cron.find_previous_occurrence(&now.with_timezone(&zone), true)
+            .ok()
+            .map(|at| at.with_timezone(&chrono::Utc))
+    }
+
+    fn cron(&self, job: JobName) -> Option<(croner::Cron, chrono_tz::Tz)> {
+        let zone = chrono_tz::Tz::from_str(&self.time_zone).ok()?;
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .build()
+            .parse(self.schedule(job))
+            .ok()?;
+        Some((cron, zone))
+    }
+}
+
 /// Parses an expression the way the scheduler will, without scheduling anything.
 fn croner_check(expression: &str) -> anyhow::Result<()> {
     Job::new_async(expression, |_, _| Box::pin(async {}))
         .map(|_| ())
         .map_err(|error| anyhow::anyhow!("{error:?}"))
+}
+
+/// One scheduled tick in this process: run the job if this process takes the tick's
+/// lease (another process sharing the database may have taken it).
+async fn run_tick(
+    context: &JobContext,
+    settings: &SchedulerSettings,
+    job: JobName,
+    holder: &str,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let tick = settings
+        .current_tick(job, now)
+        .context("the schedule has no tick at or before now")?;
+    if !leases::acquire(&context.db, job.as_str(), holder, tick, now).await? {
+        tracing::debug!(job = job.as_str(), %tick, "tick taken by another process");
+        return Ok(());
+    }
+    let outcome = runs::run(context, job, JobParams::default()).await;
+    leases::release(&context.db, job.as_str(), holder, tick, chrono::Utc::now()).await?;
+    outcome.map(|_| ())
 }
 
 /// The cron scheduler of one process.
@@ -81,13 +143,14 @@ impl Scheduler {
         let inner = JobScheduler::new()
             .await
             .context("failed to create the job scheduler")?;
+        let holder = leases::holder_name();
         for job in JobName::ALL {
-            let context = context.clone();
-            let scheduled = Job::new_async_tz(settings.schedule(job), zone, move |_, _| {
-                let context = context.clone();
+            let (context, settings, holder) = (context.clone(), settings.clone(), holder.clone());
+            let scheduled = Job::new_async_tz(settings.clone().schedule(job), zone, move |_, _| {
+                let (context, settings, holder) = (context.clone(), settings.clone(), holder.clone());
                 Box::pin(async move {
-                    if let Err(error) = runs::run(&context, job, JobParams::default()).await {
-                        tracing::error!(job = job.as_str(), error.cause_chain = ?error, "could not record a scheduled run");
+                    if let Err(error) = run_tick(&context, &settings, job, &holder).await {
+                        tracing::error!(job = job.as_str(), error.cause_chain = ?error, "scheduled run failed to start or finish");
                     }
                 })
             })
@@ -122,6 +185,54 @@ mod tests {
     #[test]
     fn default_schedules_are_valid() {
         assert!(SchedulerSettings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn next_runs_follow_the_schedule_in_its_time_zone() {
+        use chrono::TimeZone;
+        let settings = SchedulerSettings {
+            time_zone: "Asia/Shanghai".into(),
+            ..Default::default()
+        };
+        // 2026-11-22 20:00 UTC is 04:00 on the 23rd in Shanghai: value-scores (02:00) next
+        // runs at 02:00 on the 24th Shanghai time, 18:00 UTC on the 23rd.
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 20, 0, 0)
+            .unwrap();
+        assert_eq!(
+            settings.next_run(JobName::ValueScores, now),
+            Some(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 23, 18, 0, 0)
+                    .unwrap()
+            )
+        );
+        assert_eq!(
+            settings.next_run(JobName::Segments, now),
+            Some(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 22, 20, 15, 0)
+                    .unwrap()
+            )
+        );
+        // The tick being run: the same whole second for every process that sees it.
+        let tick = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 20, 16, 0)
+            .unwrap();
+        for late in [137, 20 * 60 * 1000] {
+            assert_eq!(
+                settings.current_tick(
+                    JobName::Segments,
+                    tick + chrono::Duration::milliseconds(late)
+                ),
+                Some(
+                    chrono::Utc
+                        .with_ymd_and_hms(2026, 11, 22, 20, 15, 0)
+                        .unwrap()
+                ),
+                "{late} ms late"
+            );
+        }
     }
 
     #[test]

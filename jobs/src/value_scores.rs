@@ -1,7 +1,8 @@
 //! The `value-scores` job. The database does the heavy aggregation (one row per
 //! customer: purchase days, first and last day, totals), Rust does the model math
-//! ([`crate::value`]), and the scores go back in multi-row INSERTs inside one
-//! transaction, so a failed run leaves the previous scores in place.
+//! ([`crate::value`]), and the scores go back in bulk ([`crate::bulk`]) as new rows of
+//! this run — never rewriting the previous run's — inside one transaction with the
+//! model, so a failed run leaves the previous scores current.
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -13,6 +13,7 @@ mod m20261122_000007_create_value_scores;
 mod m20261122_000008_create_lifecycle;
 mod m20261122_000009_value_scores_per_run;
 mod m20261122_000010_create_segments;
+mod m20261122_000011_create_job_leases;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_create_lifecycle::Migration),
             Box::new(m20261122_000009_value_scores_per_run::Migration),
             Box::new(m20261122_000010_create_segments::Migration),
+            Box::new(m20261122_000011_create_job_leases::Migration),
         ]
     }
 }

@@ -61,11 +61,61 @@ impl JobRun {
     }
 }
 
+/// A job clientele runs on a schedule.
+pub struct Job {
+    name: JobName,
+    schedules: jobs::SchedulerSettings,
+}
+
+#[Object]
+impl Job {
+    async fn name(&self) -> &str {
+        self.name.as_str()
+    }
+    /// Six-field cron expression, seconds first.
+    async fn schedule(&self) -> &str {
+        self.schedules.schedule(self.name)
+    }
+    /// The IANA time zone the schedule is read in.
+    async fn time_zone(&self) -> &str {
+        &self.schedules.time_zone
+    }
+    /// The next scheduled run (by the schedule; a process started with
+    /// `--no-scheduler` runs none itself).
+    async fn next_run_at(&self) -> Option<DateTime<Utc>> {
+        self.schedules.next_run(self.name, Utc::now())
+    }
+    /// The most recent run, however it was started.
+    async fn last_run(&self, ctx: &Context<'_>) -> Result<Option<JobRun>> {
+        let context = ctx.data::<JobContext>()?;
+        Ok(job_run::Entity::find()
+            .filter(job_run::Column::Name.eq(self.name.as_str()))
+            .order_by_desc(job_run::Column::Id)
+            .one(&context.db)
+            .await
+            .or_internal()?
+            .map(JobRun))
+    }
+}
+
 #[derive(Default)]
 pub struct JobQuery;
 
 #[Object]
 impl JobQuery {
+    /// Every job with its schedule, next run and last run.
+    #[graphql(guard = "RequireScope(Scope::JobsRun)")]
+    async fn jobs(&self, ctx: &Context<'_>) -> Result<Vec<Job>> {
+        let schedules = ctx.data::<jobs::SchedulerSettings>()?;
+        Ok(JobName::ALL
+            .into_iter()
+            .map(|name| Job {
+                name,
+                schedules: schedules.clone(),
+            })
+            .collect())
+    }
+
     /// Runs of every job (or of one), newest first.
     #[graphql(guard = "RequireScope(Scope::JobsRun)")]
     async fn job_runs(

@@ -78,9 +78,14 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot,
 }
 
 /// The schema the server runs, with its database and loaders.
-pub fn build_schema(db: DatabaseConnection, job_context: ::jobs::JobContext) -> AppSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    job_context: ::jobs::JobContext,
+    schedules: ::jobs::SchedulerSettings,
+) -> AppSchema {
     schema_builder()
         .data(job_context)
+        .data(schedules)
         .data(DataLoader::new(
             loaders::CustomerValueLoader(db.clone()),
             tokio::spawn,

@@ -12,6 +12,7 @@ mod filters;
 mod lifecycle;
 mod orders;
 mod pagination;
+mod scheduler;
 mod schema;
 mod segments;
 mod validation;

@@ -391,3 +391,47 @@ async fn runs_append_scores_and_only_the_newest_runs_are_kept() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_jobs_query_lists_schedules_next_and_last_runs() {
+    on_each_database(|app| async move {
+        app.admin_ok("mutation { runJob(name: \"lifecycle\") { id } }", json!({}))
+            .await;
+        let jobs = app
+            .admin_ok(
+                "{ jobs { name schedule timeZone nextRunAt lastRun { name status } } }",
+                json!({}),
+            )
+            .await["jobs"]
+            .clone();
+        let names: Vec<&str> = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["value-scores", "lifecycle", "segments"]);
+        assert_eq!(jobs[0]["schedule"], "0 0 2 * * *");
+        assert_eq!(jobs[0]["timeZone"], "UTC");
+        assert!(jobs[0]["lastRun"].is_null());
+        assert_eq!(
+            jobs[1]["lastRun"],
+            json!({ "name": "lifecycle", "status": "SUCCEEDED" })
+        );
+        // The next 02:00 UTC, within a day from now.
+        let next =
+            chrono::DateTime::parse_from_rfc3339(jobs[0]["nextRunAt"].as_str().unwrap()).unwrap();
+        let ahead = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        assert!(
+            ahead > chrono::Duration::zero() && ahead <= chrono::Duration::days(1),
+            "{next}"
+        );
+        assert_eq!(next.format("%H:%M:%S").to_string(), "02:00:00");
+        let reader = app.key_with(&["customers:read"]).await;
+        assert_eq!(
+            error_code(&app.graphql(&reader, "{ jobs { name } }", json!({})).await),
+            "FORBIDDEN"
+        );
+    })
+    .await;
+}

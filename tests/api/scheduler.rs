@@ -1,0 +1,130 @@
+//! Scheduled ticks across processes: the lease rows that make each tick run once when
+//! several `serve` / `worker` processes share a database, and recover from a crashed
+//! holder.
+
+use chrono::{Duration, DurationRound, Utc};
+
+use crate::helpers::on_each_database;
+
+#[tokio::test]
+async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
+    on_each_database(|app| async move {
+        use jobs::leases::{LEASE, acquire, release};
+        // Bind the whole app: the block would otherwise capture only `app.db` and drop
+        // the rest — the temporary SQLite directory with it.
+        let app = app;
+        let db = &app.db;
+        let tick = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+        let at = |offset: Duration| tick + offset;
+
+        // Two processes see the same tick: one runs it.
+        assert!(
+            acquire(db, "segments", "a", tick, at(Duration::milliseconds(5)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !acquire(db, "segments", "b", tick, at(Duration::milliseconds(900)))
+                .await
+                .unwrap()
+        );
+        release(db, "segments", "a", tick, at(Duration::seconds(3)))
+            .await
+            .unwrap();
+        assert!(
+            !acquire(db, "segments", "b", tick, at(Duration::seconds(4)))
+                .await
+                .unwrap(),
+            "a finished tick does not run again"
+        );
+        // Other jobs have leases of their own.
+        assert!(
+            acquire(db, "lifecycle", "b", tick, at(Duration::seconds(1)))
+                .await
+                .unwrap()
+        );
+
+        // The next tick: b takes it and crashes (never releases).
+        let next = tick + Duration::hours(1);
+        assert!(acquire(db, "segments", "b", next, next).await.unwrap());
+        let later = next + Duration::minutes(10);
+        assert!(
+            !acquire(db, "segments", "a", later, later).await.unwrap(),
+            "the crashed run's lease is live"
+        );
+        let expired = next + LEASE + Duration::minutes(1);
+        assert!(
+            acquire(db, "segments", "a", expired, expired)
+                .await
+                .unwrap(),
+            "an expired lease is lost"
+        );
+
+        // Many processes racing for one tick: exactly one wins.
+        let race = expired + Duration::hours(1);
+        let attempts = (0..8).map(|i| {
+            let db = db.clone();
+            async move {
+                acquire(&db, "value-scores", &format!("p{i}"), race, race)
+                    .await
+                    .unwrap()
+            }
+        });
+        let winners = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .filter(|won| *won)
+            .count();
+        assert_eq!(winners, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_on_one_database_run_each_tick_once() {
+    on_each_database(|app| async move {
+        // Two real `clientele worker` processes, `segments` every 2 seconds. (The whole
+        // app is bound so that its temporary database outlives the block.)
+        let app = app;
+        let start = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
+                .arg("worker")
+                .env("DATABASE_URL", &app.database_url)
+                .env("SEGMENTS_SCHEDULE", "*/2 * * * * *")
+                .env("CLIENTELE_CONFIG", "/nonexistent/clientele.toml")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let workers = [start(), start()];
+        tokio::time::sleep(std::time::Duration::from_secs(9)).await;
+        for worker in &workers {
+            std::process::Command::new("kill")
+                .args(["-TERM", &worker.id().to_string()])
+                .status()
+                .unwrap();
+        }
+        for worker in workers {
+            tokio::task::block_in_place(|| worker.wait_with_output()).unwrap();
+        }
+        use entity::job_run;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let runs: Vec<chrono::DateTime<Utc>> = job_run::Entity::find()
+            .filter(job_run::Column::Name.eq("segments"))
+            .order_by_asc(job_run::Column::StartedAt)
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.started_at)
+            .collect();
+        assert!(runs.len() >= 2, "the workers ran the job: {runs:?}");
+        // One run per 2-second tick: no two runs share a tick.
+        let ticks: std::collections::BTreeSet<i64> =
+            runs.iter().map(|at| at.timestamp() / 2).collect();
+        assert_eq!(ticks.len(), runs.len(), "a tick ran twice: {runs:?}");
+    })
+    .await;
+}
