@@ -217,6 +217,36 @@ pub struct ConditionExplanation {
     pub actual: Json<serde_json::Value>,
 }
 
+/// A customer entering or leaving a segment.
+pub struct SegmentChange(segment_event::Model);
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SegmentChangeKind {
+    Entered,
+    Exited,
+}
+
+#[Object]
+impl SegmentChange {
+    async fn kind(&self) -> SegmentChangeKind {
+        if self.0.kind == "EXITED" {
+            SegmentChangeKind::Exited
+        } else {
+            SegmentChangeKind::Entered
+        }
+    }
+    async fn customer_id(&self) -> ID {
+        ID(self.0.customer_id.to_string())
+    }
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
+        let loader = ctx.data::<DataLoader<CustomerLoader>>()?;
+        Ok(loader.load_one(self.0.customer_id).await?.map(Customer))
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
 /// Why a customer is or is not in a segment.
 #[derive(SimpleObject)]
 pub struct SegmentExplanation {
@@ -350,6 +380,34 @@ impl Segment {
                     Customer(customer),
                 ));
             }
+        }
+        Ok(connection)
+    }
+
+    /// Customers entering and leaving, newest first: what campaigns act on.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PlainConnection<SegmentChange>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let page = Page::<MemberCursor>::forward(first, after)?;
+        let mut query = segment_event::Entity::find()
+            .filter(segment_event::Column::SegmentId.eq(self.0.id))
+            .order_by_desc(segment_event::Column::Id)
+            .limit(page.fetch_limit());
+        if let Some(MemberCursor(before)) = page.cursor {
+            query = query.filter(segment_event::Column::Id.lt(before));
+        }
+        let rows = query.all(db).await.or_internal()?;
+        let (rows, has_previous, has_next) = page.finish(rows);
+        let mut connection = PlainConnection::new(has_previous, has_next);
+        for row in rows {
+            connection.edges.push(Edge::new(
+                encode_cursor(&MemberCursor(row.id)),
+                SegmentChange(row),
+            ));
         }
         Ok(connection)
     }

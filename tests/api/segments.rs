@@ -459,6 +459,13 @@ async fn refreshes_record_entries_and_exits_and_static_lists_are_edited_by_hand(
             .collect();
         let (a_id, b_id) = (a.parse::<i64>().unwrap(), b.as_str().unwrap().parse::<i64>().unwrap());
         assert_eq!(events, vec![(a_id, "ENTERED".into()), (a_id, "EXITED".into()), (b_id, "ENTERED".into())]);
+        let changes = app
+            .admin_ok("query($id: ID!) { segment(id: $id) { changes(first: 2) { pageInfo { hasNextPage } nodes { kind customerId at } } } }", json!({ "id": id }))
+            .await["segment"]["changes"]
+            .clone();
+        assert_eq!(changes["pageInfo"]["hasNextPage"], true);
+        let kinds: Vec<(Value, Value)> = changes["nodes"].as_array().unwrap().iter().map(|c| (c["kind"].clone(), c["customerId"].clone())).collect();
+        assert_eq!(kinds, vec![(json!("ENTERED"), json!(b_id.to_string())), (json!("EXITED"), json!(a_id.to_string()))], "newest first");
 
         // The job refreshes every dynamic segment.
         let run = app.admin_ok("mutation { runJob(name: \"segments\") { status stats } }", json!({})).await;
