@@ -217,7 +217,7 @@ mod tests {
         );
         // The tick being run: the same whole second for every process that sees it.
         let tick = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 22, 20, 16, 0)
+            .with_ymd_and_hms(2026, 11, 22, 20, 15, 0)
             .unwrap();
         for late in [137, 20 * 60 * 1000] {
             assert_eq!(
