@@ -22,6 +22,10 @@ pub fn day_number_of_key(backend: DatabaseBackend, key: &str) -> String {
     }
 }
 
+/// The id of the run whose value scores are current, as a scalar subquery for raw SQL
+/// (`customer_value::latest_run` is the same test for sea-query statements).
+pub const LATEST_VALUE_RUN: &str = "(SELECT MAX(job_run_id) FROM value_models)";
+
 pub fn placeholder(backend: DatabaseBackend) -> &'static str {
     match backend {
         DatabaseBackend::Postgres => "$1",

@@ -36,6 +36,12 @@ pub struct JobContext {
     pub lifecycle: lifecycle::Thresholds,
 }
 
+/// Midnight UTC at the start of `day`: the cutoff of a run for the day before, and the
+/// time of a day-level event.
+pub fn day_start(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
 /// How a job is asked to run.
 #[derive(Clone, Debug, Default)]
 pub struct JobParams {

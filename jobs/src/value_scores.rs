@@ -18,9 +18,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bulk;
 use crate::value::scoring::{self, CustomerInput, ScoringOutcome};
 use crate::{JobContext, JobStats};
+use crate::{bulk, day_start};
 use entity::sql::{day_key_sql, day_number_of_key, day_number_sql, placeholder};
 
 /// Tunables of the value models, from the `[value]` section of the configuration file.
@@ -187,10 +187,6 @@ async fn prune_runs(txn: &DatabaseTransaction, keep: u32) -> anyhow::Result<u64>
 
 fn finite_or_null(value: f64) -> serde_json::Value {
     serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number)
-}
-
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 /// Where [`load_inputs`] takes the per-customer purchase summaries from.

@@ -6,8 +6,9 @@ use async_graphql::{
     Context, Enum, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use entity::sql::nth_placeholder as placeholder;
+use entity::sql::{LATEST_VALUE_RUN, nth_placeholder as placeholder};
 use entity::{customer, customer_lifecycle, lifecycle_event, lifecycle_playbook};
+use jobs::day_start;
 use jobs::lifecycle::{self as rules, Stage};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, FromQueryResult, Statement,
@@ -313,7 +314,7 @@ impl LifecycleQuery {
              JOIN customers c ON c.id = s.customer_id AND c.erased_at IS NULL \
              LEFT JOIN revenue r ON r.customer_id = s.customer_id \
              LEFT JOIN customer_values v ON v.customer_id = s.customer_id \
-                  AND v.job_run_id = (SELECT MAX(job_run_id) FROM value_models) \
+                  AND v.job_run_id = {LATEST_VALUE_RUN} \
              GROUP BY s.stage",
             from = p(first),
             to = p(first + 1),
@@ -472,7 +473,7 @@ impl LifecycleQuery {
              FROM customer_lifecycle l \
              JOIN customers c ON c.id = l.customer_id \
              LEFT JOIN customer_values v ON v.customer_id = c.id \
-                  AND v.job_run_id = (SELECT MAX(job_run_id) FROM value_models) \
+                  AND v.job_run_id = {LATEST_VALUE_RUN} \
              WHERE {} \
              ORDER BY CASE WHEN v.predicted_clv IS NULL THEN 1 ELSE 0 END, v.predicted_clv DESC, c.id \
              LIMIT {}",
@@ -599,8 +600,4 @@ impl LifecycleMutation {
 fn next_day(day: NaiveDate) -> Result<NaiveDate> {
     day.checked_add_days(Days::new(1))
         .ok_or_else(|| bad_input("asOf", "out of range"))
-}
-
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }

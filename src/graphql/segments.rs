@@ -7,7 +7,7 @@ use async_graphql::{
     dataloader::DataLoader,
 };
 use chrono::{DateTime, Utc};
-use entity::sql::nth_placeholder as placeholder;
+use entity::sql::{LATEST_VALUE_RUN, nth_placeholder as placeholder};
 use entity::{customer, segment, segment_event, segment_member};
 use futures::FutureExt;
 use jobs::segments::{
@@ -742,34 +742,28 @@ impl SegmentMutation {
             Some(rule) => Some(check_rule(ctx, "input.rule", rule, None).await?.0),
             None => None,
         };
-        let now = Utc::now();
-        let saved = segment::ActiveModel {
-            name: Set(input.name.trim().to_owned()),
-            description: Set(input.description),
-            kind: Set(if input.kind == SegmentKind::Static {
-                STATIC
-            } else {
-                DYNAMIC
-            }
-            .to_owned()),
-            rule: Set(rule
-                .map(|r| serde_json::to_string(&r))
-                .transpose()
-                .or_internal()?),
-            goal: Set(input.goal),
-            strategy: Set(input.strategy),
-            owner: Set(input.owner),
-            size: Set(0),
-            refreshed_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(db)
+        insert_segment(
+            db,
+            segment::ActiveModel {
+                name: Set(input.name.trim().to_owned()),
+                description: Set(input.description),
+                kind: Set(if input.kind == SegmentKind::Static {
+                    STATIC
+                } else {
+                    DYNAMIC
+                }
+                .to_owned()),
+                rule: Set(rule
+                    .map(|r| serde_json::to_string(&r))
+                    .transpose()
+                    .or_internal()?),
+                goal: Set(input.goal),
+                strategy: Set(input.strategy),
+                owner: Set(input.owner),
+                ..Default::default()
+            },
+        )
         .await
-        .or_internal()?;
-        segments::refresh(db, &saved, now).await.or_internal()?;
-        Ok(Segment(find_segment(db, saved.id).await?))
     }
 
     /// Changes a segment; a new rule is applied at once.
@@ -908,26 +902,16 @@ impl SegmentMutation {
             if name_taken(db, suggestion.name, None).await? {
                 continue;
             }
-            let now = Utc::now();
-            let saved = segment::ActiveModel {
+            let row = segment::ActiveModel {
                 name: Set(suggestion.name.to_owned()),
                 description: Set(Some(suggestion.description.to_owned())),
                 kind: Set(DYNAMIC.to_owned()),
                 rule: Set(Some(serde_json::to_string(&suggestion.rule).or_internal()?)),
                 goal: Set(Some(suggestion.goal.to_owned())),
                 strategy: Set(Some(suggestion.strategy.to_owned())),
-                owner: Set(None),
-                size: Set(0),
-                refreshed_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
                 ..Default::default()
-            }
-            .insert(db)
-            .await
-            .or_internal()?;
-            segments::refresh(db, &saved, now).await.or_internal()?;
-            installed.push(Segment(find_segment(db, saved.id).await?));
+            };
+            installed.push(insert_segment(db, row).await?);
         }
         Ok(installed)
     }
@@ -1099,6 +1083,19 @@ async fn change_members(
     Ok(Segment(find_segment(db, segment_id).await?))
 }
 
+/// Stores a new segment — a dynamic one with its members computed at once — and
+/// returns it as stored.
+async fn insert_segment(db: &DatabaseConnection, mut row: segment::ActiveModel) -> Result<Segment> {
+    let now = Utc::now();
+    row.size = Set(0);
+    row.refreshed_at = Set(None);
+    row.created_at = Set(now);
+    row.updated_at = Set(now);
+    let saved = row.insert(db).await.or_internal()?;
+    segments::refresh(db, &saved, now).await.or_internal()?;
+    Ok(Segment(find_segment(db, saved.id).await?))
+}
+
 /// The segments a customer is in.
 pub async fn segments_of(db: &DatabaseConnection, customer_id: i64) -> Result<Vec<Segment>> {
     let ids = Query::select()
@@ -1130,8 +1127,10 @@ struct Totals {
 }
 
 const MEMBERS: &str = "FROM segment_members m JOIN customers c ON c.id = m.customer_id";
-const LATEST_SCORES: &str =
-    "v.customer_id = c.id AND v.job_run_id = (SELECT MAX(job_run_id) FROM value_models)";
+/// Joins a member's current scores as `v`.
+fn latest_scores_join() -> String {
+    format!("JOIN customer_values v ON v.customer_id = c.id AND v.job_run_id = {LATEST_VALUE_RUN}")
+}
 
 /// Members grouped by an expression, largest groups first.
 async fn mix(
@@ -1173,6 +1172,7 @@ async fn mix(
 }
 
 async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProfile> {
+    let scores_join = latest_scores_join();
     let backend = db.get_database_backend();
     let p1 = placeholder(backend, 1);
     let totals = |sql: String, values: Vec<sea_orm::Value>| async move {
@@ -1203,7 +1203,7 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
 
     // CLV: the mean, and the median as the middle row(s) of the sorted values.
     let clvs = format!(
-        "SELECT v.predicted_clv AS clv {MEMBERS} JOIN customer_values v ON {LATEST_SCORES} \
+        "SELECT v.predicted_clv AS clv {MEMBERS} {scores_join} \
          WHERE m.segment_id = {p1} AND v.predicted_clv IS NOT NULL ORDER BY v.predicted_clv"
     );
     #[derive(FromQueryResult)]
@@ -1281,7 +1281,6 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
     .and_then(|row| row.nps);
 
     let lifecycle_join = "LEFT JOIN customer_lifecycle l ON l.customer_id = c.id";
-    let scores_join = format!("JOIN customer_values v ON {LATEST_SCORES}");
     let interests_join = "JOIN customer_interests i ON i.customer_id = c.id";
     Ok(SegmentProfile {
         size: size as u64,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::app_setting;
 use entity::job_run::{self, JobStatus};
-use entity::sql::{day_key_sql, day_number_of_key, day_number_sql, placeholder};
+use entity::sql::{LATEST_VALUE_RUN, day_key_sql, day_number_of_key, day_number_sql, placeholder};
 use futures::TryStreamExt;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -21,9 +21,9 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement, StreamTrait, TransactionTrait,
 };
 
-use crate::bulk;
 use crate::value::scoring::day_number;
 use crate::{JobContext, JobStats};
+use crate::{bulk, day_start};
 pub use rules::{Facts, Stage, Thresholds};
 
 /// Where thresholds changed through the API are kept.
@@ -116,7 +116,7 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
          FROM customers c \
          LEFT JOIN customer_lifecycle l ON l.customer_id = c.id \
          LEFT JOIN customer_values v ON v.customer_id = c.id \
-              AND v.job_run_id = (SELECT MAX(job_run_id) FROM value_models) \
+              AND v.job_run_id = {LATEST_VALUE_RUN} \
          WHERE c.erased_at IS NULL AND (c.created_at < {p} OR c.first_order_at < {p})",
         created = day_number_sql(backend, "c.created_at"),
         first = day_number_sql(backend, "c.first_order_at"),
@@ -447,10 +447,6 @@ async fn write_changes(
             .context("failed to store stage changes")?;
     }
     Ok(())
-}
-
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 /// The date of a day number (days since 1970).

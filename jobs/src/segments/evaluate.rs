@@ -36,10 +36,9 @@ pub async fn load_snapshots(
     ids: Option<&[i64]>,
 ) -> anyhow::Result<HashMap<i64, Snapshot>> {
     let mut snapshots: HashMap<i64, Snapshot> = HashMap::new();
-    let scope = |column: customer::Column| ids.map(|ids| column.is_in(ids.iter().copied()));
     let mut customers = customer::Entity::find();
-    if let Some(filter) = scope(customer::Column::Id) {
-        customers = customers.filter(filter);
+    if let Some(ids) = ids {
+        customers = customers.filter(customer::Column::Id.is_in(ids.iter().copied()));
     }
     for c in customers
         .all(db)
@@ -49,12 +48,10 @@ pub async fn load_snapshots(
         let id = c.id;
         snapshots.entry(id).or_default().customer = Some(c);
     }
-    let of = |ids: Option<&[i64]>| ids.map(|ids| ids.to_vec());
-    let wanted = of(ids);
     macro_rules! children {
         ($entity:ident, $column:path) => {{
             let mut query = $entity::Entity::find();
-            if let Some(ids) = &wanted {
+            if let Some(ids) = ids {
                 query = query.filter($column.is_in(ids.iter().copied()));
             }
             query
@@ -81,20 +78,13 @@ pub async fn load_snapshots(
             s.interactions.push(row.occurred_at);
         }
     }
-    let latest_run = entity::value_model::Entity::find()
-        .order_by_desc(entity::value_model::Column::JobRunId)
-        .one(db)
+    for row in children!(customer_value, customer_value::Column::CustomerId)
+        .filter(customer_value::latest_run())
+        .all(db)
         .await?
-        .map(|m| m.job_run_id);
-    if let Some(run) = latest_run {
-        for row in children!(customer_value, customer_value::Column::CustomerId)
-            .filter(customer_value::Column::JobRunId.eq(run))
-            .all(db)
-            .await?
-        {
-            if let Some(s) = snapshots.get_mut(&row.customer_id) {
-                s.value = Some(row);
-            }
+    {
+        if let Some(s) = snapshots.get_mut(&row.customer_id) {
+            s.value = Some(row);
         }
     }
     for row in children!(customer_lifecycle, customer_lifecycle::Column::CustomerId)

@@ -135,38 +135,19 @@ pub async fn refresh<C: ConnectionTrait + TransactionTrait>(
         .await
         .context("failed to remove leavers")?;
 
-    let joining = || {
-        let member = Query::select()
-            .expr(Expr::val(1))
-            .from_as(Alias::new("segment_members"), Alias::new("m"))
-            .and_where(Expr::col((Alias::new("m"), Alias::new("segment_id"))).eq(id))
-            .and_where(
-                Expr::col((Alias::new("m"), Alias::new("customer_id")))
-                    .equals((Alias::new("customers"), Alias::new("id"))),
-            )
-            .to_owned();
-        let mut select = matching_ids(&rule, clock);
-        select.and_where(Expr::exists(member).not());
-        select
-    };
-    let entries = Query::insert()
-        .into_table(Alias::new("segment_events"))
-        .columns(["segment_id", "customer_id", "kind", "at"].map(Alias::new))
-        .select_from(
-            Query::select()
-                .expr(Expr::val(id))
-                .column(Alias::new("id"))
-                .expr(Expr::val("ENTERED"))
-                .expr(Expr::val(now))
-                .from_subquery(joining(), Alias::new("joining"))
-                .to_owned(),
+    // Newcomers: matching customers who are not members yet. The rule runs once; their
+    // entry events are then read back from the members this refresh stamped.
+    let member = Query::select()
+        .expr(Expr::val(1))
+        .from_as(Alias::new("segment_members"), Alias::new("m"))
+        .and_where(Expr::col((Alias::new("m"), Alias::new("segment_id"))).eq(id))
+        .and_where(
+            Expr::col((Alias::new("m"), Alias::new("customer_id")))
+                .equals((Alias::new("customers"), Alias::new("id"))),
         )
-        .context("failed to build the entries")?
         .to_owned();
-    let entered = txn
-        .execute(&entries)
-        .await
-        .context("failed to record entries")?;
+    let mut joining = matching_ids(&rule, clock);
+    joining.and_where(Expr::exists(member).not());
     let insert = Query::insert()
         .into_table(Alias::new("segment_members"))
         .columns(["segment_id", "customer_id", "entered_at"].map(Alias::new))
@@ -175,14 +156,35 @@ pub async fn refresh<C: ConnectionTrait + TransactionTrait>(
                 .expr(Expr::val(id))
                 .column(Alias::new("id"))
                 .expr(Expr::val(now))
-                .from_subquery(joining(), Alias::new("joining"))
+                .from_subquery(joining, Alias::new("joining"))
                 .to_owned(),
         )
         .context("failed to build the new members")?
         .to_owned();
-    txn.execute(&insert)
+    let entered = txn
+        .execute(&insert)
         .await
         .context("failed to add new members")?;
+    let entries = Query::insert()
+        .into_table(Alias::new("segment_events"))
+        .columns(["segment_id", "customer_id", "kind", "at"].map(Alias::new))
+        .select_from(
+            Query::select()
+                .expr(Expr::val(id))
+                .column(Alias::new("customer_id"))
+                .expr(Expr::val("ENTERED"))
+                .expr(Expr::val(now))
+                .from(Alias::new("segment_members"))
+                .and_where(Expr::col(Alias::new("segment_id")).eq(id))
+                .and_where(Expr::col(Alias::new("entered_at")).eq(now))
+                .order_by(Alias::new("customer_id"), sea_orm::sea_query::Order::Asc)
+                .to_owned(),
+        )
+        .context("failed to build the entries")?
+        .to_owned();
+    txn.execute(&entries)
+        .await
+        .context("failed to record entries")?;
 
     let size = segment_member::Entity::find()
         .filter(segment_member::Column::SegmentId.eq(id))

@@ -16,6 +16,8 @@ use sea_orm::sea_query::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::day_start;
+
 /// Rules nest at most this deep …
 pub const MAX_DEPTH: usize = 6;
 /// … and hold at most this many conditions.
@@ -559,10 +561,6 @@ impl Clock {
     }
 }
 
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-}
-
 fn days_before(day: NaiveDate, days: i64) -> NaiveDate {
     day.checked_sub_signed(chrono::Duration::days(days))
         .unwrap_or(NaiveDate::MIN)
@@ -723,22 +721,6 @@ fn in_table(
     }
 }
 
-/// Scores of the latest `value-scores` run.
-fn latest_scores() -> SqlCondition {
-    Expr::col((Alias::new("customer_values"), Alias::new("job_run_id")))
-        .eq(Expr::SubQuery(
-            None,
-            Box::new(
-                Query::select()
-                    .expr(Func::max(Expr::col(Alias::new("job_run_id"))))
-                    .from(Alias::new("value_models"))
-                    .to_owned()
-                    .into(),
-            ),
-        ))
-        .into_condition()
-}
-
 /// The latest feedback of a kind per customer.
 fn latest_feedback(kind: &str) -> SqlCondition {
     let inner = Query::select()
@@ -833,7 +815,7 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
         RScore | FScore | MScore | RfmGroup | ValueTier | PredictedClv | PAlive | ChurnRisk
         | CompositeValue => in_table(
             "customer_values",
-            latest_scores(),
+            entity::customer_value::latest_run().into_condition(),
             column_name(c.field),
             op,
             operand,
