@@ -170,8 +170,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let job = jobs::JobName::parse(&name).map_err(anyhow::Error::msg)?;
             let db = database::connect(settings.database_url()).await?;
             database::migrate(&db).await?;
-            let run =
-                jobs::runs::run(&settings.job_context(db), job, jobs::JobParams { as_of }).await?;
+            jobs::campaigns::install_built_ins(&db).await?;
+            let params = jobs::JobParams {
+                as_of,
+                ..Default::default()
+            };
+            let run = jobs::runs::run(&settings.job_context(db)?, job, params).await?;
             let stats: serde_json::Value = run
                 .stats
                 .as_deref()

@@ -46,6 +46,16 @@ pub struct Settings {
     /// The lifecycle stage thresholds (`[lifecycle]`; the API can override them).
     #[serde(default)]
     pub lifecycle: jobs::lifecycle::Thresholds,
+    /// Six-field cron expression of the `campaigns` job (the producers).
+    pub campaigns_schedule: String,
+    /// Six-field cron expression of the `email-dispatch` job.
+    pub email_dispatch_schedule: String,
+    /// Six-field cron expression of the `marketer-digest` job.
+    pub marketer_digest_schedule: String,
+    /// Email: SMTP, sender, templates, retries, frequency cap, quiet hours (`[email]`;
+    /// the environment variables of the README fill the same keys).
+    #[serde(default)]
+    pub email: jobs::mail::MailSettings,
 }
 
 impl Settings {
@@ -71,22 +81,36 @@ impl Settings {
             value_scores: self.value_scores_schedule.clone(),
             lifecycle: self.lifecycle_schedule.clone(),
             segments: self.segments_schedule.clone(),
+            campaigns: self.campaigns_schedule.clone(),
+            email_dispatch: self.email_dispatch_schedule.clone(),
+            marketer_digest: self.marketer_digest_schedule.clone(),
         }
     }
 
-    /// Everything a job may use.
-    pub fn job_context(&self, db: sea_orm::DatabaseConnection) -> jobs::JobContext {
-        jobs::JobContext {
+    /// The email settings, with links pointing at this server's public URL.
+    pub fn mail(&self) -> jobs::mail::MailSettings {
+        jobs::mail::MailSettings {
+            public_url: self.public_url(),
+            ..self.email.clone()
+        }
+    }
+
+    /// Everything a job may use; fails when the mail transport or the templates
+    /// directory cannot be used.
+    pub fn job_context(&self, db: sea_orm::DatabaseConnection) -> anyhow::Result<jobs::JobContext> {
+        Ok(jobs::JobContext {
             db,
             value: self.value.clone(),
             lifecycle: self.lifecycle.clone(),
-        }
+            mail: std::sync::Arc::new(jobs::mail::Mailer::new(self.mail())?),
+        })
     }
 
     /// Refuses settings that cannot work, before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.scheduler().validate()?;
         self.value.validate().map_err(anyhow::Error::msg)?;
+        self.email.validate()?;
         self.lifecycle.validate().map_err(anyhow::Error::msg)
     }
 }
@@ -145,6 +169,57 @@ pub struct SettingsArgs {
     #[arg(long, env = "SEGMENTS_SCHEDULE", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments_schedule: Option<String>,
+    /// When campaign producers run [default: "0 5 * * * *", hourly, since each customer's
+    /// send hour comes in their own time zone]
+    #[arg(long, env = "CAMPAIGNS_SCHEDULE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaigns_schedule: Option<String>,
+    /// When the outbox is drained [default: "0 * * * * *", every minute]
+    #[arg(long, env = "EMAIL_DISPATCH_SCHEDULE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_dispatch_schedule: Option<String>,
+    /// When the marketer digest is queued [default: "0 0 8 * * Mon"]
+    #[arg(long, env = "MARKETER_DIGEST_SCHEDULE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marketer_digest_schedule: Option<String>,
+    #[command(flatten)]
+    pub email: EmailArgs,
+}
+
+/// Email settings given on the command line or in the environment (the `[email]` table
+/// of the configuration file takes the same keys).
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct EmailArgs {
+    /// `smtp://host:port`, `smtp://host:port?tls=required` (STARTTLS) or
+    /// `smtps://host:port`, credentials optional in the URL [default: none, write `.eml`
+    /// files into OUTBOX_DIR]
+    #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    /// SMTP password, when not in SMTP_URL
+    #[arg(long, env = "SMTP_PASSWORD", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_password: Option<String>,
+    /// Sender of care emails and digests [default: "Clientele <care@localhost>"]
+    #[arg(long, env = "EMAIL_FROM", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_from: Option<String>,
+    /// Where `.eml` files go without SMTP_URL [default: ./outbox]
+    #[arg(long, env = "OUTBOX_DIR", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox_dir: Option<PathBuf>,
+    /// `store_name` in email templates [default: Clientele]
+    #[arg(long, env = "STORE_NAME", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_name: Option<String>,
+    /// Directory of templates replacing the built-in ones: `<locale>/<kind>.{subject,html,txt}`
+    #[arg(long, env = "TEMPLATES_DIR", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
+    /// Comma-separated recipients of the weekly marketer digest (the API can replace them)
+    #[arg(long, env = "DIGEST_RECIPIENTS", global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_recipients: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -156,6 +231,9 @@ struct Defaults {
     value_scores_schedule: String,
     lifecycle_schedule: String,
     segments_schedule: String,
+    campaigns_schedule: String,
+    email_dispatch_schedule: String,
+    marketer_digest_schedule: String,
 }
 
 impl SettingsArgs {
@@ -171,6 +249,9 @@ impl SettingsArgs {
             value_scores_schedule: schedules.value_scores,
             lifecycle_schedule: schedules.lifecycle,
             segments_schedule: schedules.segments,
+            campaigns_schedule: schedules.campaigns,
+            email_dispatch_schedule: schedules.email_dispatch,
+            marketer_digest_schedule: schedules.marketer_digest,
         };
         let settings: Settings = Figment::new()
             .merge(Serialized::defaults(defaults))
@@ -234,5 +315,20 @@ mod tests {
         };
         let settings = args.load().unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+        let args = SettingsArgs {
+            config: "does-not-exist.toml".into(),
+            email: EmailArgs {
+                smtp_url: Some("smtp://mailer:s3cret@smtp.example.com:587".into()),
+                smtp_password: Some("hunter3".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let settings = args.load().unwrap();
+        let debug = format!("{settings:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("hunter3"),
+            "{debug}"
+        );
     }
 }

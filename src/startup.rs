@@ -42,9 +42,11 @@ impl Application {
             .context("listener has no address")?
             .port();
         settings.validate()?;
-        let job_context = settings.job_context(db.clone());
+        let job_context = settings.job_context(db.clone())?;
+        jobs::campaigns::install_built_ins(&db).await?;
         let state = web::Data::new(AppState {
             db: db.clone(),
+            mail: job_context.mail.clone(),
             schema: build_schema(db.clone(), job_context.clone(), settings.scheduler()),
             metrics: Metrics::install(),
         });
@@ -122,8 +124,9 @@ impl Application {
 pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
     let db = database::connect(settings.database_url()).await?;
     database::migrate(&db).await?;
+    jobs::campaigns::install_built_ins(&db).await?;
     let scheduler =
-        jobs::Scheduler::start(settings.job_context(db.clone()), &settings.scheduler()).await?;
+        jobs::Scheduler::start(settings.job_context(db.clone())?, &settings.scheduler()).await?;
     shutdown_signal().await;
     scheduler.shutdown().await?;
     db.close()

@@ -5,6 +5,8 @@
 pub mod api_key;
 /// Settings changed at run time through the API.
 pub mod app_setting;
+/// Care campaigns (birthday, win-back, welcome, anniversary, holiday, segment entry).
+pub mod campaign;
 /// The people the business sells to, with their per-customer order aggregates.
 pub mod customer;
 /// Interest tags of a customer, one row per tag (portable tag matching on both databases).
@@ -13,6 +15,8 @@ pub mod customer_interest;
 pub mod customer_lifecycle;
 /// Value scores per run and customer (the latest run for queries, older ones for trends).
 pub mod customer_value;
+/// The outbox: every care email and digest, queued, sent or not.
+pub mod email;
 /// NPS and CSAT answers.
 pub mod feedback;
 /// Contacts between the business and a customer (calls, visits, messages).
@@ -42,4 +46,4 @@ pub mod sql;
 pub mod value_model;
 
 pub use money::Money;
-pub use sea_enums::{Direction, FeedbackKind, Gender, InteractionChannel};
+pub use sea_enums::{Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel};

@@ -76,3 +76,102 @@ impl FeedbackKind {
         }
     }
 }
+
+/// What a care campaign sends, and so which producer finds its recipients.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum EmailKind {
+    #[sea_orm(string_value = "BIRTHDAY")]
+    Birthday,
+    #[sea_orm(string_value = "WIN_BACK")]
+    WinBack,
+    #[sea_orm(string_value = "WELCOME")]
+    Welcome,
+    #[sea_orm(string_value = "PURCHASE_ANNIVERSARY")]
+    PurchaseAnniversary,
+    #[sea_orm(string_value = "HOLIDAY")]
+    Holiday,
+    #[sea_orm(string_value = "SEGMENT_ENTRY")]
+    SegmentEntry,
+    /// The weekly report to marketers (no campaign, no customer).
+    #[sea_orm(string_value = "DIGEST")]
+    Digest,
+}
+
+impl EmailKind {
+    /// The kinds a campaign can have (the digest is not a campaign).
+    pub const CAMPAIGN_KINDS: [EmailKind; 6] = [
+        EmailKind::Birthday,
+        EmailKind::WinBack,
+        EmailKind::Welcome,
+        EmailKind::PurchaseAnniversary,
+        EmailKind::Holiday,
+        EmailKind::SegmentEntry,
+    ];
+
+    /// The stored name, e.g. `WIN_BACK`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Birthday => "BIRTHDAY",
+            EmailKind::WinBack => "WIN_BACK",
+            EmailKind::Welcome => "WELCOME",
+            EmailKind::PurchaseAnniversary => "PURCHASE_ANNIVERSARY",
+            EmailKind::Holiday => "HOLIDAY",
+            EmailKind::SegmentEntry => "SEGMENT_ENTRY",
+            EmailKind::Digest => "DIGEST",
+        }
+    }
+
+    /// The template file stem, e.g. `win_back`.
+    pub fn template_name(self) -> &'static str {
+        match self {
+            EmailKind::Birthday => "birthday",
+            EmailKind::WinBack => "win_back",
+            EmailKind::Welcome => "welcome",
+            EmailKind::PurchaseAnniversary => "purchase_anniversary",
+            EmailKind::Holiday => "holiday",
+            EmailKind::SegmentEntry => "segment_entry",
+            EmailKind::Digest => "digest",
+        }
+    }
+}
+
+/// Where an email is on its way out.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum EmailStatus {
+    /// Waiting for its scheduled time.
+    #[sea_orm(string_value = "QUEUED")]
+    Queued,
+    /// Claimed by a dispatcher (until `claimed_until`).
+    #[sea_orm(string_value = "SENDING")]
+    Sending,
+    /// A transient failure; tried again at `scheduled_for`.
+    #[sea_orm(string_value = "RETRYING")]
+    Retrying,
+    #[sea_orm(string_value = "SENT")]
+    Sent,
+    /// A permanent failure, or transient ones up to the attempt limit.
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    /// Not sent on purpose: see `suppression_reason`.
+    #[sea_orm(string_value = "SUPPRESSED")]
+    Suppressed,
+}
+
+impl EmailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailStatus::Queued => "QUEUED",
+            EmailStatus::Sending => "SENDING",
+            EmailStatus::Retrying => "RETRYING",
+            EmailStatus::Sent => "SENT",
+            EmailStatus::Failed => "FAILED",
+            EmailStatus::Suppressed => "SUPPRESSED",
+        }
+    }
+}

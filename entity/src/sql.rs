@@ -42,6 +42,15 @@ pub fn nth_placeholder(backend: DatabaseBackend, n: usize) -> String {
     }
 }
 
+/// The `n`th bound parameter by number — `$n` on PostgreSQL, `?n` on SQLite — for
+/// statements that use one value in several places.
+pub fn numbered_placeholder(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
 /// Days since 1970 of a nullable timestamp column (NULL stays NULL).
 pub fn day_number_sql(backend: DatabaseBackend, column: &str) -> String {
     day_number_of_key(backend, &day_key_sql(backend, column))

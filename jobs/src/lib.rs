@@ -2,12 +2,18 @@
 //! function over a [`JobContext`], so the scheduler, `clientele run-job` and the GraphQL
 //! `runJob` mutation all run the same code, and every run is recorded ([`runs`]).
 
+/// Settings changed at run time through the API (JSON in `app_settings`).
+pub mod app_settings;
 /// Bulk inserts: multi-row VALUES on SQLite, column arrays and UNNEST on PostgreSQL.
 pub mod bulk;
+/// Care campaigns and their producers, the marketer digest.
+pub mod campaigns;
 /// Database leases: each scheduled tick runs once across processes.
 pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.
 pub mod lifecycle;
+/// Email: templates, transports, the outbox dispatcher, unsubscribe links.
+pub mod mail;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
@@ -34,6 +40,8 @@ pub struct JobContext {
     pub value: ValueSettings,
     /// The configured lifecycle thresholds (thresholds saved through the API win).
     pub lifecycle: lifecycle::Thresholds,
+    /// Templates, transport and settings of email.
+    pub mail: std::sync::Arc<mail::Mailer>,
 }
 
 /// Midnight UTC at the start of `day`: the cutoff of a run for the day before, and the
@@ -47,6 +55,8 @@ pub fn day_start(day: NaiveDate) -> chrono::DateTime<chrono::Utc> {
 pub struct JobParams {
     /// The last day observed; today (UTC) when absent.
     pub as_of: Option<NaiveDate>,
+    /// The moment a time-of-day job (campaigns, dispatch, digest) acts at; now when absent.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a finished run reports (counts, timings, model diagnostics), as a JSON object.

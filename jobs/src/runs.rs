@@ -2,7 +2,7 @@
 //! `job_runs` row with its status, what it reported and, when it failed, why.
 
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::job_run::{self, JobStatus};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
@@ -17,16 +17,32 @@ pub enum JobName {
     Lifecycle,
     /// Refreshes the membership of every dynamic segment.
     Segments,
+    /// Every enabled campaign's producer (queues care emails), then win-back conversions.
+    Campaigns,
+    /// Sends the due emails of the outbox.
+    EmailDispatch,
+    /// Queues the weekly marketer digest.
+    MarketerDigest,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 3] = [JobName::ValueScores, JobName::Lifecycle, JobName::Segments];
+    pub const ALL: [JobName; 6] = [
+        JobName::ValueScores,
+        JobName::Lifecycle,
+        JobName::Segments,
+        JobName::Campaigns,
+        JobName::EmailDispatch,
+        JobName::MarketerDigest,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobName::ValueScores => "value-scores",
             JobName::Lifecycle => "lifecycle",
             JobName::Segments => "segments",
+            JobName::Campaigns => "campaigns",
+            JobName::EmailDispatch => "email-dispatch",
+            JobName::MarketerDigest => "marketer-digest",
         }
     }
 
@@ -42,9 +58,23 @@ impl JobName {
     }
 }
 
-/// The day a run observes: the given one, else today (UTC).
+/// The day a run observes: the given one, else the day of `at`, else today (UTC).
 pub fn resolve_as_of(params: &JobParams) -> NaiveDate {
-    params.as_of.unwrap_or_else(|| Utc::now().date_naive())
+    params
+        .as_of
+        .or(params.at.map(|at| at.date_naive()))
+        .unwrap_or_else(|| Utc::now().date_naive())
+}
+
+/// The moment a time-of-day job acts at: `at`; else asOf at the current time of day (so
+/// `run-job campaigns --as-of 2027-02-28` greets that day's birthdays); else now.
+pub fn resolve_now(params: &JobParams) -> DateTime<Utc> {
+    let now = Utc::now();
+    match (params.at, params.as_of) {
+        (Some(at), _) => at,
+        (None, Some(day)) => day.and_time(now.time()).and_utc(),
+        (None, None) => now,
+    }
 }
 
 /// Records the start of a run.
@@ -126,5 +156,19 @@ async fn execute(
         JobName::Lifecycle => crate::lifecycle::run(context, run_id, as_of).await,
         // Membership is always as of now: rules measure days to today.
         JobName::Segments => crate::segments::run(context, run_id).await,
+        JobName::Campaigns => crate::campaigns::run(context, resolve_now(&params)).await,
+        JobName::EmailDispatch => {
+            let report =
+                crate::mail::dispatch::dispatch(&context.db, &context.mail, resolve_now(&params))
+                    .await?;
+            let mut stats = JobStats::default();
+            if let serde_json::Value::Object(map) = serde_json::to_value(report)? {
+                stats.0 = map;
+            }
+            Ok(stats)
+        }
+        JobName::MarketerDigest => {
+            crate::campaigns::digest::run(context, as_of, resolve_now(&params)).await
+        }
     }
 }

@@ -16,6 +16,9 @@ pub struct SchedulerSettings {
     pub value_scores: String,
     pub lifecycle: String,
     pub segments: String,
+    pub campaigns: String,
+    pub email_dispatch: String,
+    pub marketer_digest: String,
 }
 
 impl Default for SchedulerSettings {
@@ -27,6 +30,10 @@ impl Default for SchedulerSettings {
             lifecycle: "0 0 3 * * *".into(),
             // Hourly, at a quarter past (after the daily jobs on their hour).
             segments: "0 15 * * * *".into(),
+            // Hourly: a customer's 09:00 comes in every hour somewhere.
+            campaigns: "0 5 * * * *".into(),
+            email_dispatch: "0 * * * * *".into(),
+            marketer_digest: "0 0 8 * * Mon".into(),
         }
     }
 }
@@ -38,6 +45,9 @@ impl SchedulerSettings {
             JobName::ValueScores => &self.value_scores,
             JobName::Lifecycle => &self.lifecycle,
             JobName::Segments => &self.segments,
+            JobName::Campaigns => &self.campaigns,
+            JobName::EmailDispatch => &self.email_dispatch,
+            JobName::MarketerDigest => &self.marketer_digest,
         }
     }
 
@@ -119,6 +129,13 @@ async fn run_tick(
     holder: &str,
 ) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
+    if job == JobName::EmailDispatch {
+        // No lease: any number of dispatchers drain the outbox together, each claiming
+        // its own rows.
+        return runs::run(context, job, JobParams::default())
+            .await
+            .map(|_| ());
+    }
     let tick = settings
         .current_tick(job, now)
         .context("the schedule has no tick at or before now")?;

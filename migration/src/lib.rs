@@ -14,6 +14,7 @@ mod m20261122_000008_create_lifecycle;
 mod m20261122_000009_value_scores_per_run;
 mod m20261122_000010_create_segments;
 mod m20261122_000011_create_job_leases;
+mod m20261123_000012_create_campaigns;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_value_scores_per_run::Migration),
             Box::new(m20261122_000010_create_segments::Migration),
             Box::new(m20261122_000011_create_job_leases::Migration),
+            Box::new(m20261123_000012_create_campaigns::Migration),
         ]
     }
 }

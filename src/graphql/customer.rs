@@ -168,6 +168,15 @@ impl Customer {
         let db = ctx.data::<DatabaseConnection>()?;
         crate::graphql::segments::segments_of(db, self.0.id).await
     }
+    /// Care emails to the customer, newest first. Needs `campaigns:read`.
+    async fn emails(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PlainConnection<crate::graphql::campaigns::Email>> {
+        crate::graphql::campaigns::customer_emails(ctx, self.0.id, first, after).await
+    }
     /// Orders, newest first.
     async fn orders(
         &self,

@@ -48,3 +48,33 @@ pub enum OrderDirection {
     Asc,
     Desc,
 }
+
+/// What an email is: a campaign kind, or the marketer digest.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::EmailKind")]
+pub enum EmailKind {
+    Birthday,
+    WinBack,
+    Welcome,
+    PurchaseAnniversary,
+    Holiday,
+    SegmentEntry,
+    Digest,
+}
+
+/// Where an email is on its way out.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::EmailStatus")]
+pub enum EmailStatus {
+    /// Waiting for its time (deferred emails wait here too).
+    Queued,
+    /// Claimed by a dispatcher.
+    Sending,
+    /// A transient failure; tried again at `scheduledFor`.
+    Retrying,
+    Sent,
+    /// A permanent failure, or transient ones up to the attempt limit (`lastError`).
+    Failed,
+    /// Not sent on purpose (`suppressionReason`).
+    Suppressed,
+}

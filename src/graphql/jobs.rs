@@ -171,12 +171,17 @@ impl JobMutation {
         ctx: &Context<'_>,
         name: String,
         as_of: Option<Date>,
+        #[graphql(
+            desc = "The moment time-of-day jobs (campaigns, email-dispatch, marketer-digest) act at; now when absent."
+        )]
+        at: Option<chrono::DateTime<chrono::Utc>>,
         #[graphql(default = true)] wait: bool,
     ) -> Result<JobRun> {
         let context = ctx.data::<JobContext>()?.clone();
         let job = JobName::parse(&name).map_err(|message| bad_input("name", message))?;
         let params = JobParams {
             as_of: as_of.map(|d| d.0),
+            at,
         };
         let run = runs::begin(&context, job, &params).await.or_internal()?;
         if wait {

@@ -38,7 +38,7 @@ pub enum LifecycleStage {
     Churned,
 }
 
-fn stored_stage(name: &str) -> Result<LifecycleStage> {
+pub(crate) fn stored_stage(name: &str) -> Result<LifecycleStage> {
     Stage::parse(name)
         .map(LifecycleStage::from)
         .ok_or_else(|| crate::graphql::errors::internal(anyhow::anyhow!("unknown stage `{name}`")))
@@ -193,6 +193,16 @@ impl LifecyclePlaybook {
     }
     async fn strategy(&self) -> &str {
         &self.0.strategy
+    }
+    /// Campaigns that act on this stage: those targeting it and those its entry triggers
+    /// (win-back for SILENT and CHURNED, welcome for NEW). Needs `campaigns:read`.
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::campaigns::Campaign>> {
+        crate::graphql::guards::require(ctx, crate::api_keys::Scope::CampaignsRead)?;
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?;
+        crate::graphql::campaigns::campaigns_for_stage(db, &self.0.stage).await
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at

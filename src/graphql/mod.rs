@@ -1,5 +1,7 @@
 //! The GraphQL API: one module per concept, merged into one schema.
 
+/// Care campaigns, the outbox, digest recipients.
+pub mod campaigns;
 /// Customer and its queries.
 pub mod customer;
 /// Customer writes: create, update, bulk upsert, erase.
@@ -48,6 +50,7 @@ pub struct QueryRoot(
     value::ValueQuery,
     lifecycle::LifecycleQuery,
     segments::SegmentQuery,
+    campaigns::CampaignQuery,
     jobs::JobQuery,
 );
 
@@ -60,6 +63,7 @@ pub struct MutationRoot(
     feedback::FeedbackMutation,
     lifecycle::LifecycleMutation,
     segments::SegmentMutation,
+    campaigns::CampaignMutation,
     jobs::JobMutation,
 );
 

@@ -321,6 +321,15 @@ impl Segment {
     async fn strategy(&self) -> Option<&str> {
         self.0.strategy.as_deref()
     }
+    /// Campaigns that target this segment (its strategy in action). Needs `campaigns:read`.
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::campaigns::Campaign>> {
+        require(ctx, Scope::CampaignsRead)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        crate::graphql::campaigns::campaigns_for_segment(db, self.0.id).await
+    }
     async fn owner(&self) -> Option<&str> {
         self.0.owner.as_deref()
     }
@@ -847,6 +856,18 @@ impl SegmentMutation {
                     format!("segment {} (\"{}\") refers to it", other.id, other.name),
                 ));
             }
+        }
+        if let Some(campaign) = crate::graphql::campaigns::campaigns_for_segment(db, segment_id)
+            .await?
+            .first()
+        {
+            return Err(bad_input(
+                "id",
+                format!(
+                    "campaign {} (\"{}\") targets it",
+                    campaign.0.id, campaign.0.name
+                ),
+            ));
         }
         let txn = db.begin().await.or_internal()?;
         segment_member::Entity::delete_many()

@@ -6,6 +6,8 @@ mod graphql;
 mod health;
 /// Prometheus metrics.
 pub mod metrics;
+/// The unsubscribe page behind the links in care emails.
+mod unsubscribe;
 
 use actix_cors::Cors;
 use actix_web::web;
@@ -19,6 +21,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub db: sea_orm::DatabaseConnection,
+    /// Signs and checks unsubscribe links.
+    pub mail: std::sync::Arc<jobs::mail::Mailer>,
     pub schema: AppSchema,
     pub metrics: metrics::Metrics,
 }
@@ -31,7 +35,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql::graphiql))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::render));
+        .route("/metrics", web::get().to(metrics::render))
+        .route("/unsubscribe/{token}", web::get().to(unsubscribe::confirm))
+        .route(
+            "/unsubscribe/{token}",
+            web::post().to(unsubscribe::unsubscribe),
+        );
 }
 
 /// CORS for the configured frontend origins; with none configured, browsers on other

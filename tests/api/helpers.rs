@@ -31,9 +31,19 @@ where
     F: Fn(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_each_database_with(|_| {}, test).await
+}
+
+/// Like `on_each_database`, with settings changed by `configure` (e.g. `SMTP_URL`).
+pub async fn on_each_database_with<C, F, Fut>(configure: C, test: F)
+where
+    C: Fn(&mut Settings),
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
     for backend in backends() {
         eprintln!("-- on {}", backend.name());
-        let app = spawn_app(backend).await;
+        let app = spawn_app_with(backend, &configure).await;
         let handle = app.server.clone();
         test(app).await;
         handle.stop(false).await;
@@ -92,11 +102,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Statements the app has run so far.
     pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The settings it runs with (links point at `address`).
+    pub settings: Settings,
+    /// Where `.eml` files go when no SMTP server is configured.
+    pub outbox: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     _database: TestDatabase,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings)) -> TestApp {
     let (database_url, database) = match &backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -129,7 +147,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             )
         }
     };
-    let settings = Settings {
+    let outbox = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
         database_url: database_url.clone().into(),
         bind_addr: "127.0.0.1:0".into(),
         public_url: None,
@@ -142,7 +161,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         segments_schedule: "0 15 * * * *".into(),
         value: Default::default(),
         lifecycle: Default::default(),
+        campaigns_schedule: "0 5 * * * *".into(),
+        email_dispatch_schedule: "0 * * * * *".into(),
+        marketer_digest_schedule: "0 0 8 * * Mon".into(),
+        email: jobs::mail::MailSettings {
+            outbox_dir: outbox.path().to_owned(),
+            email_from: "Clientele Care <care@shop.example>".into(),
+            store_name: "Test Shop".into(),
+            ..Default::default()
+        },
     };
+    configure(&mut settings);
     let mut app = Application::build(&settings, false)
         .await
         .expect("the app failed to build");
@@ -155,6 +184,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let queries = app.query_counter();
     let db = clientele::database::connect(&database_url).await.unwrap();
     tokio::spawn(app.run_until_stopped());
+    settings.public_url = Some(format!("http://127.0.0.1:{port}"));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         database_url,
@@ -162,6 +192,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         db,
         client: reqwest::Client::new(),
         queries,
+        settings,
+        outbox,
         server,
         _database: database,
     }
@@ -174,6 +206,11 @@ fn uuid_like() -> String {
 }
 
 impl TestApp {
+    /// What the jobs of this app use (a mailer with links to `address`).
+    pub fn job_context(&self) -> jobs::JobContext {
+        self.settings.job_context(self.db.clone()).unwrap()
+    }
+
     /// POSTs a GraphQL request with `key`, returning status and JSON body.
     pub async fn post_graphql(
         &self,

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod smtp_sink;
 
 mod auth;
+mod care;
 mod cli;
 mod customers;
 mod filters;

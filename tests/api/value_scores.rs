@@ -410,8 +410,20 @@ async fn the_jobs_query_lists_schedules_next_and_last_runs() {
             .iter()
             .map(|j| j["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, vec!["value-scores", "lifecycle", "segments"]);
+        assert_eq!(
+            names,
+            vec![
+                "value-scores",
+                "lifecycle",
+                "segments",
+                "campaigns",
+                "email-dispatch",
+                "marketer-digest"
+            ]
+        );
         assert_eq!(jobs[0]["schedule"], "0 0 2 * * *");
+        assert_eq!(jobs[4]["schedule"], "0 * * * * *");
+        assert_eq!(jobs[5]["schedule"], "0 0 8 * * Mon");
         assert_eq!(jobs[0]["timeZone"], "UTC");
         assert!(jobs[0]["lastRun"].is_null());
         assert_eq!(

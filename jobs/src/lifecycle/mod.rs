@@ -11,14 +11,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use entity::app_setting;
 use entity::job_run::{self, JobStatus};
 use entity::sql::{LATEST_VALUE_RUN, day_key_sql, day_number_of_key, day_number_sql, placeholder};
 use futures::TryStreamExt;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, StreamTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, StreamTrait, TransactionTrait,
 };
 
 use crate::value::scoring::day_number;
@@ -34,15 +32,9 @@ pub async fn effective_thresholds(
     db: &impl ConnectionTrait,
     configured: &Thresholds,
 ) -> anyhow::Result<Thresholds> {
-    let saved = app_setting::Entity::find_by_id(THRESHOLDS_KEY)
-        .one(db)
-        .await
-        .context("failed to read the lifecycle thresholds")?;
-    match saved {
-        Some(row) => serde_json::from_str(&row.value)
-            .context("the saved lifecycle thresholds are not valid JSON"),
-        None => Ok(configured.clone()),
-    }
+    Ok(crate::app_settings::load(db, THRESHOLDS_KEY)
+        .await?
+        .unwrap_or_else(|| configured.clone()))
 }
 
 /// Saves thresholds that override the configured ones (the caller validated them).
@@ -50,21 +42,7 @@ pub async fn save_thresholds(
     db: &impl ConnectionTrait,
     thresholds: &Thresholds,
 ) -> anyhow::Result<()> {
-    let row = app_setting::ActiveModel {
-        key: Set(THRESHOLDS_KEY.to_owned()),
-        value: Set(serde_json::to_string(thresholds)?),
-        updated_at: Set(Utc::now()),
-    };
-    app_setting::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(app_setting::Column::Key)
-                .update_columns([app_setting::Column::Value, app_setting::Column::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-        .context("failed to save the lifecycle thresholds")?;
-    Ok(())
+    crate::app_settings::save(db, THRESHOLDS_KEY, thresholds).await
 }
 
 /// A customer as the job sees them: the facts at asOf and the stage they are in now.

@@ -1,0 +1,45 @@
+use sea_orm::entity::prelude::*;
+
+use crate::{EmailKind, EmailStatus};
+
+/// One email in the outbox, from the producer that queued it to its outcome.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "emails")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Unique: `birthday:2026:<customer>`; producing twice queues once.
+    pub dedupe_key: String,
+    pub kind: EmailKind,
+    pub campaign_id: Option<i64>,
+    /// None for digests (their address is fixed when queued).
+    pub customer_id: Option<i64>,
+    /// The address it was (or will be, for digests) sent to.
+    pub to_address: Option<String>,
+    pub subject: Option<String>,
+    pub status: EmailStatus,
+    pub attempts: i32,
+    /// The last SMTP reply or rendering error.
+    pub last_error: Option<String>,
+    pub suppression_reason: Option<String>,
+    /// When it is due (deferred by quiet hours, the frequency cap and retries).
+    pub scheduled_for: DateTimeUtc,
+    /// A dispatcher's claim; once past, another dispatcher may take the row again.
+    pub claimed_until: Option<DateTimeUtc>,
+    pub sent_at: Option<DateTimeUtc>,
+    pub offer_code: Option<String>,
+    pub offer_expires_on: Option<Date>,
+    /// A win-back email whose customer ordered within the offer window.
+    pub converted_at: Option<DateTimeUtc>,
+    /// The customer unsubscribed through this email's link.
+    pub unsubscribed_at: Option<DateTimeUtc>,
+    pub payload: Option<String>,
+    pub message_id: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

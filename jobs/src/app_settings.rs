@@ -1,0 +1,48 @@
+//! Settings changed at run time through the API, kept as JSON under a dotted key in
+//! `app_settings`; they win over the configuration file.
+
+use anyhow::Context;
+use chrono::Utc;
+use entity::app_setting;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, sea_query::OnConflict};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The saved value under `key`, if any.
+pub async fn load<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> anyhow::Result<Option<T>> {
+    let saved = app_setting::Entity::find_by_id(key)
+        .one(db)
+        .await
+        .with_context(|| format!("failed to read the setting `{key}`"))?;
+    saved
+        .map(|row| {
+            serde_json::from_str(&row.value)
+                .with_context(|| format!("the saved setting `{key}` is not valid JSON"))
+        })
+        .transpose()
+}
+
+/// Saves `value` under `key` (the caller validated it).
+pub async fn save<T: Serialize>(
+    db: &impl ConnectionTrait,
+    key: &str,
+    value: &T,
+) -> anyhow::Result<()> {
+    let row = app_setting::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(serde_json::to_string(value)?),
+        updated_at: Set(Utc::now()),
+    };
+    app_setting::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(app_setting::Column::Key)
+                .update_columns([app_setting::Column::Value, app_setting::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .with_context(|| format!("failed to save the setting `{key}`"))?;
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! The weekly marketer digest. The `marketer-digest` job measures the week that ended
+//! on asOf (the seven days before it) and queues one email per recipient with the
+//! figures as its payload; the dispatcher renders them, with the lifecycle funnel and the
+//! RFM heat map as inline PNG images.
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use entity::{EmailKind, EmailStatus, email, sql::LATEST_VALUE_RUN};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{JobContext, JobStats, mail::Mailer, mail::templates::Rendered};
+
+/// Where the recipients changed through the API are kept.
+pub const RECIPIENTS_KEY: &str = "digest.recipients";
+
+/// The recipients in force: the list saved through the API, else `DIGEST_RECIPIENTS`.
+pub async fn recipients(
+    db: &impl ConnectionTrait,
+    configured: &[String],
+) -> anyhow::Result<Vec<String>> {
+    Ok(crate::app_settings::load(db, RECIPIENTS_KEY)
+        .await?
+        .unwrap_or_else(|| configured.to_vec()))
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub customers: i64,
+    pub new: i64,
+    pub active: i64,
+    pub silent: i64,
+    pub churned: i64,
+    pub reactivated: i64,
+    pub revenue: String,
+    pub average_clv: Option<String>,
+    pub nps: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Movement {
+    pub from: String,
+    pub to: String,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AtRisk {
+    pub customer_id: i64,
+    pub name: Option<String>,
+    pub clv: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentChange {
+    pub name: String,
+    pub size: i64,
+    pub entered: i64,
+    pub exited: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignResult {
+    pub name: String,
+    pub kind: String,
+    pub sent: i64,
+    pub failed: i64,
+    pub suppressed: i64,
+    pub unsubscribed: i64,
+    pub converted: i64,
+}
+
+/// Everything a digest shows, as stored in the outbox row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Digest {
+    pub week_start: NaiveDate,
+    pub week_end: NaiveDate,
+    pub summary: Summary,
+    pub movements: Vec<Movement>,
+    pub at_risk: Vec<AtRisk>,
+    pub value_at_risk: String,
+    pub segments: Vec<SegmentChange>,
+    pub campaigns: Vec<CampaignResult>,
+    /// Customers per lifecycle stage, funnel order.
+    pub stages: Vec<(String, i64)>,
+    /// rfm[r-1][f-1]: customers by recency and frequency score.
+    pub rfm: [[u64; 5]; 5],
+}
+
+/// Money units (ten-thousandths) as `12,345.67`.
+pub fn format_money(units: i64) -> String {
+    let cents = (units as f64 / 100.0).round() as i64;
+    let (sign, cents) = if cents < 0 {
+        ("-", -cents)
+    } else {
+        ("", cents)
+    };
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02}", cents % 100)
+}
+
+struct Q<'a, C: ConnectionTrait> {
+    db: &'a C,
+    backend: DatabaseBackend,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+impl<C: ConnectionTrait> Q<'_, C> {
+    /// Runs `sql` with `:start` and `:end` bound to the week.
+    async fn all(&self, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
+        let p = |n| entity::sql::numbered_placeholder(self.backend, n);
+        let sql = sql.replace(":start", &p(1)).replace(":end", &p(2));
+        let uses_week = sql.contains(&p(1));
+        let values: Vec<sea_orm::Value> = if uses_week {
+            vec![self.start.into(), self.end.into()]
+        } else {
+            Vec::new()
+        };
+        self.db
+            .query_all_raw(Statement::from_sql_and_values(self.backend, &sql, values))
+            .await
+            .with_context(|| format!("digest query failed: {sql}"))
+    }
+
+    async fn one_i64(&self, sql: &str) -> anyhow::Result<i64> {
+        let rows = self.all(sql).await?;
+        let row = rows.first().context("no row")?;
+        Ok(row.try_get_by_index::<Option<i64>>(0)?.unwrap_or(0))
+    }
+}
+
+/// Measures the week `[as_of − 7 days, as_of)`.
+pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Result<Digest> {
+    let week_start = as_of - Duration::days(7);
+    let q = Q {
+        db,
+        backend: db.get_database_backend(),
+        start: crate::day_start(week_start),
+        end: crate::day_start(as_of),
+    };
+    let in_week = |column: &str| format!("{column} >= :start AND {column} < :end");
+
+    let customers = q
+        .one_i64("SELECT COUNT(*) FROM customers WHERE erased_at IS NULL")
+        .await?;
+    let new = q
+        .one_i64(&format!(
+            "SELECT COUNT(*) FROM customers WHERE {}",
+            in_week("first_order_at")
+        ))
+        .await?;
+    let mut stage_counts = std::collections::HashMap::new();
+    for row in q
+        .all("SELECT stage, COUNT(*) AS n FROM customer_lifecycle GROUP BY stage")
+        .await?
+    {
+        stage_counts.insert(
+            row.try_get::<String>("", "stage")?,
+            row.try_get::<i64>("", "n")?,
+        );
+    }
+    let stage = |s: &str| stage_counts.get(s).copied().unwrap_or(0);
+    let reactivated = q
+        .one_i64(&format!(
+            "SELECT COUNT(*) FROM lifecycle_events WHERE reactivation = TRUE AND {}",
+            in_week("at")
+        ))
+        .await?;
+    let revenue = q
+        .one_i64(&format!(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM orders WHERE {}",
+            in_week("ordered_at")
+        ))
+        .await?;
+    let average_clv = q
+        .all(&format!(
+            "SELECT CAST(AVG(predicted_clv) AS DOUBLE PRECISION) AS avg FROM customer_values \
+             WHERE job_run_id = {LATEST_VALUE_RUN} AND predicted_clv IS NOT NULL"
+        ))
+        .await?
+        .first()
+        .and_then(|row| row.try_get::<Option<f64>>("", "avg").ok().flatten())
+        .map(|avg| format_money(avg.round() as i64));
+    let nps = q
+        .all(&format!(
+            "SELECT COUNT(*) AS n, \
+               SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS promoters, \
+               SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS detractors \
+             FROM feedback WHERE kind = 'NPS' AND {}",
+            in_week("occurred_at")
+        ))
+        .await?
+        .first()
+        .and_then(|row| {
+            let n: i64 = row.try_get("", "n").ok()?;
+            let promoters: i64 = row.try_get::<Option<i64>>("", "promoters").ok()??;
+            let detractors: i64 = row.try_get::<Option<i64>>("", "detractors").ok()??;
+            (n > 0).then(|| ((promoters - detractors) as f64 * 1000.0 / n as f64).round() / 10.0)
+        });
+
+    let movements = q
+        .all(&format!(
+            "SELECT from_stage, to_stage, COUNT(*) AS n FROM lifecycle_events \
+             WHERE from_stage IS NOT NULL AND {} \
+             GROUP BY from_stage, to_stage ORDER BY n DESC, from_stage, to_stage LIMIT 8",
+            in_week("at")
+        ))
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(Movement {
+                from: row.try_get("", "from_stage")?,
+                to: row.try_get("", "to_stage")?,
+                count: row.try_get("", "n")?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let silent_high = q
+        .all(&format!(
+            "SELECT c.id, c.name, v.predicted_clv FROM lifecycle_events le \
+             JOIN customers c ON c.id = le.customer_id \
+             JOIN customer_values v ON v.customer_id = le.customer_id AND v.job_run_id = {LATEST_VALUE_RUN} \
+             WHERE le.to_stage = 'SILENT' AND v.value_tier = 'HIGH' AND {} \
+             ORDER BY v.predicted_clv DESC, c.id",
+            in_week("le.at")
+        ))
+        .await?;
+    let mut value_at_risk = 0_i64;
+    let mut at_risk = Vec::new();
+    for row in silent_high {
+        let clv: Option<i64> = row.try_get("", "predicted_clv")?;
+        value_at_risk += clv.unwrap_or(0);
+        if at_risk.len() < 10 {
+            at_risk.push(AtRisk {
+                customer_id: row.try_get("", "id")?,
+                name: row.try_get("", "name")?,
+                clv: format_money(clv.unwrap_or(0)),
+            });
+        }
+    }
+
+    let segments = q
+        .all(&format!(
+            "SELECT s.name, s.size, \
+               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = 'ENTERED' AND {}) AS entered, \
+               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = 'EXITED' AND {}) AS exited \
+             FROM segments s ORDER BY s.size DESC, s.name LIMIT 20",
+            in_week("se.at"),
+            in_week("se.at")
+        ))
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(SegmentChange {
+                name: row.try_get("", "name")?,
+                size: row.try_get("", "size")?,
+                entered: row.try_get("", "entered")?,
+                exited: row.try_get("", "exited")?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let count_if = |condition: String| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
+    let campaigns = q
+        .all(&format!(
+            "SELECT c.name, c.kind, {} AS sent, {} AS failed, {} AS suppressed, {} AS unsubscribed, {} AS converted \
+             FROM campaigns c LEFT JOIN emails e ON e.campaign_id = c.id \
+             GROUP BY c.id, c.name, c.kind ORDER BY c.id",
+            count_if(format!("e.status = 'SENT' AND {}", in_week("e.sent_at"))),
+            count_if(format!("e.status = 'FAILED' AND {}", in_week("e.updated_at"))),
+            count_if(format!("e.status = 'SUPPRESSED' AND {}", in_week("e.updated_at"))),
+            count_if(in_week("e.unsubscribed_at")),
+            count_if(in_week("e.converted_at")),
+        ))
+        .await?
+        .into_iter()
+        .map(|row| {
+            let n = |c: &str| row.try_get::<Option<i64>>("", c).map(|v| v.unwrap_or(0));
+            Ok(CampaignResult {
+                name: row.try_get("", "name")?,
+                kind: row.try_get("", "kind")?,
+                sent: n("sent")?,
+                failed: n("failed")?,
+                suppressed: n("suppressed")?,
+                unsubscribed: n("unsubscribed")?,
+                converted: n("converted")?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let mut rfm = [[0_u64; 5]; 5];
+    for row in q
+        .all(&format!(
+            "SELECT r_score, f_score, COUNT(*) AS n FROM customer_values \
+             WHERE job_run_id = {LATEST_VALUE_RUN} AND r_score IS NOT NULL AND f_score IS NOT NULL \
+             GROUP BY r_score, f_score"
+        ))
+        .await?
+    {
+        let r: i16 = row.try_get("", "r_score")?;
+        let f: i16 = row.try_get("", "f_score")?;
+        let n: i64 = row.try_get("", "n")?;
+        if let (Ok(r @ 1..=5), Ok(f @ 1..=5)) = (usize::try_from(r), usize::try_from(f)) {
+            rfm[r - 1][f - 1] = u64::try_from(n).unwrap_or(0);
+        }
+    }
+
+    let stages = ["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"]
+        .iter()
+        .map(|s| (s.to_string(), stage(s)))
+        .collect();
+    Ok(Digest {
+        week_start,
+        week_end: as_of - Duration::days(1),
+        summary: Summary {
+            customers,
+            new,
+            active: stage("ACTIVE") + stage("LOYAL"),
+            silent: stage("SILENT"),
+            churned: stage("CHURNED"),
+            reactivated,
+            revenue: format_money(revenue),
+            average_clv,
+            nps,
+        },
+        movements,
+        at_risk,
+        value_at_risk: format_money(value_at_risk),
+        segments,
+        campaigns,
+        stages,
+        rfm,
+    })
+}
+
+/// The `marketer-digest` job: measures the week and queues it for every recipient
+/// (`digest:<week end>:<address>`, so a second run that week queues nothing).
+pub async fn run(
+    context: &JobContext,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<JobStats> {
+    let mut stats = JobStats::default();
+    let recipients = recipients(&context.db, &context.mail.settings.digest_recipients).await?;
+    if recipients.is_empty() {
+        stats.set("queued", 0);
+        stats.set(
+            "note",
+            "no digest recipients (DIGEST_RECIPIENTS or updateDigestRecipients)",
+        );
+        return Ok(stats);
+    }
+    let digest = measure(&context.db, as_of).await?;
+    let payload = serde_json::to_string(&digest)?;
+    let mut queued = 0;
+    for address in recipients {
+        let result = email::Entity::insert(email::ActiveModel {
+            dedupe_key: Set(format!(
+                "digest:{}:{}",
+                digest.week_end,
+                address.to_lowercase()
+            )),
+            kind: Set(EmailKind::Digest),
+            to_address: Set(Some(address)),
+            status: Set(EmailStatus::Queued),
+            attempts: Set(0),
+            scheduled_for: Set(now),
+            payload: Set(Some(payload.clone())),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([email::Column::DedupeKey])
+        .exec(&context.db)
+        .await
+        .context("failed to queue the digest")?;
+        if matches!(result, sea_orm::TryInsertResult::Inserted(_)) {
+            queued += 1;
+        }
+    }
+    stats.set("queued", queued);
+    stats.set("week_end", digest.week_end.to_string());
+    Ok(stats)
+}
+
+/// Renders a digest payload: the email and its inline images (content id, PNG).
+pub fn render(
+    mailer: &Mailer,
+    payload: &serde_json::Value,
+) -> Result<(Rendered, Vec<crate::mail::InlineImage>), String> {
+    let digest: Digest = serde_json::from_value(payload.clone())
+        .map_err(|e| format!("the digest payload is unreadable: {e}"))?;
+    let stages: Vec<(&str, u64)> = digest
+        .stages
+        .iter()
+        .map(|(s, n)| (s.as_str(), u64::try_from(*n).unwrap_or(0)))
+        .collect();
+    let funnel = crate::mail::chart::lifecycle_funnel(&stages, "Customers by lifecycle stage")
+        .map_err(|e| format!("cannot draw the lifecycle funnel: {e:#}"))?;
+    let heat_map =
+        crate::mail::chart::rfm_heat_map(&digest.rfm, "Customers by recency and frequency")
+            .map_err(|e| format!("cannot draw the RFM heat map: {e:#}"))?;
+    let mut vars = serde_json::to_value(&digest).map_err(|e| e.to_string())?;
+    if let Some(map) = vars.as_object_mut() {
+        map.insert("store_name".into(), json!(mailer.settings.store_name));
+        map.insert("week_start".into(), json!(digest.week_start.to_string()));
+        map.insert("week_end".into(), json!(digest.week_end.to_string()));
+        map.insert(
+            "charts".into(),
+            json!([
+                {"cid": "lifecycle-funnel", "title": "Customers by lifecycle stage"},
+                {"cid": "rfm-heat-map", "title": "Customers by recency and frequency"},
+            ]),
+        );
+    }
+    let rendered = mailer
+        .templates
+        .render(EmailKind::Digest, "en", None, &vars)?;
+    Ok((
+        rendered,
+        vec![
+            ("lifecycle-funnel".to_owned(), funnel),
+            ("rfm-heat-map".to_owned(), heat_map),
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped_with_two_decimals() {
+        assert_eq!(format_money(0), "0.00");
+        assert_eq!(format_money(123_456_789), "12,345.68");
+        assert_eq!(format_money(10_000_000_000), "1,000,000.00");
+        assert_eq!(format_money(-1_234_500), "-123.45");
+    }
+}

@@ -1,0 +1,764 @@
+//! Care campaigns and their producers. A producer finds the customers a campaign is for
+//! right now and inserts one outbox row each, keyed so that running it again inserts
+//! nothing (`INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING`); the dispatcher
+//! (`crate::mail::dispatch`) sends. Producers work one customer time zone at a time, so
+//! "the customer's birthday" and "09:00" are the customer's own.
+
+/// The weekly marketer digest: figures, charts, one outbox row per recipient.
+pub mod digest;
+/// Local send times, quiet hours, leap-day birthdays.
+pub mod timing;
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use entity::{EmailKind, EmailStatus, campaign, email};
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Statement, TransactionTrait,
+    sea_query::{Alias, Cond, Expr, ExprTrait, OnConflict, Query, SimpleExpr},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    JobContext, JobStats,
+    mail::templates::{CampaignTemplates, LOCALES, Templates},
+    segments::rule::{self, Clock, Condition, Field, Op, Rule},
+};
+
+/// Who a campaign is for; every part given must hold (none given: everyone).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Target {
+    pub segment_id: Option<i64>,
+    /// Lifecycle stages (`ACTIVE`, `LOYAL`, …).
+    pub stages: Vec<String>,
+    /// Value tiers (`HIGH`, `MEDIUM`, `LOW`).
+    pub tiers: Vec<String>,
+}
+
+impl Target {
+    /// The target as a segment rule, so it compiles (and is checked) like one.
+    pub fn rule(&self) -> Option<Rule> {
+        let mut conditions = Vec::new();
+        let values = |v: &[String]| Some(v.iter().map(|s| serde_json::json!(s)).collect());
+        if let Some(id) = self.segment_id {
+            conditions.push(Rule::Condition(Condition {
+                field: Field::InSegment,
+                op: Op::In,
+                value: None,
+                values: Some(vec![serde_json::json!(id)]),
+            }));
+        }
+        if !self.stages.is_empty() {
+            conditions.push(Rule::Condition(Condition {
+                field: Field::LifecycleStage,
+                op: Op::In,
+                value: None,
+                values: values(&self.stages),
+            }));
+        }
+        if !self.tiers.is_empty() {
+            conditions.push(Rule::Condition(Condition {
+                field: Field::ValueTier,
+                op: Op::In,
+                value: None,
+                values: values(&self.tiers),
+            }));
+        }
+        (!conditions.is_empty()).then_some(Rule::All(conditions))
+    }
+}
+
+/// A date greeted by a `HOLIDAY` campaign, named in each language.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holiday {
+    pub date: NaiveDate,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_zh_cn: Option<String>,
+}
+
+/// The kind-specific knobs of a campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CampaignSettings {
+    /// Win-back: offer codes look like `<prefix>-7KQ2M9XD`.
+    pub offer_prefix: String,
+    /// Win-back: the offer is valid this many days after the email is queued.
+    pub offer_expiry_days: i64,
+    /// Win-back: at most one win-back email per customer in this many days.
+    pub cooldown_days: i64,
+    /// Welcome, and the first run of win-back and segment entry: how far back to look.
+    pub lookback_days: i64,
+    /// Holiday: the dates greeted.
+    pub holidays: Vec<Holiday>,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            offer_prefix: "BACK".into(),
+            offer_expiry_days: 30,
+            cooldown_days: 90,
+            lookback_days: 7,
+            holidays: Vec::new(),
+        }
+    }
+}
+
+/// Reads the JSON documents of a stored campaign.
+pub trait CampaignTemplatesOf {
+    fn templates_of(&self) -> Option<CampaignTemplates>;
+    fn target(&self) -> anyhow::Result<Target>;
+    fn settings(&self) -> anyhow::Result<CampaignSettings>;
+}
+
+impl CampaignTemplatesOf for campaign::Model {
+    fn templates_of(&self) -> Option<CampaignTemplates> {
+        serde_json::from_str(&self.templates).ok()
+    }
+    fn target(&self) -> anyhow::Result<Target> {
+        serde_json::from_str(&self.target)
+            .with_context(|| format!("campaign {} has an unreadable target", self.id))
+    }
+    fn settings(&self) -> anyhow::Result<CampaignSettings> {
+        serde_json::from_str(&self.settings)
+            .with_context(|| format!("campaign {} has unreadable settings", self.id))
+    }
+}
+
+/// One problem with a campaign as given: the input field and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+/// Checks a campaign before it is saved; every problem is reported.
+pub fn validate(
+    name: &str,
+    kind: EmailKind,
+    enabled: bool,
+    send_hour: i32,
+    target: &Target,
+    settings: &CampaignSettings,
+    templates: &CampaignTemplates,
+) -> Vec<Invalid> {
+    let mut problems = Vec::new();
+    let mut bad = |field: &str, message: String| {
+        problems.push(Invalid {
+            field: field.to_owned(),
+            message,
+        })
+    };
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        bad("name", "a name of 1 to 200 characters is required".into());
+    }
+    if kind == EmailKind::Digest {
+        bad("kind", "the digest is not a campaign".into());
+    }
+    if !(0..=23).contains(&send_hour) {
+        bad("sendHour", format!("{send_hour} is not an hour (0–23)"));
+    }
+    if let Some(rule) = target.rule()
+        && let Err(error) = rule.check("target")
+    {
+        bad("target", error.to_string());
+    }
+    if kind == EmailKind::SegmentEntry && enabled && target.segment_id.is_none() {
+        bad(
+            "target.segmentId",
+            "a segment-entry campaign needs the segment whose entries it greets".into(),
+        );
+    }
+    let prefix_ok = !settings.offer_prefix.is_empty()
+        && settings.offer_prefix.len() <= 16
+        && settings
+            .offer_prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !prefix_ok {
+        bad(
+            "settings.offerPrefix",
+            "1 to 16 capital letters or digits".into(),
+        );
+    }
+    if !(1..=365).contains(&settings.offer_expiry_days) {
+        bad("settings.offerExpiryDays", "between 1 and 365 days".into());
+    }
+    if !(0..=3650).contains(&settings.cooldown_days) {
+        bad("settings.cooldownDays", "between 0 and 3650 days".into());
+    }
+    if !(0..=90).contains(&settings.lookback_days) {
+        bad("settings.lookbackDays", "between 0 and 90 days".into());
+    }
+    for (i, holiday) in settings.holidays.iter().enumerate() {
+        if holiday.name.trim().is_empty() {
+            bad(
+                &format!("settings.holidays.{i}.name"),
+                "a name is required".into(),
+            );
+        }
+    }
+    for locale in templates.keys() {
+        if !LOCALES.contains(&locale.as_str()) {
+            bad(
+                "templates",
+                format!(
+                    "no templates in `{locale}` (locales: {})",
+                    LOCALES.join(", ")
+                ),
+            );
+        }
+    }
+    if let Err(error) = Templates::check(templates) {
+        bad(
+            &format!("templates.{}", error.name),
+            format!("line {}: {}", error.line, error.message),
+        );
+    }
+    problems
+}
+
+const BUILT_INS_KEY: &str = "campaigns.built_ins_installed";
+
+/// The campaigns a fresh install starts with, one per kind, all disabled.
+pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
+    let holidays = vec![
+        Holiday {
+            date: NaiveDate::from_ymd_opt(2026, 12, 25).unwrap_or_default(),
+            name: "Christmas".into(),
+            name_zh_cn: Some("圣诞节".into()),
+        },
+        Holiday {
+            date: NaiveDate::from_ymd_opt(2027, 2, 6).unwrap_or_default(),
+            name: "Spring Festival".into(),
+            name_zh_cn: Some("春节".into()),
+        },
+        Holiday {
+            date: NaiveDate::from_ymd_opt(2027, 9, 15).unwrap_or_default(),
+            name: "Mid-Autumn Festival".into(),
+            name_zh_cn: Some("中秋节".into()),
+        },
+        Holiday {
+            date: NaiveDate::from_ymd_opt(2027, 12, 25).unwrap_or_default(),
+            name: "Christmas".into(),
+            name_zh_cn: Some("圣诞节".into()),
+        },
+    ];
+    [
+        ("Birthday greetings", EmailKind::Birthday),
+        ("Win-back offer", EmailKind::WinBack),
+        ("Welcome", EmailKind::Welcome),
+        ("Purchase anniversary", EmailKind::PurchaseAnniversary),
+        ("Holiday greetings", EmailKind::Holiday),
+        ("Segment entry", EmailKind::SegmentEntry),
+    ]
+    .into_iter()
+    .map(|(name, kind)| {
+        let mut settings = CampaignSettings::default();
+        if kind == EmailKind::Holiday {
+            settings.holidays = holidays.clone();
+        }
+        (name.to_owned(), kind, settings)
+    })
+    .collect()
+}
+
+/// Installs the built-in campaigns once per database (a marketer who deletes one does
+/// not see it come back at the next start).
+pub async fn install_built_ins(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    let txn = db.begin().await?;
+    let done = entity::app_setting::Entity::find_by_id(BUILT_INS_KEY)
+        .one(&txn)
+        .await
+        .context("failed to read the campaigns marker")?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    for (name, kind, settings) in built_ins() {
+        campaign::Entity::insert(campaign::ActiveModel {
+            name: Set(name),
+            kind: Set(kind),
+            enabled: Set(false),
+            target: Set(serde_json::to_string(&Target::default())?),
+            send_hour: Set(9),
+            templates: Set("{}".into()),
+            settings: Set(serde_json::to_string(&settings)?),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing_on([campaign::Column::Name])
+        .exec(&txn)
+        .await
+        .context("failed to install the built-in campaigns")?;
+    }
+    entity::app_setting::ActiveModel {
+        key: Set(BUILT_INS_KEY.into()),
+        value: Set("true".into()),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .context("failed to record the built-in campaigns")?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The `campaigns` job: every enabled campaign's producer, then win-back conversions.
+pub async fn run(context: &JobContext, now: DateTime<Utc>) -> anyhow::Result<JobStats> {
+    let mut stats = JobStats::default();
+    let campaigns = campaign::Entity::find()
+        .filter(campaign::Column::Enabled.eq(true))
+        .order_by_asc(campaign::Column::Id)
+        .all(&context.db)
+        .await
+        .context("failed to load the campaigns")?;
+    let mut queued = serde_json::Map::new();
+    for campaign in &campaigns {
+        let n = produce(&context.db, campaign, now)
+            .await
+            .with_context(|| format!("campaign {} ({})", campaign.id, campaign.name))?;
+        queued.insert(campaign.name.clone(), n.into());
+    }
+    stats.set("queued", serde_json::Value::Object(queued));
+    let converted = record_conversions(&context.db, now).await?;
+    stats.set("converted", converted);
+    Ok(stats)
+}
+
+const CUSTOMERS: &str = "customers";
+
+fn col(name: &str) -> Expr {
+    Expr::col((Alias::new(CUSTOMERS), Alias::new(name)))
+}
+
+/// `MM-DD` of a date column (SQLite stores dates as `YYYY-MM-DD` text).
+fn month_day_of_date(backend: DatabaseBackend, column: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("to_char({column}, 'MM-DD')"),
+        _ => format!("substr({column}, 6, 5)"),
+    }
+}
+
+/// `MM-DD` of a timestamp column in a zone. PostgreSQL converts exactly; SQLite has no
+/// zone database, so the zone's offset at `now` is applied (exact except for a first
+/// order within an hour of midnight across a daylight-saving change).
+fn month_day_of_timestamp(
+    backend: DatabaseBackend,
+    column: &str,
+    zone: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> String {
+    match backend {
+        DatabaseBackend::Postgres => {
+            format!("to_char({column} AT TIME ZONE '{}', 'MM-DD')", zone.name())
+        }
+        _ => {
+            use chrono::Offset;
+            let offset = now.with_timezone(&zone).offset().fix().local_minus_utc() / 60;
+            format!("strftime('%m-%d', {column}, '{offset:+} minutes')")
+        }
+    }
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a producer inserts for one zone.
+struct Batch {
+    condition: Cond,
+    key_prefix: String,
+    scheduled_for: DateTime<Utc>,
+    payload: Option<String>,
+    offer_expires_on: Option<NaiveDate>,
+}
+
+/// Runs one campaign's producer at `now`; returns how many emails it queued.
+pub async fn produce(
+    db: &sea_orm::DatabaseConnection,
+    campaign: &campaign::Model,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let backend = db.get_database_backend();
+    let target = campaign.target()?;
+    let settings = campaign.settings()?;
+    let target_condition = match target.rule() {
+        Some(rule) => {
+            let checked = rule
+                .check("target")
+                .map_err(|e| anyhow::anyhow!("invalid target: {e}"))?;
+            Some(rule::compile(&checked, Clock { now }))
+        }
+        None => None,
+    };
+    let hour = u32::try_from(campaign.send_hour.clamp(0, 23)).unwrap_or(9);
+
+    // Events since the last run (win-back, segment entry): (watermark, newest id].
+    let events_table = match campaign.kind {
+        EmailKind::WinBack => Some("lifecycle_events"),
+        EmailKind::SegmentEntry => Some("segment_events"),
+        _ => None,
+    };
+    let newest_event = match events_table {
+        Some(table) => max_id(db, table).await?,
+        None => None,
+    };
+    let since = now - Duration::days(settings.lookback_days);
+    // A first run looks back `lookback_days` by when events were recorded (lifecycle
+    // events carry a backdated effective time, so their run's start is used).
+    // `cust_with_values` placeholders: `$n` on PostgreSQL, `?` (in order) on SQLite.
+    let param = |n| entity::sql::nth_placeholder(backend, n);
+    let event_window = |alias: &str| -> String {
+        let upper = newest_event.unwrap_or(0);
+        match (campaign.watermark, campaign.kind) {
+            (Some(low), _) => format!("{alias}.id > {low} AND {alias}.id <= {upper}"),
+            (None, EmailKind::WinBack) => format!(
+                "{alias}.id <= {upper} AND {alias}.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})",
+                param(1)
+            ),
+            (None, _) => format!("{alias}.id <= {upper} AND {alias}.at >= {}", param(1)),
+        }
+    };
+    let window_values = |values: &mut Vec<sea_orm::Value>| {
+        if campaign.watermark.is_none() {
+            values.push(since.into());
+        }
+    };
+
+    let zones: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT DISTINCT time_zone FROM customers WHERE erased_at IS NULL",
+        ))
+        .await
+        .context("failed to list the customers' time zones")?
+        .into_iter()
+        .filter_map(|row| row.try_get::<String>("", "time_zone").ok())
+        .collect();
+
+    let mut queued = 0;
+    for zone_name in zones {
+        let zone = timing::zone(&zone_name);
+        let today = timing::local_date(zone, now);
+        let at = timing::send_time(zone, today, hour, now);
+        let in_zone = Cond::all()
+            .add(col("time_zone").eq(Expr::val(zone_name.as_str())))
+            .add(col("erased_at").is_null());
+        let mut batches = Vec::new();
+        match campaign.kind {
+            EmailKind::Birthday => batches.push(Batch {
+                condition: in_zone.add(Expr::cust(format!(
+                    "{} IN ({})",
+                    month_day_of_date(backend, "customers.birth_date"),
+                    quoted_list(&timing::greeted_month_days(today))
+                ))),
+                key_prefix: format!("birthday:{}:", chrono::Datelike::year(&today)),
+                scheduled_for: at,
+                payload: None,
+                offer_expires_on: None,
+            }),
+            EmailKind::PurchaseAnniversary => {
+                // At least ~a year ago (same month-day and 300+ days back).
+                let long_ago = timing::local_time(zone, today, 0) - Duration::days(300);
+                batches.push(Batch {
+                    condition: in_zone
+                        .add(col("first_order_at").lt(long_ago))
+                        .add(Expr::cust(format!(
+                            "{} IN ({})",
+                            month_day_of_timestamp(backend, "customers.first_order_at", zone, now),
+                            quoted_list(&timing::greeted_month_days(today))
+                        ))),
+                    key_prefix: format!("anniversary:{}:", chrono::Datelike::year(&today)),
+                    scheduled_for: at,
+                    payload: None,
+                    offer_expires_on: None,
+                });
+            }
+            EmailKind::Welcome => batches.push(Batch {
+                condition: in_zone
+                    .add(col("first_order_at").gte(since))
+                    .add(col("first_order_at").lte(now)),
+                key_prefix: "welcome:".into(),
+                scheduled_for: at,
+                payload: None,
+                offer_expires_on: None,
+            }),
+            EmailKind::Holiday => {
+                for holiday in settings.holidays.iter().filter(|h| h.date == today) {
+                    let mut names = BTreeMap::new();
+                    names.insert("en", holiday.name.clone());
+                    if let Some(zh) = &holiday.name_zh_cn {
+                        names.insert("zh-CN", zh.clone());
+                    }
+                    batches.push(Batch {
+                        condition: in_zone.clone(),
+                        key_prefix: format!("holiday:{}:{}:", campaign.id, holiday.date),
+                        scheduled_for: at,
+                        payload: Some(serde_json::json!({ "holiday": names }).to_string()),
+                        offer_expires_on: None,
+                    });
+                }
+            }
+            EmailKind::WinBack => {
+                let mut values = Vec::new();
+                window_values(&mut values);
+                let cooldown_start: sea_orm::Value =
+                    (now - Duration::days(settings.cooldown_days)).into();
+                batches.push(Batch {
+                    condition: in_zone.add(Expr::cust_with_values(
+                        format!(
+                            "EXISTS (SELECT 1 FROM lifecycle_events le WHERE le.customer_id = customers.id \
+                               AND le.to_stage IN ('SILENT', 'CHURNED') AND {}) \
+                             AND EXISTS (SELECT 1 FROM customer_lifecycle cl WHERE cl.customer_id = customers.id \
+                               AND cl.stage IN ('SILENT', 'CHURNED')) \
+                             AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
+                               AND e.kind = 'WIN_BACK' AND e.created_at >= {})",
+                            event_window("le"),
+                            param(values.len() + 1)
+                        ),
+                        values.into_iter().chain([cooldown_start]),
+                    )),
+                    key_prefix: format!("win_back:{today}:"),
+                    scheduled_for: at,
+                    payload: None,
+                    offer_expires_on: today.checked_add_signed(Duration::days(settings.offer_expiry_days)),
+                });
+            }
+            EmailKind::SegmentEntry => {
+                let Some(segment_id) = target.segment_id else {
+                    continue;
+                };
+                let segment_name = entity::segment::Entity::find_by_id(segment_id)
+                    .one(db)
+                    .await?
+                    .map(|s| s.name)
+                    .unwrap_or_default();
+                let mut values = Vec::new();
+                window_values(&mut values);
+                batches.push(Batch {
+                    condition: in_zone.add(Expr::cust_with_values(
+                        format!(
+                            "EXISTS (SELECT 1 FROM segment_events se WHERE se.customer_id = customers.id \
+                               AND se.segment_id = {segment_id} AND se.kind = 'ENTERED' AND {})",
+                            event_window("se")
+                        ),
+                        values,
+                    )),
+                    key_prefix: format!("segment_entry:{}:{today}:", campaign.id),
+                    scheduled_for: at,
+                    payload: Some(serde_json::json!({ "segment_name": segment_name }).to_string()),
+                    offer_expires_on: None,
+                });
+            }
+            EmailKind::Digest => {}
+        }
+        for batch in batches {
+            let condition = match &target_condition {
+                Some(target) => batch.condition.clone().add(target.clone()),
+                None => batch.condition.clone(),
+            };
+            queued += insert_batch(db, campaign, &batch, condition, now).await?;
+        }
+    }
+
+    if campaign.kind == EmailKind::WinBack {
+        assign_offer_codes(db, campaign, &settings).await?;
+    }
+    let mut record = campaign.clone().into_active_model();
+    record.last_run_at = Set(Some(now));
+    if let Some(newest) = newest_event {
+        record.watermark = Set(Some(newest));
+    } else if events_table.is_some() {
+        record.watermark = Set(Some(0));
+    }
+    record
+        .update(db)
+        .await
+        .context("failed to record the campaign run")?;
+    Ok(queued)
+}
+
+async fn max_id(db: &impl ConnectionTrait, table: &str) -> anyhow::Result<Option<i64>> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT MAX(id) AS id FROM {table}"),
+        ))
+        .await?
+        .context("MAX returned no row")?;
+    Ok(row.try_get::<Option<i64>>("", "id")?)
+}
+
+async fn insert_batch(
+    db: &impl ConnectionTrait,
+    campaign: &campaign::Model,
+    batch: &Batch,
+    condition: Cond,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    // The prefix is built from kind names, dates and ids only: safe to inline.
+    let key: SimpleExpr = Expr::cust(format!(
+        "'{}' || CAST(customers.id AS TEXT)",
+        batch.key_prefix
+    ));
+    let select = Query::select()
+        .expr(key)
+        .expr(Expr::val(campaign.kind.as_str()))
+        .expr(Expr::val(campaign.id))
+        .expr(col("id"))
+        .expr(Expr::val(EmailStatus::Queued.as_str()))
+        .expr(Expr::val(0_i32))
+        .expr(Expr::val(batch.scheduled_for))
+        .expr(Expr::val(batch.payload.clone()))
+        .expr(Expr::val(batch.offer_expires_on))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .from(Alias::new(CUSTOMERS))
+        .cond_where(condition)
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(email::Entity)
+        .columns([
+            email::Column::DedupeKey,
+            email::Column::Kind,
+            email::Column::CampaignId,
+            email::Column::CustomerId,
+            email::Column::Status,
+            email::Column::Attempts,
+            email::Column::ScheduledFor,
+            email::Column::Payload,
+            email::Column::OfferExpiresOn,
+            email::Column::CreatedAt,
+            email::Column::UpdatedAt,
+        ])
+        .select_from(select)
+        .context("cannot build the outbox insert")?
+        .on_conflict(
+            OnConflict::column(email::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    let result = db
+        .execute(&insert)
+        .await
+        .with_context(|| format!("failed to queue `{}` emails", batch.key_prefix))?;
+    Ok(result.rows_affected())
+}
+
+/// Offer codes: the prefix and eight characters of Crockford's base32 (no I, L, O, U:
+/// nothing to misread when typed at a till); unique by index.
+fn offer_code(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::rng();
+    let code: String = (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}-{code}")
+}
+
+async fn assign_offer_codes(
+    db: &sea_orm::DatabaseConnection,
+    campaign: &campaign::Model,
+    settings: &CampaignSettings,
+) -> anyhow::Result<()> {
+    let pending = email::Entity::find()
+        .filter(email::Column::CampaignId.eq(campaign.id))
+        .filter(email::Column::OfferCode.is_null())
+        .all(db)
+        .await
+        .context("failed to read emails waiting for an offer code")?;
+    let txn = db.begin().await?;
+    for row in pending {
+        email::Entity::update_many()
+            .filter(email::Column::Id.eq(row.id))
+            .col_expr(
+                email::Column::OfferCode,
+                Expr::value(offer_code(&settings.offer_prefix)),
+            )
+            .exec(&txn)
+            .await
+            .context("failed to store an offer code")?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Win-back conversions: a sent win-back email whose customer ordered between sending and
+/// the offer's expiry is `converted`, and the customer's reactivation (recorded by the
+/// lifecycle job, possibly later) is attributed to it.
+pub async fn record_conversions(
+    db: &sea_orm::DatabaseConnection,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let backend = db.get_database_backend();
+    let p = |n| entity::sql::numbered_placeholder(backend, n);
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT e.id, e.customer_id, e.offer_expires_on, MIN(o.ordered_at) AS first_order \
+                 FROM emails e JOIN orders o ON o.customer_id = e.customer_id AND o.ordered_at >= e.sent_at \
+                 WHERE e.kind = 'WIN_BACK' AND e.status = 'SENT' AND e.converted_at IS NULL \
+                   AND e.offer_expires_on >= {} \
+                 GROUP BY e.id, e.customer_id, e.offer_expires_on",
+                p(1)
+            ),
+            [(now.date_naive() - Duration::days(30)).into()],
+        ))
+        .await
+        .context("failed to look for win-back conversions")?;
+    let mut converted = 0;
+    for row in rows {
+        let id: i64 = row.try_get("", "id")?;
+        let expires: Option<NaiveDate> = row.try_get("", "offer_expires_on")?;
+        let first_order: DateTime<Utc> = row.try_get("", "first_order")?;
+        if expires.is_some_and(|e| first_order.date_naive() <= e) {
+            email::Entity::update_many()
+                .filter(email::Column::Id.eq(id))
+                .col_expr(email::Column::ConvertedAt, Expr::value(first_order))
+                .exec(db)
+                .await?;
+            converted += 1;
+        }
+    }
+    // Attribute reactivations to converted emails (the lifecycle job may record the
+    // reactivation after the conversion was seen).
+    let recent = email::Entity::find()
+        .filter(email::Column::Kind.eq(EmailKind::WinBack))
+        .filter(email::Column::ConvertedAt.gte(now - Duration::days(365)))
+        .all(db)
+        .await?;
+    for email in recent {
+        let (Some(customer_id), Some(sent_at)) = (email.customer_id, email.sent_at) else {
+            continue;
+        };
+        entity::lifecycle_event::Entity::update_many()
+            .filter(entity::lifecycle_event::Column::CustomerId.eq(customer_id))
+            .filter(entity::lifecycle_event::Column::Reactivation.eq(true))
+            .filter(entity::lifecycle_event::Column::WinBackEmailId.is_null())
+            .filter(entity::lifecycle_event::Column::At.gte(crate::day_start(sent_at.date_naive())))
+            .col_expr(
+                entity::lifecycle_event::Column::WinBackEmailId,
+                Expr::value(email.id),
+            )
+            .exec(db)
+            .await
+            .context("failed to attribute a reactivation")?;
+    }
+    Ok(converted)
+}

@@ -1,0 +1,571 @@
+//! The outbox dispatcher. Any number of dispatchers may run against one database: each
+//! claims a batch of due rows in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+//! two dispatchers never take the same row; SQLite: the statement holds the only write
+//! lock), sends them, and records each outcome — guarded by its own claim, so a
+//! dispatcher whose claim ran out cannot overwrite the one that took the row over.
+//!
+//! Delivery is at least once: a dispatcher that dies after the server accepted a message
+//! but before recording it leaves the row `SENDING` until its claim expires
+//! (`claim_seconds`); then another dispatcher sends it again, with the same Message-ID.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use entity::{EmailKind, EmailStatus, campaign, customer, email};
+use futures::StreamExt;
+use lettre::{
+    Message,
+    message::{
+        Attachment, Mailbox, MultiPart, SinglePart,
+        header::{ContentType, HeaderName, HeaderValue},
+    },
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement,
+    TransactionTrait, sea_query::Expr,
+};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{Mailer, templates::Rendered, transport::SendError, unsubscribe};
+use crate::campaigns::{CampaignTemplatesOf, timing};
+
+/// What one dispatch run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub claimed: u64,
+    pub sent: u64,
+    pub deferred: u64,
+    pub retrying: u64,
+    pub failed: u64,
+    pub suppressed: u64,
+}
+
+/// Why an email was not sent on purpose.
+pub mod reason {
+    pub const ERASED: &str = "ERASED";
+    pub const UNSUBSCRIBED: &str = "UNSUBSCRIBED";
+    pub const NO_CONSENT: &str = "NO_CONSENT";
+    pub const NO_ADDRESS: &str = "NO_ADDRESS";
+    pub const INVALID_ADDRESS: &str = "INVALID_ADDRESS";
+    pub const CAMPAIGN_DISABLED: &str = "CAMPAIGN_DISABLED";
+}
+
+/// Claims up to `limit` due rows until `claimed_until`: queued or retrying rows whose
+/// time has come, and rows of a dispatcher whose claim ran out.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    claimed_until: DateTime<Utc>,
+    limit: u64,
+) -> anyhow::Result<Vec<email::Model>> {
+    let backend = db.get_database_backend();
+    let lock = match backend {
+        DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+        _ => "",
+    };
+    let p = |n| entity::sql::numbered_placeholder(backend, n);
+    let sql = format!(
+        "UPDATE emails SET status = 'SENDING', claimed_until = {until}, updated_at = {now} \
+         WHERE id IN (SELECT id FROM emails \
+            WHERE (status IN ('QUEUED', 'RETRYING') AND scheduled_for <= {now}) \
+               OR (status = 'SENDING' AND claimed_until <= {now}) \
+            ORDER BY scheduled_for, id LIMIT {limit}{lock}) \
+         RETURNING *",
+        until = p(1),
+        now = p(2),
+        limit = p(3),
+    );
+    let mut rows = email::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                claimed_until.into(),
+                now.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .all(db)
+        .await
+        .context("failed to claim due emails")?;
+    rows.sort_by_key(|row| (row.scheduled_for, row.id));
+    Ok(rows)
+}
+
+/// Sends everything due at `now`, batch after batch, until nothing due is left.
+pub async fn dispatch(
+    db: &sea_orm::DatabaseConnection,
+    mailer: &Mailer,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    loop {
+        let claimed_until = now + Duration::seconds(mailer.settings.claim_seconds);
+        let rows = claim(db, now, claimed_until, mailer.settings.batch_size).await?;
+        let full = rows.len() as u64 == mailer.settings.batch_size;
+        if rows.is_empty() {
+            break;
+        }
+        report.claimed += rows.len() as u64;
+        process(db, mailer, now, claimed_until, rows, &mut report).await?;
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// What happens to one claimed row.
+enum Decision {
+    Send {
+        message: Box<Message>,
+        to: String,
+        subject: String,
+        message_id: String,
+    },
+    Suppress(&'static str),
+    Defer(DateTime<Utc>),
+    Fail {
+        error: String,
+    },
+}
+
+async fn process(
+    db: &sea_orm::DatabaseConnection,
+    mailer: &Mailer,
+    now: DateTime<Utc>,
+    claimed_until: DateTime<Utc>,
+    rows: Vec<email::Model>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let secret = mailer.secret(db).await?.to_vec();
+    let customer_ids: Vec<i64> = rows.iter().filter_map(|r| r.customer_id).collect();
+    let customers: HashMap<i64, customer::Model> = customer::Entity::find()
+        .filter(customer::Column::Id.is_in(customer_ids.clone()))
+        .all(db)
+        .await
+        .context("failed to load the recipients")?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let campaigns: HashMap<i64, campaign::Model> = campaign::Entity::find()
+        .all(db)
+        .await
+        .context("failed to load the campaigns")?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut last_sent = last_care_email(db, &customer_ids).await?;
+
+    let mut decisions = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let decision = decide(
+            mailer,
+            &secret,
+            now,
+            row,
+            &customers,
+            &campaigns,
+            &mut last_sent,
+        );
+        decisions.push((row.id, decision));
+    }
+
+    // Send concurrently over the pool; everything else is only recorded.
+    let mut outcomes: Vec<(i64, Decision)> = Vec::new();
+    let mut sends = Vec::new();
+    for (id, decision) in decisions {
+        match decision {
+            Decision::Send {
+                message,
+                to,
+                subject,
+                message_id,
+            } => sends.push((id, *message, to, subject, message_id)),
+            other => outcomes.push((id, other)),
+        }
+    }
+    let sent: Vec<_> = futures::stream::iter(sends)
+        .map(|(id, message, to, subject, message_id)| async move {
+            let result = mailer.transport.send(message).await;
+            (id, to, subject, message_id, result)
+        })
+        .buffer_unordered(mailer.settings.concurrency)
+        .collect()
+        .await;
+
+    let attempts: HashMap<i64, i32> = rows.iter().map(|r| (r.id, r.attempts)).collect();
+    let txn = db
+        .begin()
+        .await
+        .context("failed to record sending outcomes")?;
+    let update = |id: i64| {
+        email::Entity::update_many()
+            .filter(email::Column::Id.eq(id))
+            .filter(email::Column::Status.eq(EmailStatus::Sending))
+            .filter(email::Column::ClaimedUntil.eq(claimed_until))
+            .col_expr(
+                email::Column::ClaimedUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(email::Column::UpdatedAt, Expr::value(Utc::now()))
+    };
+    for (id, decision) in outcomes {
+        let statement = match decision {
+            Decision::Suppress(why) => {
+                report.suppressed += 1;
+                update(id)
+                    .col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Suppressed.as_str()),
+                    )
+                    .col_expr(email::Column::SuppressionReason, Expr::value(why))
+            }
+            Decision::Defer(until) => {
+                report.deferred += 1;
+                update(id)
+                    .col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Queued.as_str()),
+                    )
+                    .col_expr(email::Column::ScheduledFor, Expr::value(until))
+            }
+            Decision::Fail { error } => {
+                report.failed += 1;
+                update(id)
+                    .col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Failed.as_str()),
+                    )
+                    .col_expr(email::Column::LastError, Expr::value(error))
+                    .col_expr(
+                        email::Column::Attempts,
+                        Expr::value(attempts.get(&id).copied().unwrap_or(0) + 1),
+                    )
+            }
+            Decision::Send { .. } => continue,
+        };
+        statement
+            .exec(&txn)
+            .await
+            .context("failed to record an outcome")?;
+    }
+    for (id, to, subject, message_id, result) in sent {
+        let attempt = attempts.get(&id).copied().unwrap_or(0) + 1;
+        let statement = update(id)
+            .col_expr(email::Column::ToAddress, Expr::value(to))
+            .col_expr(email::Column::Subject, Expr::value(subject))
+            .col_expr(email::Column::MessageId, Expr::value(message_id))
+            .col_expr(email::Column::Attempts, Expr::value(attempt));
+        let statement = match result {
+            Ok(()) => {
+                report.sent += 1;
+                statement
+                    .col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Sent.as_str()),
+                    )
+                    .col_expr(email::Column::SentAt, Expr::value(now))
+                    .col_expr(email::Column::LastError, Expr::value(None::<String>))
+            }
+            Err(error) => {
+                let permanent = matches!(error, SendError::Permanent(_));
+                let statement =
+                    statement.col_expr(email::Column::LastError, Expr::value(error.message()));
+                if permanent || attempt >= mailer.settings.max_attempts {
+                    report.failed += 1;
+                    statement.col_expr(
+                        email::Column::Status,
+                        Expr::value(EmailStatus::Failed.as_str()),
+                    )
+                } else {
+                    report.retrying += 1;
+                    statement
+                        .col_expr(
+                            email::Column::Status,
+                            Expr::value(EmailStatus::Retrying.as_str()),
+                        )
+                        .col_expr(
+                            email::Column::ScheduledFor,
+                            Expr::value(now + backoff(mailer.settings.retry_base_seconds, attempt)),
+                        )
+                }
+            }
+        };
+        statement
+            .exec(&txn)
+            .await
+            .context("failed to record a sent email")?;
+    }
+    txn.commit()
+        .await
+        .context("failed to record sending outcomes")?;
+    Ok(())
+}
+
+/// The wait before attempt `attempt + 1`: base, 2×base, 4×base … at most 6 hours.
+pub fn backoff(base_seconds: i64, attempt: i32) -> Duration {
+    let factor = 1_i64 << (attempt - 1).clamp(0, 20);
+    Duration::seconds(base_seconds.saturating_mul(factor).min(6 * 3600))
+}
+
+/// When each customer's latest care email went out (digests are not care emails).
+async fn last_care_email(
+    db: &impl ConnectionTrait,
+    customer_ids: &[i64],
+) -> anyhow::Result<HashMap<i64, DateTime<Utc>>> {
+    if customer_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    use sea_orm::{QuerySelect, sea_query::Func};
+    let rows: Vec<(i64, Option<DateTime<Utc>>)> = email::Entity::find()
+        .select_only()
+        .column(email::Column::CustomerId)
+        .expr(Func::max(Expr::col(email::Column::SentAt)))
+        .filter(email::Column::CustomerId.is_in(customer_ids.to_vec()))
+        .filter(email::Column::Status.eq(EmailStatus::Sent))
+        .group_by(email::Column::CustomerId)
+        .into_tuple()
+        .all(db)
+        .await
+        .context("failed to read when customers were last emailed")?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, at)| at.map(|at| (id, at)))
+        .collect())
+}
+
+fn decide(
+    mailer: &Mailer,
+    secret: &[u8],
+    now: DateTime<Utc>,
+    row: &email::Model,
+    customers: &HashMap<i64, customer::Model>,
+    campaigns: &HashMap<i64, campaign::Model>,
+    last_sent: &mut HashMap<i64, DateTime<Utc>>,
+) -> Decision {
+    let settings = &mailer.settings;
+    let campaign = row.campaign_id.and_then(|id| campaigns.get(&id));
+    if row.campaign_id.is_some() && !campaign.is_some_and(|c| c.enabled) {
+        return Decision::Suppress(reason::CAMPAIGN_DISABLED);
+    }
+    let payload: Value = row
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or(Value::Null);
+
+    if row.kind == EmailKind::Digest {
+        let Some(to) = row.to_address.clone() else {
+            return Decision::Suppress(reason::NO_ADDRESS);
+        };
+        let Ok(mailbox) = to.parse::<Mailbox>() else {
+            return Decision::Suppress(reason::INVALID_ADDRESS);
+        };
+        return match super::super::campaigns::digest::render(mailer, &payload) {
+            Ok((rendered, images)) => build(mailer, row, mailbox, to, rendered, None, images),
+            Err(error) => Decision::Fail { error },
+        };
+    }
+
+    let Some(customer) = row.customer_id.and_then(|id| customers.get(&id)) else {
+        return Decision::Suppress(reason::ERASED);
+    };
+    if customer.erased_at.is_some() {
+        return Decision::Suppress(reason::ERASED);
+    }
+    if customer.unsubscribed_at.is_some() {
+        return Decision::Suppress(reason::UNSUBSCRIBED);
+    }
+    if !customer.marketing_consent {
+        return Decision::Suppress(reason::NO_CONSENT);
+    }
+    let Some(address) = customer.email.clone().filter(|a| !a.trim().is_empty()) else {
+        return Decision::Suppress(reason::NO_ADDRESS);
+    };
+    let Ok(to) = address.parse::<lettre::Address>() else {
+        return Decision::Suppress(reason::INVALID_ADDRESS);
+    };
+
+    let zone = timing::zone(&customer.time_zone);
+    if row.kind != EmailKind::Birthday
+        && settings.frequency_cap_days > 0
+        && let Some(last) = last_sent.get(&customer.id)
+    {
+        let allowed = *last + Duration::days(settings.frequency_cap_days);
+        if allowed > now {
+            return Decision::Defer(allowed);
+        }
+    }
+    let quiet = timing::QuietHours {
+        start: settings.quiet_hours_start,
+        end: settings.quiet_hours_end,
+    };
+    if let Some(until) = quiet.deferral(zone, now) {
+        return Decision::Defer(until);
+    }
+
+    let token = unsubscribe::sign(secret, row.id, customer.id);
+    let unsubscribe_url = unsubscribe::url(&settings.public_url, &token);
+    let vars = customer_variables(mailer, row, customer, &payload, &unsubscribe_url, zone);
+    let own = campaign.and_then(CampaignTemplatesOf::templates_of);
+    match mailer
+        .templates
+        .render(row.kind, &customer.locale, own.as_ref(), &vars)
+    {
+        Ok(rendered) => {
+            // Counted at once, so a second email to the same customer in this batch waits.
+            last_sent.insert(customer.id, now);
+            let name = customer.name.clone().filter(|n| !n.trim().is_empty());
+            build(
+                mailer,
+                row,
+                Mailbox::new(name, to),
+                address,
+                rendered,
+                Some(&unsubscribe_url),
+                Vec::new(),
+            )
+        }
+        Err(error) => Decision::Fail { error },
+    }
+}
+
+fn customer_variables(
+    mailer: &Mailer,
+    row: &email::Model,
+    customer: &customer::Model,
+    payload: &Value,
+    unsubscribe_url: &str,
+    zone: chrono_tz::Tz,
+) -> Value {
+    let locale = super::templates::template_locale(&customer.locale);
+    let name = match customer.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ if locale == "zh-CN" => "顾客".to_owned(),
+        _ => "valued customer".to_owned(),
+    };
+    let mut vars = Map::new();
+    vars.insert("name".into(), json!(name));
+    vars.insert("store_name".into(), json!(mailer.settings.store_name));
+    vars.insert("unsubscribe_url".into(), json!(unsubscribe_url));
+    // Only values that exist: a template that prints a missing one fails the email.
+    if let Some(code) = &row.offer_code {
+        vars.insert("offer_code".into(), json!(code));
+    }
+    if let Some(expires) = row.offer_expires_on {
+        vars.insert("offer_expires_on".into(), json!(expires.to_string()));
+    }
+    if let Some(first) = customer.first_order_at {
+        let first = timing::local_date(zone, first);
+        let day = timing::local_date(zone, row.scheduled_for);
+        vars.insert("first_order_on".into(), json!(first.to_string()));
+        vars.insert(
+            "years".into(),
+            json!(timing::years_between(first, day).max(1)),
+        );
+    }
+    if let Some(holiday) = payload.get("holiday") {
+        let localized = holiday.get(locale).or_else(|| holiday.get("en"));
+        if let Some(name) = localized {
+            vars.insert("holiday_name".into(), name.clone());
+        }
+    }
+    if let Some(segment) = payload.get("segment_name") {
+        vars.insert("segment_name".into(), segment.clone());
+    }
+    Value::Object(vars)
+}
+
+/// Message-ID from the dedupe key: a resend after a crash carries the same one, so
+/// receivers can drop the duplicate.
+pub fn message_id(dedupe_key: &str, from: &Mailbox) -> String {
+    let digest = hex::encode(Sha256::digest(dedupe_key.as_bytes()));
+    format!("<{}@{}>", &digest[..32], from.email.domain())
+}
+
+fn build(
+    mailer: &Mailer,
+    row: &email::Model,
+    to: Mailbox,
+    to_text: String,
+    rendered: Rendered,
+    unsubscribe_url: Option<&str>,
+    images: Vec<super::InlineImage>,
+) -> Decision {
+    let from: Mailbox = match mailer.settings.email_from.parse() {
+        Ok(from) => from,
+        Err(error) => {
+            return Decision::Fail {
+                error: format!("EMAIL_FROM is not an address: {error}"),
+            };
+        }
+    };
+    let id = message_id(&row.dedupe_key, &from);
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(rendered.subject.clone())
+        .message_id(Some(id.clone()));
+    if let Some(url) = unsubscribe_url {
+        // RFC 8058 one-click unsubscribe.
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
+    let body = if images.is_empty() {
+        MultiPart::alternative_plain_html(rendered.text, rendered.html)
+    } else {
+        let mut related = MultiPart::related().singlepart(SinglePart::html(rendered.html));
+        for (cid, png) in images {
+            related = related.singlepart(Attachment::new_inline(cid).body(
+                png,
+                ContentType::parse("image/png").unwrap_or(ContentType::TEXT_PLAIN),
+            ));
+        }
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(rendered.text))
+            .multipart(related)
+    };
+    match builder.multipart(body) {
+        Ok(message) => Decision::Send {
+            message: Box::new(message),
+            to: to_text,
+            subject: rendered.subject,
+            message_id: id,
+        },
+        Err(error) => Decision::Fail {
+            error: format!("cannot build the message: {error}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_six_hours() {
+        assert_eq!(backoff(60, 1), Duration::seconds(60));
+        assert_eq!(backoff(60, 2), Duration::seconds(120));
+        assert_eq!(backoff(60, 4), Duration::seconds(480));
+        assert_eq!(backoff(60, 30), Duration::hours(6));
+    }
+
+    #[test]
+    fn message_ids_follow_the_dedupe_key() {
+        let from: Mailbox = "Shop <care@shop.example>".parse().unwrap();
+        let a = message_id("birthday:2026:1", &from);
+        assert_eq!(a, message_id("birthday:2026:1", &from));
+        assert_ne!(a, message_id("birthday:2026:2", &from));
+        assert!(a.starts_with('<') && a.ends_with("@shop.example>"));
+    }
+}

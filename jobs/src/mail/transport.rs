@@ -1,0 +1,114 @@
+use anyhow::Context;
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    transport::smtp::{PoolConfig, authentication::Credentials},
+};
+
+use secrecy::ExposeSecret;
+
+use super::MailSettings;
+
+/// Where messages go.
+pub enum Transport {
+    /// A mail server, through a pool of connections kept open between messages.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// No server configured: each message becomes an `.eml` file (development, demos).
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// Why a message did not go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The server refused it for good (a 5xx reply): trying again cannot help.
+    Permanent(String),
+    /// A 4xx reply, a connection that failed or dropped: try again later.
+    Transient(String),
+}
+
+impl SendError {
+    pub fn message(&self) -> &str {
+        match self {
+            SendError::Permanent(m) | SendError::Transient(m) => m,
+        }
+    }
+}
+
+/// The user in `smtp://user@host` (lettre reads user and password from the URL itself;
+/// this is for a password given separately).
+fn url_user(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let user = userinfo.split(':').next()?;
+    (!user.is_empty()).then(|| user.to_owned())
+}
+
+impl Transport {
+    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
+        match &settings.smtp_url {
+            Some(url) => {
+                let url = url.expose_secret();
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .with_context(|| {
+                        "SMTP_URL is not `smtp://host:port`, `smtp://host:port?tls=required` \
+                         or `smtps://host:port`"
+                    })?
+                    .pool_config(
+                        PoolConfig::new()
+                            .max_size(u32::try_from(settings.concurrency).unwrap_or(8)),
+                    );
+                if let Some(password) = &settings.smtp_password {
+                    let user = url_user(url).context(
+                        "SMTP_PASSWORD is set but SMTP_URL names no user (smtp://user@host)",
+                    )?;
+                    builder = builder
+                        .credentials(Credentials::new(user, password.expose_secret().to_owned()));
+                }
+                Ok(Transport::Smtp(builder.build()))
+            }
+            None => {
+                std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
+                    format!(
+                        "cannot create the outbox directory {}",
+                        settings.outbox_dir.display()
+                    )
+                })?;
+                Ok(Transport::File(AsyncFileTransport::new(
+                    &settings.outbox_dir,
+                )))
+            }
+        }
+    }
+
+    /// Sends one message; the error says whether trying again may help.
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|error| {
+                let text = error.to_string();
+                if error.is_permanent() {
+                    SendError::Permanent(text)
+                } else {
+                    SendError::Transient(text)
+                }
+            }),
+            Transport::File(file) => file.send(message).await.map(|_| ()).map_err(|error| {
+                SendError::Transient(format!("cannot write the .eml file: {error}"))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_is_read_from_the_url() {
+        assert_eq!(
+            url_user("smtp://mailer@smtp.example.com:587?tls=required").as_deref(),
+            Some("mailer")
+        );
+        assert_eq!(url_user("smtps://a:b@host").as_deref(), Some("a"));
+        assert_eq!(url_user("smtp://host:25"), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! Unsubscribe links that need no login: `<email id>.<customer id>.<signature>`, the
+//! signature an HMAC-SHA256 of both ids under a server secret. Forging one for another
+//! customer needs the secret; the email id tells which campaign lost the customer.
+
+use anyhow::Context;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sha2::Sha256;
+
+const SECRET_KEY: &str = "email.unsubscribe_secret";
+
+fn mac(secret: &[u8], email_id: i64, customer_id: i64) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(format!("unsubscribe:{email_id}:{customer_id}").as_bytes());
+    mac
+}
+
+/// The token for an email to a customer.
+pub fn sign(secret: &[u8], email_id: i64, customer_id: i64) -> String {
+    let signature = mac(secret, email_id, customer_id).finalize().into_bytes();
+    format!(
+        "{email_id}.{customer_id}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// The (email id, customer id) of a genuine token; None for anything else. The
+/// comparison is constant-time.
+pub fn verify(secret: &[u8], token: &str) -> Option<(i64, i64)> {
+    let mut parts = token.trim().splitn(3, '.');
+    let email_id: i64 = parts.next()?.parse().ok()?;
+    let customer_id: i64 = parts.next()?.parse().ok()?;
+    let signature = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+    mac(secret, email_id, customer_id)
+        .verify_slice(&signature)
+        .ok()
+        .map(|()| (email_id, customer_id))
+}
+
+/// The link in an email.
+pub fn url(public_url: &str, token: &str) -> String {
+    format!("{}/unsubscribe/{token}", public_url.trim_end_matches('/'))
+}
+
+/// Reads the secret, making it on first use. Two processes starting together both try
+/// to insert; the loser's insert does nothing and both read the winner's.
+pub async fn load_or_create_secret(db: &DatabaseConnection) -> anyhow::Result<Vec<u8>> {
+    let backend = db.get_database_backend();
+    let fresh: [u8; 32] = rand::random();
+    let p = |n| entity::sql::numbered_placeholder(backend, n);
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "INSERT INTO app_settings (key, value, updated_at) VALUES ({}, {}, {}) \
+             ON CONFLICT (key) DO NOTHING",
+            p(1),
+            p(2),
+            p(3)
+        ),
+        [
+            SECRET_KEY.into(),
+            hex::encode(fresh).into(),
+            chrono::Utc::now().into(),
+        ],
+    ))
+    .await
+    .context("failed to store the unsubscribe secret")?;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT value FROM app_settings WHERE key = {}", p(1)),
+            [SECRET_KEY.into()],
+        ))
+        .await
+        .context("failed to read the unsubscribe secret")?
+        .context("the unsubscribe secret is missing after it was stored")?;
+    let value: String = row.try_get("", "value")?;
+    hex::decode(value.trim()).context("the stored unsubscribe secret is not hex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_and_tampering_is_refused() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let token = sign(secret, 42, 7);
+        assert_eq!(verify(secret, &token), Some((42, 7)));
+        // Another customer with the same signature, another secret, a truncated or
+        // edited signature: all refused.
+        let signature = token.rsplit('.').next().unwrap();
+        assert_eq!(verify(secret, &format!("42.8.{signature}")), None);
+        assert_eq!(verify(b"another secret", &token), None);
+        assert_eq!(verify(secret, &token[..token.len() - 2]), None);
+        let mut edited = token.clone().into_bytes();
+        let last = edited.len() - 1;
+        edited[last] = if edited[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(verify(secret, &String::from_utf8(edited).unwrap()), None);
+        assert_eq!(verify(secret, "garbage"), None);
+        assert_eq!(verify(secret, ""), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! `/unsubscribe/{token}`: the page behind the link in every care email. GET shows a
+//! confirmation with one button (mail scanners follow links; they must not unsubscribe
+//! anyone); POST — the button, or a mail client's RFC 8058 one-click request — turns
+//! marketing consent off at once. No login: the token's HMAC is the proof.
+
+use actix_web::{HttpResponse, http::StatusCode, web};
+use chrono::Utc;
+use entity::{customer, email};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+
+use super::AppState;
+
+fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title></head>\
+             <body style=\"font-family:Arial,Helvetica,sans-serif;max-width:480px;margin:48px auto;padding:0 16px;color:#1f2937\">\
+             {body}</body></html>"
+        ))
+}
+
+fn invalid() -> HttpResponse {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Invalid link",
+        "<h1>This unsubscribe link is not valid</h1>\
+         <p>Please use the link from the email exactly as it was sent.</p>\
+         <p>此退订链接无效，请使用邮件中的原始链接。</p>",
+    )
+}
+
+async fn verify(state: &AppState, token: &str) -> Result<(i64, i64), HttpResponse> {
+    let secret = state.mail.secret(&state.db).await.map_err(|error| {
+        tracing::error!(error.cause_chain = ?error, "cannot read the unsubscribe secret");
+        HttpResponse::InternalServerError().finish()
+    })?;
+    jobs::mail::unsubscribe::verify(secret, token).ok_or_else(invalid)
+}
+
+/// GET: the confirmation page.
+pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    if let Err(response) = verify(&state, &token).await {
+        return response;
+    }
+    // The token is URL-safe base64 with dots: nothing in it needs escaping.
+    page(
+        StatusCode::OK,
+        "Unsubscribe",
+        &format!(
+            "<h1>Unsubscribe?</h1>\
+             <p>You will no longer receive care emails (greetings and offers) from us.</p>\
+             <p>您将不再收到我们的关怀邮件（祝福与优惠）。</p>\
+             <form method=\"post\" action=\"/unsubscribe/{}\">\
+             <button type=\"submit\" style=\"padding:10px 20px;font-size:16px\">Unsubscribe 退订</button>\
+             </form>",
+            token.as_str()
+        ),
+    )
+}
+
+/// POST: unsubscribes at once.
+pub async fn unsubscribe(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    let (email_id, customer_id) = match verify(&state, &token).await {
+        Ok(ids) => ids,
+        Err(response) => return response,
+    };
+    let now = Utc::now();
+    let result = async {
+        let txn = state.db.begin().await?;
+        // Only the first unsubscribe sets the time; a second click changes nothing.
+        customer::Entity::update_many()
+            .filter(customer::Column::Id.eq(customer_id))
+            .filter(customer::Column::UnsubscribedAt.is_null())
+            .col_expr(customer::Column::MarketingConsent, Expr::value(false))
+            .col_expr(customer::Column::UnsubscribedAt, Expr::value(now))
+            .col_expr(customer::Column::ConsentUpdatedAt, Expr::value(now))
+            .col_expr(customer::Column::UpdatedAt, Expr::value(now))
+            .exec(&txn)
+            .await?;
+        email::Entity::update_many()
+            .filter(email::Column::Id.eq(email_id))
+            .filter(email::Column::CustomerId.eq(customer_id))
+            .filter(email::Column::UnsubscribedAt.is_null())
+            .col_expr(email::Column::UnsubscribedAt, Expr::value(now))
+            .exec(&txn)
+            .await?;
+        txn.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<h1>You are unsubscribed</h1>\
+             <p>You will not receive care emails from us any more.</p>\
+             <p>您已成功退订，今后不会再收到我们的关怀邮件。</p>",
+        ),
+        Err(error) => {
+            tracing::error!(%error, customer_id, "unsubscribe failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
