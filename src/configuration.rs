@@ -84,6 +84,7 @@ impl Settings {
             campaigns: self.campaigns_schedule.clone(),
             email_dispatch: self.email_dispatch_schedule.clone(),
             marketer_digest: self.marketer_digest_schedule.clone(),
+            ..Default::default()
         }
     }
 

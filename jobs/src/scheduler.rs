@@ -1,4 +1,4 @@
-use std::str::FromStr;
+use std::{collections::BTreeMap, str::FromStr};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,43 @@ pub struct SchedulerSettings {
     pub campaigns: String,
     pub email_dispatch: String,
     pub marketer_digest: String,
+    /// Schedules changed through the API (`updateJobSchedule`), by job name; they win
+    /// over the configured ones and are read from the database by [`Self::effective`].
+    #[serde(skip)]
+    pub overrides: BTreeMap<String, JobSchedule>,
+    /// How often a running scheduler looks for changed schedules.
+    #[serde(skip)]
+    pub reload_every: std::time::Duration,
+}
+
+/// A job's schedule as changed through the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSchedule {
+    pub schedule: String,
+    /// None: the scheduler's time zone.
+    pub time_zone: Option<String>,
+}
+
+/// Where schedules changed through the API are kept.
+pub const SCHEDULES_KEY: &str = "scheduler.schedules";
+
+/// Why a schedule is refused: the field (`schedule`, `timeZone`) and the reason.
+pub fn check_schedule(
+    schedule: &str,
+    time_zone: Option<&str>,
+) -> Result<(), (&'static str, String)> {
+    if let Some(zone) = time_zone
+        && chrono_tz::Tz::from_str(zone).is_err()
+    {
+        return Err(("timeZone", format!("`{zone}` is not an IANA time zone")));
+    }
+    croner_check(schedule).map_err(|_| {
+        (
+            "schedule",
+            format!("`{schedule}` is not a six-field cron expression (seconds first, e.g. `0 0 9 * * *`)"),
+        )
+    })
 }
 
 impl Default for SchedulerSettings {
@@ -34,13 +71,18 @@ impl Default for SchedulerSettings {
             campaigns: "0 5 * * * *".into(),
             email_dispatch: "0 * * * * *".into(),
             marketer_digest: "0 0 8 * * Mon".into(),
+            overrides: BTreeMap::new(),
+            reload_every: std::time::Duration::from_secs(30),
         }
     }
 }
 
 impl SchedulerSettings {
-    /// Each job's cron expression.
+    /// Each job's cron expression (changed through the API, else configured).
     pub fn schedule(&self, job: JobName) -> &str {
+        if let Some(changed) = self.overrides.get(job.as_str()) {
+            return &changed.schedule;
+        }
         match job {
             JobName::ValueScores => &self.value_scores,
             JobName::Lifecycle => &self.lifecycle,
@@ -49,6 +91,40 @@ impl SchedulerSettings {
             JobName::EmailDispatch => &self.email_dispatch,
             JobName::MarketerDigest => &self.marketer_digest,
         }
+    }
+
+    /// The time zone a job's schedule is read in.
+    pub fn time_zone_of(&self, job: JobName) -> &str {
+        self.overrides
+            .get(job.as_str())
+            .and_then(|changed| changed.time_zone.as_deref())
+            .unwrap_or(&self.time_zone)
+    }
+
+    /// These settings with the schedules saved through the API.
+    pub async fn effective(&self, db: &impl sea_orm::ConnectionTrait) -> anyhow::Result<Self> {
+        let overrides = crate::app_settings::load(db, SCHEDULES_KEY)
+            .await?
+            .unwrap_or_default();
+        Ok(Self {
+            overrides,
+            ..self.clone()
+        })
+    }
+
+    /// Saves a job's schedule (the caller checked it with [`check_schedule`]); running
+    /// schedulers pick it up within `reload_every`.
+    pub async fn save_override(
+        db: &impl sea_orm::ConnectionTrait,
+        job: JobName,
+        schedule: JobSchedule,
+    ) -> anyhow::Result<()> {
+        let mut overrides: BTreeMap<String, JobSchedule> =
+            crate::app_settings::load(db, SCHEDULES_KEY)
+                .await?
+                .unwrap_or_default();
+        overrides.insert(job.as_str().to_owned(), schedule);
+        crate::app_settings::save(db, SCHEDULES_KEY, &overrides).await
     }
 
     /// Refuses an unknown time zone or an expression that does not parse, naming it.
@@ -60,6 +136,13 @@ impl SchedulerSettings {
             )
         })?;
         for job in JobName::ALL {
+            let job_zone = self.time_zone_of(job);
+            chrono_tz::Tz::from_str(job_zone).map_err(|_| {
+                anyhow::anyhow!(
+                    "the time zone of `{}` (`{job_zone}`) is not an IANA time zone",
+                    job.as_str()
+                )
+            })?;
             let expression = self.schedule(job);
             croner_check(expression).with_context(|| {
                 format!(
@@ -103,7 +186,7 @@ impl SchedulerSettings {
     }
 
     fn cron(&self, job: JobName) -> Option<(croner::Cron, chrono_tz::Tz)> {
-        let zone = chrono_tz::Tz::from_str(&self.time_zone).ok()?;
+        let zone = chrono_tz::Tz::from_str(self.time_zone_of(job)).ok()?;
         let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
             .build()
@@ -131,7 +214,11 @@ async fn run_tick(
     let now = chrono::Utc::now();
     if job == JobName::EmailDispatch {
         // No lease: any number of dispatchers drain the outbox together, each claiming
-        // its own rows.
+        // its own rows. An idle outbox leaves no run record (one a minute would bury
+        // the runs that did something).
+        if !crate::mail::dispatch::has_due(&context.db, now).await? {
+            return Ok(());
+        }
         return runs::run(context, job, JobParams::default())
             .await
             .map(|_| ());
@@ -151,41 +238,112 @@ async fn run_tick(
 /// The cron scheduler of one process.
 pub struct Scheduler {
     inner: JobScheduler,
+    reload: tokio::task::JoinHandle<()>,
+}
+
+/// What a scheduled job was created with, to tell when its schedule changed.
+type Installed = BTreeMap<&'static str, (uuid::Uuid, String, String)>;
+
+/// Creates the cron job that runs `job` at its ticks.
+fn cron_job(
+    context: &JobContext,
+    settings: &SchedulerSettings,
+    job: JobName,
+    holder: &str,
+) -> anyhow::Result<Job> {
+    let zone = chrono_tz::Tz::from_str(settings.time_zone_of(job))
+        .map_err(|_| anyhow::anyhow!("bad time zone for `{}`", job.as_str()))?;
+    let (context, settings, holder) = (context.clone(), settings.clone(), holder.to_owned());
+    let expression = settings.schedule(job).to_owned();
+    Job::new_async_tz(expression.as_str(), zone, move |_, _| {
+        let (context, settings, holder) = (context.clone(), settings.clone(), holder.clone());
+        Box::pin(async move {
+            if let Err(error) = run_tick(&context, &settings, job, &holder).await {
+                tracing::error!(job = job.as_str(), error.cause_chain = ?error, "scheduled run failed to start or finish");
+            }
+        })
+    })
+    .map_err(|error| anyhow::anyhow!("cannot schedule `{}`: {error:?}", job.as_str()))
+}
+
+/// Adds the jobs whose schedule or zone differs from what is installed (all of them at
+/// start), removing the old ones.
+async fn install(
+    inner: &JobScheduler,
+    installed: &mut Installed,
+    context: &JobContext,
+    settings: &SchedulerSettings,
+    holder: &str,
+) -> anyhow::Result<()> {
+    for job in JobName::ALL {
+        let wanted = (
+            settings.schedule(job).to_owned(),
+            settings.time_zone_of(job).to_owned(),
+        );
+        if let Some((id, schedule, zone)) = installed.get(job.as_str()) {
+            if (schedule, zone) == (&wanted.0, &wanted.1) {
+                continue;
+            }
+            inner.remove(id).await.map_err(|error| {
+                anyhow::anyhow!("cannot unschedule `{}`: {error:?}", job.as_str())
+            })?;
+            tracing::info!(job = job.as_str(), schedule = %wanted.0, time_zone = %wanted.1, "schedule changed");
+        }
+        let id = inner
+            .add(cron_job(context, settings, job, holder)?)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot schedule `{}`: {error:?}", job.as_str()))?;
+        installed.insert(job.as_str(), (id, wanted.0, wanted.1));
+    }
+    Ok(())
 }
 
 impl Scheduler {
-    /// Starts the scheduler with every job on its configured schedule.
+    /// Starts the scheduler with every job on its schedule (saved through the API, else
+    /// configured), and looks for changed schedules every `reload_every`.
     pub async fn start(context: JobContext, settings: &SchedulerSettings) -> anyhow::Result<Self> {
-        let zone = settings.validate()?;
+        settings.validate()?;
+        let effective = settings.effective(&context.db).await?;
+        effective.validate()?;
         let inner = JobScheduler::new()
             .await
             .context("failed to create the job scheduler")?;
         let holder = leases::holder_name();
-        for job in JobName::ALL {
-            let (context, settings, holder) = (context.clone(), settings.clone(), holder.clone());
-            let scheduled = Job::new_async_tz(settings.clone().schedule(job), zone, move |_, _| {
-                let (context, settings, holder) = (context.clone(), settings.clone(), holder.clone());
-                Box::pin(async move {
-                    if let Err(error) = run_tick(&context, &settings, job, &holder).await {
-                        tracing::error!(job = job.as_str(), error.cause_chain = ?error, "scheduled run failed to start or finish");
-                    }
-                })
-            })
-            .map_err(|error| anyhow::anyhow!("cannot schedule `{}`: {error:?}", job.as_str()))?;
-            inner.add(scheduled).await.map_err(|error| {
-                anyhow::anyhow!("cannot schedule `{}`: {error:?}", job.as_str())
-            })?;
-        }
+        let mut installed = Installed::new();
+        install(&inner, &mut installed, &context, &effective, &holder).await?;
         inner
             .start()
             .await
             .context("failed to start the job scheduler")?;
-        tracing::info!(time_zone = %zone, "scheduler started");
-        Ok(Self { inner })
+        tracing::info!(time_zone = %effective.time_zone, "scheduler started");
+        let (scheduler, configured) = (inner.clone(), settings.clone());
+        let reload = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(configured.reload_every).await;
+                let changed = match configured.effective(&context.db).await {
+                    Ok(changed) if changed.validate().is_ok() => changed,
+                    Ok(_) => {
+                        tracing::error!("a saved schedule is invalid; keeping the current ones");
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::warn!(error.cause_chain = ?error, "cannot read the schedules");
+                        continue;
+                    }
+                };
+                if let Err(error) =
+                    install(&scheduler, &mut installed, &context, &changed, &holder).await
+                {
+                    tracing::error!(error.cause_chain = ?error, "cannot apply changed schedules");
+                }
+            }
+        });
+        Ok(Self { inner, reload })
     }
 
     /// Stops scheduling new ticks; running jobs finish on their own.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.reload.abort();
         self.inner
             .shutdown()
             .await

@@ -6,7 +6,7 @@ use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{campaign, email};
-use jobs::campaigns::{self as producers, CampaignSettings, CampaignTemplatesOf, Holiday, Target};
+use jobs::campaigns::{self as producers, CampaignDocuments, CampaignSettings, Holiday, Target};
 use jobs::mail::templates::{CampaignTemplates, TemplateSet};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,

@@ -369,10 +369,21 @@ async fn a_dispatcher_killed_after_claiming_leaves_its_rows_to_the_next_one() {
                 .await
                 .unwrap();
             assert_eq!(claimed.len(), 3);
+            assert!(dispatch::has_due(&app.db, now).await.unwrap());
             // Another dispatcher sends the rest and leaves the claimed rows alone…
             assert_eq!(send(&app, "2027-07-01T10:01:00Z").await.sent, 2);
             assert_eq!(emails(&app, json!({ "status": "SENDING" })).await.len(), 3);
             // …until the claim expires; then they go out, each once.
+            assert!(
+                !dispatch::has_due(&app.db, at("2027-07-01T10:04:59Z"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                dispatch::has_due(&app.db, at("2027-07-01T10:05:00Z"))
+                    .await
+                    .unwrap()
+            );
             assert_eq!(send(&app, "2027-07-01T10:05:00Z").await.sent, 3);
             assert_eq!(send(&app, "2027-07-01T10:10:00Z").await.claimed, 0);
             let received = received_since(&sink, before);

@@ -128,3 +128,54 @@ async fn two_workers_on_one_database_run_each_tick_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_changed_through_the_api_reaches_a_running_scheduler() {
+    on_each_database(|app| async move {
+        use serde_json::json;
+        let update = "mutation($name: String!, $schedule: String!, $zone: String) { updateJobSchedule(name: $name, schedule: $schedule, timeZone: $zone) { name schedule timeZone nextRunAt } }";
+        let refused = |body: serde_json::Value, field: &str| {
+            assert_eq!(crate::helpers::error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        };
+        refused(app.admin(update, json!({ "name": "segments", "schedule": "0 2 * * *" })).await, "schedule");
+        refused(app.admin(update, json!({ "name": "segments", "schedule": "0 0 2 * * *", "zone": "Mars/Base" })).await, "timeZone");
+        refused(app.admin(update, json!({ "name": "nope", "schedule": "0 0 2 * * *" })).await, "name");
+        let runner = app.key_with(&["jobs:run"]).await;
+        let denied = app.graphql(&runner, update, json!({ "name": "segments", "schedule": "0 0 2 * * *" })).await;
+        assert_eq!(crate::helpers::error_code(&denied), "FORBIDDEN");
+
+        // A scheduler running `segments` once a year…
+        let settings = jobs::SchedulerSettings {
+            segments: "0 0 0 1 1 *".into(),
+            reload_every: std::time::Duration::from_millis(500),
+            ..Default::default()
+        };
+        let scheduler = jobs::Scheduler::start(app.job_context(), &settings).await.unwrap();
+        let segment_runs = || async {
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            entity::job_run::Entity::find()
+                .filter(entity::job_run::Column::Name.eq("segments"))
+                .count(&app.db)
+                .await
+                .unwrap()
+        };
+        // …is told to run it every two seconds, in Shanghai time.
+        let changed = app
+            .admin_ok(update, json!({ "name": "segments", "schedule": "*/2 * * * * *", "zone": "Asia/Shanghai" }))
+            .await;
+        assert_eq!(changed["updateJobSchedule"]["schedule"], "*/2 * * * * *");
+        assert_eq!(changed["updateJobSchedule"]["timeZone"], "Asia/Shanghai");
+        let listed = app.admin_ok("{ jobs { name schedule timeZone } }", json!({})).await;
+        let segments = listed["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "segments").unwrap().clone();
+        assert_eq!(segments, json!({ "name": "segments", "schedule": "*/2 * * * * *", "timeZone": "Asia/Shanghai" }));
+        let mut waited = 0;
+        while segment_runs().await == 0 && waited < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        scheduler.shutdown().await.unwrap();
+        assert!(segment_runs().await >= 1, "the running scheduler took the new schedule");
+    })
+    .await;
+}

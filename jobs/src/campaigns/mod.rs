@@ -112,14 +112,14 @@ impl Default for CampaignSettings {
     }
 }
 
-/// Reads the JSON documents of a stored campaign.
-pub trait CampaignTemplatesOf {
+/// Reads the JSON documents (templates, target, settings) of a stored campaign.
+pub trait CampaignDocuments {
     fn templates_of(&self) -> Option<CampaignTemplates>;
     fn target(&self) -> anyhow::Result<Target>;
     fn settings(&self) -> anyhow::Result<CampaignSettings>;
 }
 
-impl CampaignTemplatesOf for campaign::Model {
+impl CampaignDocuments for campaign::Model {
     fn templates_of(&self) -> Option<CampaignTemplates> {
         serde_json::from_str(&self.templates).ok()
     }
@@ -323,15 +323,27 @@ pub async fn run(context: &JobContext, now: DateTime<Utc>) -> anyhow::Result<Job
         .await
         .context("failed to load the campaigns")?;
     let mut queued = serde_json::Map::new();
+    // One campaign that fails (a bad target, say) does not hold back the others; the run
+    // is still reported failed, naming it.
+    let mut failures = Vec::new();
     for campaign in &campaigns {
-        let n = produce(&context.db, campaign, now)
-            .await
-            .with_context(|| format!("campaign {} ({})", campaign.id, campaign.name))?;
-        queued.insert(campaign.name.clone(), n.into());
+        match produce(&context.db, campaign, now).await {
+            Ok(n) => {
+                queued.insert(campaign.name.clone(), n.into());
+            }
+            Err(error) => {
+                tracing::error!(campaign = campaign.id, error.cause_chain = ?error, "campaign producer failed");
+                failures.push(format!(
+                    "campaign {} ({}): {error:#}",
+                    campaign.id, campaign.name
+                ));
+            }
+        }
     }
     stats.set("queued", serde_json::Value::Object(queued));
     let converted = record_conversions(&context.db, now).await?;
     stats.set("converted", converted);
+    anyhow::ensure!(failures.is_empty(), "{}", failures.join("; "));
     Ok(stats)
 }
 

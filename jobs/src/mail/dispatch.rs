@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Mailer, templates::Rendered, transport::SendError, unsubscribe};
-use crate::campaigns::{CampaignTemplatesOf, timing};
+use crate::campaigns::{CampaignDocuments, timing};
 
 /// What one dispatch run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -92,6 +92,28 @@ pub async fn claim(
         .context("failed to claim due emails")?;
     rows.sort_by_key(|row| (row.scheduled_for, row.id));
     Ok(rows)
+}
+
+/// Whether anything is due at `now` (the scheduler skips recording a run every minute
+/// when the outbox is idle).
+pub async fn has_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let backend = db.get_database_backend();
+    let p = |n| entity::sql::numbered_placeholder(backend, n);
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT EXISTS (SELECT 1 FROM emails \
+                   WHERE (status IN ('QUEUED', 'RETRYING') AND scheduled_for <= {now}) \
+                      OR (status = 'SENDING' AND claimed_until <= {now})) AS due",
+                now = p(1)
+            ),
+            [now.into()],
+        ))
+        .await
+        .context("failed to look for due emails")?
+        .context("EXISTS returned no row")?;
+    Ok(row.try_get::<bool>("", "due")?)
 }
 
 /// Sends everything due at `now`, batch after batch, until nothing due is left.
@@ -364,7 +386,7 @@ fn decide(
         let Ok(mailbox) = to.parse::<Mailbox>() else {
             return Decision::Suppress(reason::INVALID_ADDRESS);
         };
-        return match super::super::campaigns::digest::render(mailer, &payload) {
+        return match crate::campaigns::digest::render(mailer, &payload) {
             Ok((rendered, images)) => build(mailer, row, mailbox, to, rendered, None, images),
             Err(error) => Decision::Fail { error },
         };
@@ -410,7 +432,7 @@ fn decide(
     let token = unsubscribe::sign(secret, row.id, customer.id);
     let unsubscribe_url = unsubscribe::url(&settings.public_url, &token);
     let vars = customer_variables(mailer, row, customer, &payload, &unsubscribe_url, zone);
-    let own = campaign.and_then(CampaignTemplatesOf::templates_of);
+    let own = campaign.and_then(CampaignDocuments::templates_of);
     match mailer
         .templates
         .render(row.kind, &customer.locale, own.as_ref(), &vars)
