@@ -17,10 +17,8 @@ pub struct Model {
     pub send_hour: i32,
     pub templates: String,
     pub settings: String,
-    /// When its producer last ran (win-back and segment entry act on changes since then).
+    /// When its producer last ran (win-back and segment entry act on events since then).
     pub last_run_at: Option<DateTimeUtc>,
-    /// The last lifecycle (win-back) or segment (segment entry) event id acted on.
-    pub watermark: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -69,8 +69,8 @@ pub fn resolve_as_of(params: &JobParams) -> NaiveDate {
 /// The moment a time-of-day job acts at: `at`; else asOf at the current time of day (so
 /// `run-job campaigns --as-of 2027-02-28` greets that day's birthdays); else now.
 pub fn resolve_now(params: &JobParams) -> DateTime<Utc> {
-    // Whole milliseconds: PostgreSQL keeps microseconds, so a time stored from `now` with
-    // nanoseconds could round past `now` and not yet be due when compared with it.
+    // Whole milliseconds, which both databases keep exactly: a time stored from `now`
+    // then compares equal to `now` (PostgreSQL would drop nanoseconds, SQLite keep them).
     let now = chrono::DurationRound::duration_trunc(Utc::now(), chrono::TimeDelta::milliseconds(1))
         .unwrap_or_else(|_| Utc::now());
     match (params.at, params.as_of) {

@@ -37,8 +37,10 @@ pub struct JobSchedule {
     pub time_zone: Option<String>,
 }
 
-/// Where schedules changed through the API are kept.
-pub const SCHEDULES_KEY: &str = "scheduler.schedules";
+/// Where a schedule changed through the API is kept: `scheduler.schedule.<job>`.
+fn schedule_key(job: JobName) -> String {
+    format!("scheduler.schedule.{}", job.as_str())
+}
 
 /// Why a schedule is refused: the field (`schedule`, `timeZone`) and the reason.
 pub fn check_schedule(
@@ -103,9 +105,12 @@ impl SchedulerSettings {
 
     /// These settings with the schedules saved through the API.
     pub async fn effective(&self, db: &impl sea_orm::ConnectionTrait) -> anyhow::Result<Self> {
-        let overrides = crate::app_settings::load(db, SCHEDULES_KEY)
-            .await?
-            .unwrap_or_default();
+        let mut overrides = BTreeMap::new();
+        for job in JobName::ALL {
+            if let Some(saved) = crate::app_settings::load(db, &schedule_key(job)).await? {
+                overrides.insert(job.as_str().to_owned(), saved);
+            }
+        }
         Ok(Self {
             overrides,
             ..self.clone()
@@ -113,18 +118,14 @@ impl SchedulerSettings {
     }
 
     /// Saves a job's schedule (the caller checked it with [`check_schedule`]); running
-    /// schedulers pick it up within `reload_every`.
+    /// schedulers pick it up within `reload_every`. One key per job, so two admins
+    /// changing two jobs at once do not overwrite each other.
     pub async fn save_override(
         db: &impl sea_orm::ConnectionTrait,
         job: JobName,
         schedule: JobSchedule,
     ) -> anyhow::Result<()> {
-        let mut overrides: BTreeMap<String, JobSchedule> =
-            crate::app_settings::load(db, SCHEDULES_KEY)
-                .await?
-                .unwrap_or_default();
-        overrides.insert(job.as_str().to_owned(), schedule);
-        crate::app_settings::save(db, SCHEDULES_KEY, &overrides).await
+        crate::app_settings::save(db, &schedule_key(job), &schedule).await
     }
 
     /// Refuses an unknown time zone or an expression that does not parse, naming it.
@@ -164,6 +165,9 @@ impl SchedulerSettings {
         after: chrono::DateTime<chrono::Utc>,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
         let (cron, zone) = self.cron(job)?;
+        // Whole seconds: croner keeps the sub-second part of `after` in its answer.
+        let after =
+            chrono::DurationRound::duration_trunc(after, chrono::TimeDelta::seconds(1)).ok()?;
         cron.find_next_occurrence(&after.with_timezone(&zone), false)
             .ok()
             .map(|at| at.with_timezone(&chrono::Utc))

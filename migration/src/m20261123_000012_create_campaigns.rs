@@ -21,8 +21,6 @@ enum Campaigns {
     /// JSON: offer, cooldown, holidays.
     Settings,
     LastRunAt,
-    /// The last lifecycle or segment event its producer acted on.
-    Watermark,
     CreatedAt,
     UpdatedAt,
 }
@@ -80,7 +78,6 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(C::Templates).text().not_null())
                     .col(ColumnDef::new(C::Settings).text().not_null())
                     .col(timestamp(C::LastRunAt).null())
-                    .col(ColumnDef::new(C::Watermark).big_integer().null())
                     .col(timestamp(C::CreatedAt).not_null())
                     .col(timestamp(C::UpdatedAt).not_null())
                     .to_owned(),

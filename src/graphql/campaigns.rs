@@ -243,7 +243,7 @@ impl Email {
     async fn customer_id(&self) -> Option<ID> {
         self.0.customer_id.map(|id| ID(id.to_string()))
     }
-    /// Set when it was rendered (at the first attempt).
+    /// Set at each send attempt (null when it never rendered).
     async fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
     }
@@ -577,20 +577,23 @@ fn apply_settings(
     settings
 }
 
-fn templates_of(input: Vec<CampaignTemplate>) -> CampaignTemplates {
-    input
-        .into_iter()
-        .map(|t| {
-            (
-                t.locale,
-                TemplateSet {
-                    subject: t.subject,
-                    html: t.html,
-                    text: t.text,
-                },
-            )
-        })
-        .collect()
+/// The templates by locale; a locale given twice is refused (one would silently win).
+fn templates_of(input: Vec<CampaignTemplate>) -> Result<CampaignTemplates> {
+    let mut templates = CampaignTemplates::new();
+    for (i, t) in input.into_iter().enumerate() {
+        let set = TemplateSet {
+            subject: t.subject,
+            html: t.html,
+            text: t.text,
+        };
+        if templates.insert(t.locale.clone(), set).is_some() {
+            return Err(bad_input(
+                &format!("input.templates[{i}].locale"),
+                format!("`{}` is given twice", t.locale),
+            ));
+        }
+    }
+    Ok(templates)
 }
 
 /// Validates a campaign as it would be saved; every problem, with `input.…` paths.
@@ -659,7 +662,7 @@ impl CampaignMutation {
             CampaignSettings::default(),
             input.settings.unwrap_or_default(),
         );
-        let templates = templates_of(input.templates.unwrap_or_default());
+        let templates = templates_of(input.templates.unwrap_or_default())?;
         let now = Utc::now();
         let draft = campaign::Model {
             id: 0,
@@ -671,7 +674,6 @@ impl CampaignMutation {
             templates: String::new(),
             settings: String::new(),
             last_run_at: None,
-            watermark: None,
             created_at: now,
             updated_at: now,
         };
@@ -718,7 +720,7 @@ impl CampaignMutation {
             None => current.settings().or_internal()?,
         };
         let templates = match input.templates {
-            Some(t) => templates_of(t),
+            Some(t) => templates_of(t)?,
             None => current.templates_of().unwrap_or_default(),
         };
         let mut draft = current.clone();

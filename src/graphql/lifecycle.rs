@@ -111,6 +111,13 @@ impl LifecycleEvent {
     async fn reactivation(&self) -> bool {
         self.0.reactivation
     }
+    /// The win-back email a reactivation is attributed to: the latest one sent to the
+    /// customer within `winBackWindowDays` before it (set by the `campaigns` job).
+    async fn win_back_email_id(&self) -> Option<async_graphql::ID> {
+        self.0
+            .win_back_email_id
+            .map(|id| async_graphql::ID(id.to_string()))
+    }
 }
 
 /// One stage of the base.

@@ -6,7 +6,10 @@
 use actix_web::{HttpResponse, http::StatusCode, web};
 use chrono::Utc;
 use entity::{customer, email};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
 
 use super::AppState;
 
@@ -32,20 +35,26 @@ fn invalid() -> HttpResponse {
     )
 }
 
-async fn verify(state: &AppState, token: &str) -> Result<(i64, i64), HttpResponse> {
+/// The (email id, customer id) of a genuine token and the token as signed (the form
+/// posts back that one, never what came in the path).
+async fn verify(state: &AppState, token: &str) -> Result<(i64, i64, String), HttpResponse> {
     let secret = state.mail.secret(&state.db).await.map_err(|error| {
         tracing::error!(error.cause_chain = ?error, "cannot read the unsubscribe secret");
         HttpResponse::InternalServerError().finish()
     })?;
-    jobs::mail::unsubscribe::verify(secret, token).ok_or_else(invalid)
+    let (email_id, customer_id) =
+        jobs::mail::unsubscribe::verify(secret, token).ok_or_else(invalid)?;
+    let signed = jobs::mail::unsubscribe::sign(secret, email_id, customer_id);
+    Ok((email_id, customer_id, signed))
 }
 
 /// GET: the confirmation page.
 pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
-    if let Err(response) = verify(&state, &token).await {
-        return response;
-    }
-    // The token is URL-safe base64 with dots: nothing in it needs escaping.
+    let signed = match verify(&state, &token).await {
+        Ok((_, _, signed)) => signed,
+        Err(response) => return response,
+    };
+    // A freshly signed token: digits, dots and URL-safe base64, nothing to escape.
     page(
         StatusCode::OK,
         "Unsubscribe",
@@ -56,7 +65,7 @@ pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> Ht
              <form method=\"post\" action=\"/unsubscribe/{}\">\
              <button type=\"submit\" style=\"padding:10px 20px;font-size:16px\">Unsubscribe 退订</button>\
              </form>",
-            token.as_str()
+            signed
         ),
     )
 }
@@ -64,18 +73,22 @@ pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> Ht
 /// POST: unsubscribes at once.
 pub async fn unsubscribe(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let (email_id, customer_id) = match verify(&state, &token).await {
-        Ok(ids) => ids,
+        Ok((email_id, customer_id, _)) => (email_id, customer_id),
         Err(response) => return response,
     };
     let now = Utc::now();
     let result = async {
         let txn = state.db.begin().await?;
         // Only the first unsubscribe sets the time; a second click changes nothing.
+        // Consent off every time (the customer may have opted in again since an earlier
+        // unsubscribe); the first unsubscribe time is kept.
         customer::Entity::update_many()
             .filter(customer::Column::Id.eq(customer_id))
-            .filter(customer::Column::UnsubscribedAt.is_null())
             .col_expr(customer::Column::MarketingConsent, Expr::value(false))
-            .col_expr(customer::Column::UnsubscribedAt, Expr::value(now))
+            .col_expr(
+                customer::Column::UnsubscribedAt,
+                Expr::col(customer::Column::UnsubscribedAt).if_null(now),
+            )
             .col_expr(customer::Column::ConsentUpdatedAt, Expr::value(now))
             .col_expr(customer::Column::UpdatedAt, Expr::value(now))
             .exec(&txn)

@@ -145,13 +145,12 @@ async fn a_schedule_changed_through_the_api_reaches_a_running_scheduler() {
         let denied = app.graphql(&runner, update, json!({ "name": "segments", "schedule": "0 0 2 * * *" })).await;
         assert_eq!(crate::helpers::error_code(&denied), "FORBIDDEN");
 
-        // A scheduler running `segments` once a year…
+        // A scheduler running `segments` every second…
         let settings = jobs::SchedulerSettings {
-            segments: "0 0 0 1 1 *".into(),
+            segments: "* * * * * *".into(),
             reload_every: std::time::Duration::from_millis(500),
             ..Default::default()
         };
-        let scheduler = jobs::Scheduler::start(app.job_context(), &settings).await.unwrap();
         let segment_runs = || async {
             use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
             entity::job_run::Entity::find()
@@ -160,22 +159,30 @@ async fn a_schedule_changed_through_the_api_reaches_a_running_scheduler() {
                 .await
                 .unwrap()
         };
-        // …is told to run it every two seconds, in Shanghai time.
-        let changed = app
-            .admin_ok(update, json!({ "name": "segments", "schedule": "*/2 * * * * *", "zone": "Asia/Shanghai" }))
-            .await;
-        assert_eq!(changed["updateJobSchedule"]["schedule"], "*/2 * * * * *");
-        assert_eq!(changed["updateJobSchedule"]["timeZone"], "Asia/Shanghai");
-        let listed = app.admin_ok("{ jobs { name schedule timeZone } }", json!({})).await;
-        let segments = listed["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "segments").unwrap().clone();
-        assert_eq!(segments, json!({ "name": "segments", "schedule": "*/2 * * * * *", "timeZone": "Asia/Shanghai" }));
+        let scheduler = jobs::Scheduler::start(app.job_context(), &settings).await.unwrap();
         let mut waited = 0;
-        while segment_runs().await == 0 && waited < 100 {
+        while segment_runs().await == 0 && waited < 50 {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             waited += 1;
         }
+        assert!(segment_runs().await >= 1, "the scheduler runs the configured schedule");
+        // …is told to run it daily at 09:00 Shanghai time (01:00 UTC).
+        let changed = app
+            .admin_ok(update, json!({ "name": "segments", "schedule": "0 0 9 * * *", "zone": "Asia/Shanghai" }))
+            .await;
+        assert_eq!(changed["updateJobSchedule"]["schedule"], "0 0 9 * * *");
+        assert_eq!(changed["updateJobSchedule"]["timeZone"], "Asia/Shanghai");
+        let next = changed["updateJobSchedule"]["nextRunAt"].as_str().unwrap();
+        assert!(next.ends_with("T01:00:00+00:00"), "{next}");
+        let listed = app.admin_ok("{ jobs { name schedule timeZone } }", json!({})).await;
+        let segments = listed["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "segments").unwrap().clone();
+        assert_eq!(segments, json!({ "name": "segments", "schedule": "0 0 9 * * *", "timeZone": "Asia/Shanghai" }));
+        // Once the scheduler has reloaded, the every-second job is gone.
+        tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+        let settled = segment_runs().await;
+        tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
         scheduler.shutdown().await.unwrap();
-        assert!(segment_runs().await >= 1, "the running scheduler took the new schedule");
+        assert_eq!(segment_runs().await, settled, "the old schedule no longer fires");
     })
     .await;
 }

@@ -275,10 +275,7 @@ pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
 /// not see it come back at the next start).
 pub async fn install_built_ins(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
     let txn = db.begin().await?;
-    let done = entity::app_setting::Entity::find_by_id(BUILT_INS_KEY)
-        .one(&txn)
-        .await
-        .context("failed to read the campaigns marker")?;
+    let done: Option<bool> = crate::app_settings::load(&txn, BUILT_INS_KEY).await?;
     if done.is_some() {
         return Ok(());
     }
@@ -301,14 +298,8 @@ pub async fn install_built_ins(db: &sea_orm::DatabaseConnection) -> anyhow::Resu
         .await
         .context("failed to install the built-in campaigns")?;
     }
-    entity::app_setting::ActiveModel {
-        key: Set(BUILT_INS_KEY.into()),
-        value: Set("true".into()),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .context("failed to record the built-in campaigns")?;
+    // An upsert: two processes starting on a fresh database both get here.
+    crate::app_settings::save(&txn, BUILT_INS_KEY, &true).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -341,7 +332,9 @@ pub async fn run(context: &JobContext, now: DateTime<Utc>) -> anyhow::Result<Job
         }
     }
     stats.set("queued", serde_json::Value::Object(queued));
-    let converted = record_conversions(&context.db, now).await?;
+    let thresholds =
+        crate::lifecycle::effective_thresholds(&context.db, &context.lifecycle).await?;
+    let converted = record_conversions(&context.db, &thresholds, now).await?;
     stats.set("converted", converted);
     anyhow::ensure!(failures.is_empty(), "{}", failures.join("; "));
     Ok(stats)
@@ -393,7 +386,8 @@ fn quoted_list(items: &[String]) -> String {
 /// What a producer inserts for one zone.
 struct Batch {
     condition: Cond,
-    key_prefix: String,
+    /// SQL of the dedupe key over `customers` (built from kind names, dates and ids).
+    key: String,
     scheduled_for: DateTime<Utc>,
     payload: Option<String>,
     offer_expires_on: Option<NaiveDate>,
@@ -419,39 +413,23 @@ pub async fn produce(
     };
     let hour = u32::try_from(campaign.send_hour.clamp(0, 23)).unwrap_or(9);
 
-    // Events since the last run (win-back, segment entry): (watermark, newest id].
-    let events_table = match campaign.kind {
-        EmailKind::WinBack => Some("lifecycle_events"),
-        EmailKind::SegmentEntry => Some("segment_events"),
-        _ => None,
-    };
-    let newest_event = match events_table {
-        Some(table) => max_id(db, table).await?,
-        None => None,
-    };
-    let since = now - Duration::days(settings.lookback_days);
-    // A first run looks back `lookback_days` by when events were recorded (lifecycle
-    // events carry a backdated effective time, so their run's start is used).
+    // Win-back and segment entry act on events recorded since the last run, with an
+    // overlap for transactions that committed late (PostgreSQL hands out ids and times
+    // before commit), and never further back than `lookback_days` (a first run, or a
+    // campaign enabled again after a pause). Their keys name the event, so an event seen
+    // by two runs queues one email.
+    let lookback_start = now - Duration::days(settings.lookback_days);
+    let events_since = campaign.last_run_at.map_or(lookback_start, |last| {
+        std::cmp::Ord::max(last - LATE_COMMIT_MARGIN, lookback_start)
+    });
     // `cust_with_values` placeholders: `$n` on PostgreSQL, `?` (in order) on SQLite.
     let param = |n| entity::sql::nth_placeholder(backend, n);
-    let event_window = |alias: &str| -> String {
-        let upper = newest_event.unwrap_or(0);
-        match (campaign.watermark, campaign.kind) {
-            (Some(low), _) => format!("{alias}.id > {low} AND {alias}.id <= {upper}"),
-            (None, EmailKind::WinBack) => format!(
-                "{alias}.id <= {upper} AND {alias}.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})",
-                param(1)
-            ),
-            (None, _) => format!("{alias}.id <= {upper} AND {alias}.at >= {}", param(1)),
-        }
-    };
-    let window_values = |values: &mut Vec<sea_orm::Value>| {
-        if campaign.watermark.is_none() {
-            values.push(since.into());
-        }
-    };
+    let txn = db
+        .begin()
+        .await
+        .context("failed to start the campaign run")?;
 
-    let zones: Vec<String> = db
+    let zones: Vec<String> = txn
         .query_all_raw(Statement::from_string(
             backend,
             "SELECT DISTINCT time_zone FROM customers WHERE erased_at IS NULL",
@@ -478,7 +456,7 @@ pub async fn produce(
                     month_day_of_date(backend, "customers.birth_date"),
                     quoted_list(&timing::greeted_month_days(today))
                 ))),
-                key_prefix: format!("birthday:{}:", chrono::Datelike::year(&today)),
+                key: keyed_by_customer(&format!("birthday:{}:", chrono::Datelike::year(&today))),
                 scheduled_for: at,
                 payload: None,
                 offer_expires_on: None,
@@ -494,7 +472,10 @@ pub async fn produce(
                             month_day_of_timestamp(backend, "customers.first_order_at", zone, now),
                             quoted_list(&timing::greeted_month_days(today))
                         ))),
-                    key_prefix: format!("anniversary:{}:", chrono::Datelike::year(&today)),
+                    key: keyed_by_customer(&format!(
+                        "anniversary:{}:",
+                        chrono::Datelike::year(&today)
+                    )),
                     scheduled_for: at,
                     payload: None,
                     offer_expires_on: None,
@@ -502,9 +483,9 @@ pub async fn produce(
             }
             EmailKind::Welcome => batches.push(Batch {
                 condition: in_zone
-                    .add(col("first_order_at").gte(since))
+                    .add(col("first_order_at").gte(lookback_start))
                     .add(col("first_order_at").lte(now)),
-                key_prefix: "welcome:".into(),
+                key: keyed_by_customer("welcome:"),
                 scheduled_for: at,
                 payload: None,
                 offer_expires_on: None,
@@ -518,7 +499,10 @@ pub async fn produce(
                     }
                     batches.push(Batch {
                         condition: in_zone.clone(),
-                        key_prefix: format!("holiday:{}:{}:", campaign.id, holiday.date),
+                        key: keyed_by_customer(&format!(
+                            "holiday:{}:{}:",
+                            campaign.id, holiday.date
+                        )),
                         scheduled_for: at,
                         payload: Some(serde_json::json!({ "holiday": names }).to_string()),
                         offer_expires_on: None,
@@ -526,28 +510,33 @@ pub async fn produce(
                 }
             }
             EmailKind::WinBack => {
-                let mut values = Vec::new();
-                window_values(&mut values);
-                let cooldown_start: sea_orm::Value =
-                    (now - Duration::days(settings.cooldown_days)).into();
+                let lapsed = "FROM lifecycle_events le WHERE le.customer_id = customers.id \
+                              AND le.to_stage IN ('SILENT', 'CHURNED')";
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
                         format!(
-                            "EXISTS (SELECT 1 FROM lifecycle_events le WHERE le.customer_id = customers.id \
-                               AND le.to_stage IN ('SILENT', 'CHURNED') AND {}) \
+                            "EXISTS (SELECT 1 {lapsed} AND le.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})) \
                              AND EXISTS (SELECT 1 FROM customer_lifecycle cl WHERE cl.customer_id = customers.id \
                                AND cl.stage IN ('SILENT', 'CHURNED')) \
                              AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
                                AND e.kind = 'WIN_BACK' AND e.created_at >= {})",
-                            event_window("le"),
-                            param(values.len() + 1)
+                            param(1),
+                            param(2)
                         ),
-                        values.into_iter().chain([cooldown_start]),
+                        [
+                            sea_orm::Value::from(events_since),
+                            (now - Duration::days(settings.cooldown_days)).into(),
+                        ],
                     )),
-                    key_prefix: format!("win_back:{today}:"),
+                    // The latest lapse: the same lapse seen twice is one email.
+                    key: format!(
+                        "'win_back:' || CAST(customers.id AS TEXT) || ':' || \
+                         CAST((SELECT MAX(le.id) {lapsed}) AS TEXT)"
+                    ),
                     scheduled_for: at,
                     payload: None,
-                    offer_expires_on: today.checked_add_signed(Duration::days(settings.offer_expiry_days)),
+                    offer_expires_on: today
+                        .checked_add_signed(Duration::days(settings.offer_expiry_days)),
                 });
             }
             EmailKind::SegmentEntry => {
@@ -555,22 +544,25 @@ pub async fn produce(
                     continue;
                 };
                 let segment_name = entity::segment::Entity::find_by_id(segment_id)
-                    .one(db)
+                    .one(&txn)
                     .await?
                     .map(|s| s.name)
                     .unwrap_or_default();
-                let mut values = Vec::new();
-                window_values(&mut values);
+                let entries = format!(
+                    "FROM segment_events se WHERE se.customer_id = customers.id \
+                     AND se.segment_id = {segment_id} AND se.kind = 'ENTERED'"
+                );
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
-                        format!(
-                            "EXISTS (SELECT 1 FROM segment_events se WHERE se.customer_id = customers.id \
-                               AND se.segment_id = {segment_id} AND se.kind = 'ENTERED' AND {})",
-                            event_window("se")
-                        ),
-                        values,
+                        format!("EXISTS (SELECT 1 {entries} AND se.at >= {})", param(1)),
+                        [sea_orm::Value::from(events_since)],
                     )),
-                    key_prefix: format!("segment_entry:{}:{today}:", campaign.id),
+                    // The latest entry: the same entry seen twice is one email.
+                    key: format!(
+                        "'segment_entry:{}:' || CAST(customers.id AS TEXT) || ':' || \
+                         CAST((SELECT MAX(se.id) {entries}) AS TEXT)",
+                        campaign.id
+                    ),
                     scheduled_for: at,
                     payload: Some(serde_json::json!({ "segment_name": segment_name }).to_string()),
                     offer_expires_on: None,
@@ -583,36 +575,34 @@ pub async fn produce(
                 Some(target) => batch.condition.clone().add(target.clone()),
                 None => batch.condition.clone(),
             };
-            queued += insert_batch(db, campaign, &batch, condition, now).await?;
+            queued += insert_batch(&txn, campaign, &batch, condition, now).await?;
         }
     }
 
+    // In the same transaction: no dispatcher sees a win-back row before its code.
     if campaign.kind == EmailKind::WinBack {
-        assign_offer_codes(db, campaign, &settings).await?;
+        assign_offer_codes(&txn, campaign, &settings).await?;
     }
     let mut record = campaign.clone().into_active_model();
     record.last_run_at = Set(Some(now));
-    if let Some(newest) = newest_event {
-        record.watermark = Set(Some(newest));
-    } else if events_table.is_some() {
-        record.watermark = Set(Some(0));
-    }
     record
-        .update(db)
+        .update(&txn)
         .await
         .context("failed to record the campaign run")?;
+    txn.commit()
+        .await
+        .context("failed to commit the campaign run")?;
     Ok(queued)
 }
 
-async fn max_id(db: &impl ConnectionTrait, table: &str) -> anyhow::Result<Option<i64>> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT MAX(id) AS id FROM {table}"),
-        ))
-        .await?
-        .context("MAX returned no row")?;
-    Ok(row.try_get::<Option<i64>>("", "id")?)
+/// How far before the last run a producer looks again for events: a transaction that
+/// committed later than this after stamping its events would be missed.
+const LATE_COMMIT_MARGIN: Duration = Duration::hours(1);
+
+/// A dedupe key of a fixed prefix and the customer id (the prefix is built from kind
+/// names, dates and ids only: safe to inline).
+fn keyed_by_customer(prefix: &str) -> String {
+    format!("'{prefix}' || CAST(customers.id AS TEXT)")
 }
 
 async fn insert_batch(
@@ -622,11 +612,7 @@ async fn insert_batch(
     condition: Cond,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    // The prefix is built from kind names, dates and ids only: safe to inline.
-    let key: SimpleExpr = Expr::cust(format!(
-        "'{}' || CAST(customers.id AS TEXT)",
-        batch.key_prefix
-    ));
+    let key: SimpleExpr = Expr::cust(batch.key.clone());
     let select = Query::select()
         .expr(key)
         .expr(Expr::val(campaign.kind.as_str()))
@@ -668,7 +654,7 @@ async fn insert_batch(
     let result = db
         .execute(&insert)
         .await
-        .with_context(|| format!("failed to queue `{}` emails", batch.key_prefix))?;
+        .with_context(|| format!("failed to queue `{}` emails", campaign.kind.as_str()))?;
     Ok(result.rows_affected())
 }
 
@@ -684,17 +670,16 @@ fn offer_code(prefix: &str) -> String {
 }
 
 async fn assign_offer_codes(
-    db: &sea_orm::DatabaseConnection,
+    txn: &impl ConnectionTrait,
     campaign: &campaign::Model,
     settings: &CampaignSettings,
 ) -> anyhow::Result<()> {
     let pending = email::Entity::find()
         .filter(email::Column::CampaignId.eq(campaign.id))
         .filter(email::Column::OfferCode.is_null())
-        .all(db)
+        .all(txn)
         .await
         .context("failed to read emails waiting for an offer code")?;
-    let txn = db.begin().await?;
     for row in pending {
         email::Entity::update_many()
             .filter(email::Column::Id.eq(row.id))
@@ -702,35 +687,41 @@ async fn assign_offer_codes(
                 email::Column::OfferCode,
                 Expr::value(offer_code(&settings.offer_prefix)),
             )
-            .exec(&txn)
+            .exec(txn)
             .await
             .context("failed to store an offer code")?;
     }
-    txn.commit().await?;
     Ok(())
 }
 
+/// An order recorded late (a partner's backfill) still converts an email whose offer
+/// expired up to this long ago.
+const LATE_ORDERS: Duration = Duration::days(30);
+
 /// Win-back conversions: a sent win-back email whose customer ordered between sending and
-/// the offer's expiry is `converted`, and the customer's reactivation (recorded by the
-/// lifecycle job, possibly later) is attributed to it.
+/// the offer's expiry is `converted`. And attribution: each reactivation the lifecycle
+/// job records (possibly after the conversion was seen) goes to the latest win-back email
+/// sent to the customer within `win_back_window_days` before it.
 pub async fn record_conversions(
     db: &sea_orm::DatabaseConnection,
+    thresholds: &crate::lifecycle::Thresholds,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
+    use entity::lifecycle_event;
     let backend = db.get_database_backend();
     let p = |n| entity::sql::numbered_placeholder(backend, n);
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "SELECT e.id, e.customer_id, e.offer_expires_on, MIN(o.ordered_at) AS first_order \
+                "SELECT e.id, e.offer_expires_on, MIN(o.ordered_at) AS first_order \
                  FROM emails e JOIN orders o ON o.customer_id = e.customer_id AND o.ordered_at >= e.sent_at \
                  WHERE e.kind = 'WIN_BACK' AND e.status = 'SENT' AND e.converted_at IS NULL \
                    AND e.offer_expires_on >= {} \
-                 GROUP BY e.id, e.customer_id, e.offer_expires_on",
+                 GROUP BY e.id, e.offer_expires_on",
                 p(1)
             ),
-            [(now.date_naive() - Duration::days(30)).into()],
+            [(now - LATE_ORDERS).date_naive().into()],
         ))
         .await
         .context("failed to look for win-back conversions")?;
@@ -744,33 +735,44 @@ pub async fn record_conversions(
                 .filter(email::Column::Id.eq(id))
                 .col_expr(email::Column::ConvertedAt, Expr::value(first_order))
                 .exec(db)
-                .await?;
+                .await
+                .context("failed to mark a conversion")?;
             converted += 1;
         }
     }
-    // Attribute reactivations to converted emails (the lifecycle job may record the
-    // reactivation after the conversion was seen).
-    let recent = email::Entity::find()
-        .filter(email::Column::Kind.eq(EmailKind::WinBack))
-        .filter(email::Column::ConvertedAt.gte(now - Duration::days(365)))
+
+    let window = Duration::days(thresholds.win_back_window_days);
+    let unattributed = lifecycle_event::Entity::find()
+        .filter(lifecycle_event::Column::Reactivation.eq(true))
+        .filter(lifecycle_event::Column::WinBackEmailId.is_null())
+        .filter(lifecycle_event::Column::At.gte(now - window - LATE_ORDERS))
         .all(db)
-        .await?;
-    for email in recent {
-        let (Some(customer_id), Some(sent_at)) = (email.customer_id, email.sent_at) else {
-            continue;
-        };
-        entity::lifecycle_event::Entity::update_many()
-            .filter(entity::lifecycle_event::Column::CustomerId.eq(customer_id))
-            .filter(entity::lifecycle_event::Column::Reactivation.eq(true))
-            .filter(entity::lifecycle_event::Column::WinBackEmailId.is_null())
-            .filter(entity::lifecycle_event::Column::At.gte(crate::day_start(sent_at.date_naive())))
-            .col_expr(
-                entity::lifecycle_event::Column::WinBackEmailId,
-                Expr::value(email.id),
-            )
-            .exec(db)
+        .await
+        .context("failed to read reactivations")?;
+    for event in unattributed {
+        // Events are day-level (midnight of the returning order's day): an email sent
+        // later that day still came first.
+        let email = email::Entity::find()
+            .filter(email::Column::CustomerId.eq(event.customer_id))
+            .filter(email::Column::Kind.eq(EmailKind::WinBack))
+            .filter(email::Column::Status.eq(EmailStatus::Sent))
+            .filter(email::Column::SentAt.lt(event.at + Duration::days(1)))
+            .filter(email::Column::SentAt.gte(event.at - window))
+            .order_by_desc(email::Column::SentAt)
+            .one(db)
             .await
-            .context("failed to attribute a reactivation")?;
+            .context("failed to find the win-back email of a reactivation")?;
+        if let Some(email) = email {
+            lifecycle_event::Entity::update_many()
+                .filter(lifecycle_event::Column::Id.eq(event.id))
+                .col_expr(
+                    lifecycle_event::Column::WinBackEmailId,
+                    Expr::value(email.id),
+                )
+                .exec(db)
+                .await
+                .context("failed to attribute a reactivation")?;
+        }
     }
     Ok(converted)
 }

@@ -124,7 +124,10 @@ pub async fn dispatch(
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     loop {
-        let claimed_until = now + Duration::seconds(mailer.settings.claim_seconds);
+        // From the clock, batch by batch: a long backlog must not hand out claims that
+        // are already over (another dispatcher would send those rows again).
+        let claimed_until =
+            std::cmp::Ord::max(now, Utc::now()) + Duration::seconds(mailer.settings.claim_seconds);
         let rows = claim(db, now, claimed_until, mailer.settings.batch_size).await?;
         let full = rows.len() as u64 == mailer.settings.batch_size;
         if rows.is_empty() {
@@ -398,11 +401,14 @@ fn decide(
     if customer.erased_at.is_some() {
         return Decision::Suppress(reason::ERASED);
     }
-    if customer.unsubscribed_at.is_some() {
-        return Decision::Suppress(reason::UNSUBSCRIBED);
-    }
+    // Consent decides; `unsubscribedAt` only names why it is off (a customer who opts in
+    // again after unsubscribing is emailed again).
     if !customer.marketing_consent {
-        return Decision::Suppress(reason::NO_CONSENT);
+        return Decision::Suppress(if customer.unsubscribed_at.is_some() {
+            reason::UNSUBSCRIBED
+        } else {
+            reason::NO_CONSENT
+        });
     }
     let Some(address) = customer.email.clone().filter(|a| !a.trim().is_empty()) else {
         return Decision::Suppress(reason::NO_ADDRESS);

@@ -9,9 +9,6 @@ use serde::{Deserialize, Serialize};
 /// the first.
 pub const LOCALES: [&str; 2] = ["en", "zh-CN"];
 
-/// The three parts of an email.
-pub const PARTS: [&str; 3] = ["subject", "html", "txt"];
-
 macro_rules! built_in {
     ($($locale:literal / $kind:literal),* $(,)?) => {
         &[$(
@@ -147,10 +144,11 @@ impl Templates {
     pub fn check(templates: &CampaignTemplates) -> Result<(), TemplateError> {
         let env = environment();
         for (locale, set) in templates {
+            // Named as in the API input (`text`, not the file extension `txt`).
             for (part, source) in [
                 ("subject", &set.subject),
                 ("html", &set.html),
-                ("txt", &set.text),
+                ("text", &set.text),
             ] {
                 if let Some(source) = source {
                     let name = format!("{locale}.{part}");
