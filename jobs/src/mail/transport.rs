@@ -102,6 +102,42 @@ impl Transport {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn every_documented_smtp_url_form_builds_and_others_are_refused() {
+        let with = |url: &str, password: Option<&str>| {
+            Transport::from_settings(&MailSettings {
+                smtp_url: Some(url.to_owned().into()),
+                smtp_password: password.map(|p| p.to_owned().into()),
+                ..Default::default()
+            })
+        };
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://smtp.example.com:587?tls=required",
+            "smtps://smtp.example.com:465",
+            "smtp://mailer:secret@smtp.example.com:587?tls=required",
+        ] {
+            assert!(matches!(with(url, None), Ok(Transport::Smtp(_))), "{url}");
+        }
+        assert!(with("smtp://mailer@smtp.example.com:587", Some("secret")).is_ok());
+        let no_user = with("smtp://smtp.example.com:587", Some("secret"))
+            .err()
+            .unwrap();
+        assert!(
+            format!("{no_user:#}").contains("names no user"),
+            "{no_user:#}"
+        );
+        assert!(with("http://smtp.example.com", None).is_err());
+        // Without SMTP_URL: files, into a directory made on demand.
+        let dir = tempfile::tempdir().unwrap();
+        let files = Transport::from_settings(&MailSettings {
+            outbox_dir: dir.path().join("outbox"),
+            ..Default::default()
+        });
+        assert!(matches!(files, Ok(Transport::File(_))));
+        assert!(dir.path().join("outbox").is_dir());
+    }
+
     #[test]
     fn the_user_is_read_from_the_url() {
         assert_eq!(
