@@ -514,7 +514,12 @@ async fn win_back_sends_unique_offer_codes_once_per_cooldown_and_records_convers
                  VALUES ('win_back:old:{}', 'WIN_BACK', {}, 'SENT', 1, '{t}', '{t}', '{t}')",
                 ids[2], ids[2], t = (now - chrono::Duration::days(10)).to_rfc3339())).await.unwrap();
             run_job(&app, "lifecycle", &now.to_rfc3339()).await;
-            enable(&app, "WIN_BACK", json!({ "sendHour": 0, "settings": { "offerPrefix": "MISSU", "offerExpiryDays": 14 } })).await;
+            // They went quiet 29 days ago (90 days after their order): within a 60-day
+            // lookback, outside the default 7 days.
+            let win_back = enable(&app, "WIN_BACK", json!({ "sendHour": 0, "settings": { "offerPrefix": "MISSU", "offerExpiryDays": 14 } })).await;
+            let stats = produce(&app, &(now - chrono::Duration::hours(3)).to_rfc3339()).await;
+            assert_eq!(stats["queued"]["Win-back offer"], 0, "lapses older than the lookback are not news: {stats}");
+            app.admin_ok(UPDATE, json!({ "id": win_back, "input": { "settings": { "lookbackDays": 60 } } })).await;
 
             let produced_at = now - chrono::Duration::hours(2);
             let stats = produce(&app, &produced_at.to_rfc3339()).await;

@@ -94,7 +94,8 @@ pub struct CampaignSettings {
     pub offer_expiry_days: i64,
     /// Win-back: at most one win-back email per customer in this many days.
     pub cooldown_days: i64,
-    /// Welcome, and the first run of win-back and segment entry: how far back to look.
+    /// How far back producers look: first orders (welcome), lapses (win-back, by the
+    /// day the customer went quiet), segment entries; and a first run's reach.
     pub lookback_days: i64,
     /// Holiday: the dates greeted.
     pub holidays: Vec<Holiday>,
@@ -515,16 +516,22 @@ pub async fn produce(
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
                         format!(
-                            "EXISTS (SELECT 1 {lapsed} AND le.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})) \
+                            // Recorded since the last run, and lapsed recently: the
+                            // first classification of an old base dates lapses years
+                            // back, and those customers are not "just gone quiet".
+                            "EXISTS (SELECT 1 {lapsed} AND le.at >= {} \
+                               AND le.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})) \
                              AND EXISTS (SELECT 1 FROM customer_lifecycle cl WHERE cl.customer_id = customers.id \
                                AND cl.stage IN ('SILENT', 'CHURNED')) \
                              AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
                                AND e.kind = 'WIN_BACK' AND e.created_at >= {})",
                             param(1),
-                            param(2)
+                            param(2),
+                            param(3)
                         ),
                         [
-                            sea_orm::Value::from(events_since),
+                            sea_orm::Value::from(lookback_start),
+                            events_since.into(),
                             (now - Duration::days(settings.cooldown_days)).into(),
                         ],
                     )),
