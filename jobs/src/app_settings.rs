@@ -46,3 +46,24 @@ pub async fn save<T: Serialize>(
         .with_context(|| format!("failed to save the setting `{key}`"))?;
     Ok(())
 }
+
+/// The value under `key`, storing `value` first when there is none. Processes racing
+/// here all read the one value that was stored first.
+pub async fn load_or_insert<T: Serialize + DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    key: &str,
+    value: &T,
+) -> anyhow::Result<T> {
+    app_setting::Entity::insert(app_setting::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(serde_json::to_string(value)?),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict_do_nothing_on([app_setting::Column::Key])
+    .exec(db)
+    .await
+    .with_context(|| format!("failed to store the setting `{key}`"))?;
+    load(db, key)
+        .await?
+        .with_context(|| format!("the setting `{key}` is missing after it was stored"))
+}

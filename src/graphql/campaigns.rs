@@ -2,7 +2,6 @@
 //! `campaigns:write`), every email with its outcome, retrying a failed one, and the
 //! marketer digest's recipients.
 
-use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{campaign, email};
@@ -12,7 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::api_keys::Scope;
 use crate::graphql::{
@@ -20,7 +19,7 @@ use crate::graphql::{
     errors::{OrInternal, Problems, bad_input, not_found},
     guards::{RequireScope, require},
     lifecycle::{LifecycleStage, stored_stage},
-    pagination::{Page, PlainConnection, encode_cursor},
+    pagination::{IdCursor, Page, PlainConnection, by_id},
     scalars::Date,
     segments::Segment,
     value::ValueTier,
@@ -312,9 +311,6 @@ fn parse_id(field: &str, id: &ID, what: &str) -> Result<i64> {
         .ok_or_else(|| bad_input(field, format!("not a {what} id")))
 }
 
-#[derive(Serialize, Deserialize)]
-struct IdCursor(i64);
-
 /// A page of emails, newest first.
 pub(crate) async fn email_page(
     ctx: &Context<'_>,
@@ -352,22 +348,6 @@ pub(crate) async fn email_page(
     }
     let rows = query.all(db).await.or_internal()?;
     Ok(by_id(&page, rows, |e| e.id, Email))
-}
-
-/// A page of rows keyed by id as a connection.
-fn by_id<M, N: async_graphql::OutputType>(
-    page: &Page<IdCursor>,
-    rows: Vec<M>,
-    id: impl Fn(&M) -> i64,
-    node: impl Fn(M) -> N,
-) -> PlainConnection<N> {
-    let (rows, has_previous, has_next) = page.finish(rows);
-    let mut connection = PlainConnection::new(has_previous, has_next);
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(encode_cursor(&IdCursor(id(&row))), node(row))),
-    );
-    connection
 }
 
 /// The campaigns (by id) for which `keep` holds.

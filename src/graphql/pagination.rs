@@ -2,7 +2,10 @@
 //! row (opaque base64 JSON), and a page is "rows after/before this key" in a total order,
 //! so pages stay stable while rows are inserted and deep pages cost what the first does.
 
-use async_graphql::{Object, Result, connection::Connection};
+use async_graphql::{
+    Object, Result,
+    connection::{Connection, Edge},
+};
 use base64::Engine;
 use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
@@ -105,6 +108,26 @@ impl<C> Page<C> {
             }
         }
     }
+}
+
+/// The cursor of lists ordered by id alone (campaigns, emails, segments, changes).
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
+pub struct IdCursor(pub i64);
+
+/// A fetched page of rows ordered by id, as a connection with id cursors.
+pub fn by_id<M, N: async_graphql::OutputType>(
+    page: &Page<IdCursor>,
+    rows: Vec<M>,
+    id: impl Fn(&M) -> i64,
+    node: impl Fn(M) -> N,
+) -> PlainConnection<N> {
+    let (rows, has_previous, has_next) = page.finish(rows);
+    let mut connection = PlainConnection::new(has_previous, has_next);
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(encode_cursor(&IdCursor(id(&row))), node(row))),
+    );
+    connection
 }
 
 pub fn encode_cursor<C: Serialize>(cursor: &C) -> String {

@@ -21,7 +21,6 @@ use sea_orm::{
     EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
     TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::api_keys::Scope;
 use crate::graphql::{
@@ -29,7 +28,9 @@ use crate::graphql::{
     errors::{OrInternal, Problems, bad_input, not_found},
     guards::{RequireScope, require},
     loaders::CustomerLoader,
-    pagination::{CountedConnection, Page, PlainConnection, TotalCount, encode_cursor},
+    pagination::{
+        CountedConnection, IdCursor, Page, PlainConnection, TotalCount, by_id, encode_cursor,
+    },
 };
 
 /// What a segment condition looks at (README: "Segments").
@@ -285,9 +286,6 @@ pub struct SegmentProfile {
     pub average_nps: Option<f64>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct MemberCursor(i64);
-
 #[Object]
 impl Segment {
     async fn id(&self) -> ID {
@@ -355,12 +353,12 @@ impl Segment {
         after: Option<String>,
     ) -> Result<CountedConnection<Customer>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let page = Page::<MemberCursor>::forward(first, after)?;
+        let page = Page::<IdCursor>::forward(first, after)?;
         let mut query = segment_member::Entity::find()
             .filter(segment_member::Column::SegmentId.eq(self.0.id))
             .order_by_asc(segment_member::Column::CustomerId)
             .limit(page.fetch_limit());
-        if let Some(MemberCursor(after)) = page.cursor {
+        if let Some(IdCursor(after)) = page.cursor {
             query = query.filter(segment_member::Column::CustomerId.gt(after));
         }
         let rows = query.all(db).await.or_internal()?;
@@ -384,10 +382,9 @@ impl Segment {
             CountedConnection::with_additional_fields(has_previous, has_next, total);
         for id in ids {
             if let Some(customer) = customers.get(&id).cloned() {
-                connection.edges.push(Edge::new(
-                    encode_cursor(&MemberCursor(id)),
-                    Customer(customer),
-                ));
+                connection
+                    .edges
+                    .push(Edge::new(encode_cursor(&IdCursor(id)), Customer(customer)));
             }
         }
         Ok(connection)
@@ -401,24 +398,16 @@ impl Segment {
         after: Option<String>,
     ) -> Result<PlainConnection<SegmentChange>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let page = Page::<MemberCursor>::forward(first, after)?;
+        let page = Page::<IdCursor>::forward(first, after)?;
         let mut query = segment_event::Entity::find()
             .filter(segment_event::Column::SegmentId.eq(self.0.id))
             .order_by_desc(segment_event::Column::Id)
             .limit(page.fetch_limit());
-        if let Some(MemberCursor(before)) = page.cursor {
+        if let Some(IdCursor(before)) = page.cursor {
             query = query.filter(segment_event::Column::Id.lt(before));
         }
         let rows = query.all(db).await.or_internal()?;
-        let (rows, has_previous, has_next) = page.finish(rows);
-        let mut connection = PlainConnection::new(has_previous, has_next);
-        for row in rows {
-            connection.edges.push(Edge::new(
-                encode_cursor(&MemberCursor(row.id)),
-                SegmentChange(row),
-            ));
-        }
-        Ok(connection)
+        Ok(by_id(&page, rows, |c| c.id, SegmentChange))
     }
 
     /// Every condition with whether this customer meets it and their actual value.
@@ -566,23 +555,15 @@ impl SegmentQuery {
         after: Option<String>,
     ) -> Result<PlainConnection<Segment>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let page = Page::<MemberCursor>::forward(first, after)?;
+        let page = Page::<IdCursor>::forward(first, after)?;
         let mut query = segment::Entity::find()
             .order_by_asc(segment::Column::Id)
             .limit(page.fetch_limit());
-        if let Some(MemberCursor(after)) = page.cursor {
+        if let Some(IdCursor(after)) = page.cursor {
             query = query.filter(segment::Column::Id.gt(after));
         }
         let rows = query.all(db).await.or_internal()?;
-        let (rows, has_previous, has_next) = page.finish(rows);
-        let mut connection = PlainConnection::new(has_previous, has_next);
-        for row in rows {
-            connection.edges.push(Edge::new(
-                encode_cursor(&MemberCursor(row.id)),
-                Segment(row),
-            ));
-        }
-        Ok(connection)
+        Ok(by_id(&page, rows, |s| s.id, Segment))
     }
 
     #[graphql(guard = "RequireScope(Scope::SegmentsRead)")]

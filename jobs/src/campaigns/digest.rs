@@ -92,21 +92,14 @@ pub struct Digest {
 
 /// Money units (ten-thousandths) as `12,345.67`.
 pub fn format_money(units: i64) -> String {
-    let cents = (units as f64 / 100.0).round() as i64;
-    let (sign, cents) = if cents < 0 {
-        ("-", -cents)
-    } else {
-        ("", cents)
-    };
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{grouped}.{:02}", cents % 100)
+    // Ten-thousandths to cents, rounding half away from zero.
+    let cents = (units.unsigned_abs() + 50) / 100;
+    let sign = if units < 0 && cents > 0 { "-" } else { "" };
+    format!(
+        "{sign}{}.{:02}",
+        crate::mail::group_thousands(cents / 100),
+        cents % 100
+    )
 }
 
 struct Q<'a, C: ConnectionTrait> {

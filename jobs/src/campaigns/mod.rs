@@ -314,12 +314,18 @@ pub async fn run(context: &JobContext, now: DateTime<Utc>) -> anyhow::Result<Job
         .all(&context.db)
         .await
         .context("failed to load the campaigns")?;
+    // One scan of the customers for every campaign of the run.
+    let zones = if campaigns.is_empty() {
+        Vec::new()
+    } else {
+        time_zones(&context.db).await?
+    };
     let mut queued = serde_json::Map::new();
     // One campaign that fails (a bad target, say) does not hold back the others; the run
     // is still reported failed, naming it.
     let mut failures = Vec::new();
     for campaign in &campaigns {
-        match produce(&context.db, campaign, now).await {
+        match produce(&context.db, campaign, &zones, now).await {
             Ok(n) => {
                 queued.insert(campaign.name.clone(), n.into());
             }
@@ -394,10 +400,26 @@ struct Batch {
     offer_expires_on: Option<NaiveDate>,
 }
 
-/// Runs one campaign's producer at `now`; returns how many emails it queued.
+/// The time zones customers live in: producers queue per zone.
+pub async fn time_zones(db: &impl ConnectionTrait) -> anyhow::Result<Vec<String>> {
+    Ok(db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT DISTINCT time_zone FROM customers WHERE erased_at IS NULL",
+        ))
+        .await
+        .context("failed to list the customers' time zones")?
+        .into_iter()
+        .filter_map(|row| row.try_get::<String>("", "time_zone").ok())
+        .collect())
+}
+
+/// Runs one campaign's producer at `now` over the customers of `zones`
+/// ([`time_zones`], read once per run); returns how many emails it queued.
 pub async fn produce(
     db: &sea_orm::DatabaseConnection,
     campaign: &campaign::Model,
+    zones: &[String],
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
     let backend = db.get_database_backend();
@@ -430,20 +452,9 @@ pub async fn produce(
         .await
         .context("failed to start the campaign run")?;
 
-    let zones: Vec<String> = txn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT DISTINCT time_zone FROM customers WHERE erased_at IS NULL",
-        ))
-        .await
-        .context("failed to list the customers' time zones")?
-        .into_iter()
-        .filter_map(|row| row.try_get::<String>("", "time_zone").ok())
-        .collect();
-
     let mut queued = 0;
     for zone_name in zones {
-        let zone = timing::zone(&zone_name);
+        let zone = timing::zone(zone_name);
         let today = timing::local_date(zone, now);
         let at = timing::send_time(zone, today, hour, now);
         let in_zone = Cond::all()
@@ -753,6 +764,12 @@ pub async fn record_conversions(
         .filter(lifecycle_event::Column::Reactivation.eq(true))
         .filter(lifecycle_event::Column::WinBackEmailId.is_null())
         .filter(lifecycle_event::Column::At.gte(now - window - LATE_ORDERS))
+        // Only customers a win-back email went to: the rest would be looked up again
+        // every hour for nothing.
+        .filter(Expr::cust(
+            "EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = lifecycle_events.customer_id \
+               AND e.kind = 'WIN_BACK' AND e.status = 'SENT')",
+        ))
         .all(db)
         .await
         .context("failed to read reactivations")?;

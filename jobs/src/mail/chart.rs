@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use super::group_thousands;
 use anyhow::{Context, Result, ensure};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -90,20 +91,6 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
         .context("writing the PNG pixel data")?;
     writer.finish().context("finishing the PNG file")?;
     Ok(out)
-}
-
-/// Formats a count with thousands separators ("12,345"), because marketers
-/// read the digest at a glance and long digit runs are easy to misread.
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Bar colour of a lifecycle stage.

@@ -52,6 +52,16 @@ pub mod reason {
     pub const CAMPAIGN_DISABLED: &str = "CAMPAIGN_DISABLED";
 }
 
+/// The rows due at `now` (a placeholder): queued or retrying rows whose time has come,
+/// and rows of a dispatcher whose claim ran out. One definition for claiming and for
+/// `has_due`.
+fn due(now: &str) -> String {
+    format!(
+        "(status IN ('QUEUED', 'RETRYING') AND scheduled_for <= {now}) \
+         OR (status = 'SENDING' AND claimed_until <= {now})"
+    )
+}
+
 /// Claims up to `limit` due rows until `claimed_until`: queued or retrying rows whose
 /// time has come, and rows of a dispatcher whose claim ran out.
 pub async fn claim(
@@ -68,13 +78,12 @@ pub async fn claim(
     let p = |n| entity::sql::numbered_placeholder(backend, n);
     let sql = format!(
         "UPDATE emails SET status = 'SENDING', claimed_until = {until}, updated_at = {now} \
-         WHERE id IN (SELECT id FROM emails \
-            WHERE (status IN ('QUEUED', 'RETRYING') AND scheduled_for <= {now}) \
-               OR (status = 'SENDING' AND claimed_until <= {now}) \
+         WHERE id IN (SELECT id FROM emails WHERE {due} \
             ORDER BY scheduled_for, id LIMIT {limit}{lock}) \
          RETURNING *",
         until = p(1),
         now = p(2),
+        due = due(&p(2)),
         limit = p(3),
     );
     let mut rows = email::Entity::find()
@@ -103,10 +112,8 @@ pub async fn has_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> anyhow::R
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "SELECT EXISTS (SELECT 1 FROM emails \
-                   WHERE (status IN ('QUEUED', 'RETRYING') AND scheduled_for <= {now}) \
-                      OR (status = 'SENDING' AND claimed_until <= {now})) AS due",
-                now = p(1)
+                "SELECT EXISTS (SELECT 1 FROM emails WHERE {}) AS due",
+                due(&p(1))
             ),
             [now.into()],
         ))
@@ -523,17 +530,9 @@ fn build(
     unsubscribe_url: Option<&str>,
     images: Vec<super::InlineImage>,
 ) -> Decision {
-    let from: Mailbox = match mailer.settings.email_from.parse() {
-        Ok(from) => from,
-        Err(error) => {
-            return Decision::Fail {
-                error: format!("EMAIL_FROM is not an address: {error}"),
-            };
-        }
-    };
-    let id = message_id(&row.dedupe_key, &from);
+    let id = message_id(&row.dedupe_key, &mailer.from);
     let mut builder = Message::builder()
-        .from(from)
+        .from(mailer.from.clone())
         .to(to)
         .subject(rendered.subject.clone())
         .message_id(Some(id.clone()));

@@ -15,6 +15,7 @@ pub mod unsubscribe;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -126,6 +127,20 @@ impl MailSettings {
     }
 }
 
+/// A count with thousands separators ("12,345"): marketers read the digest at a
+/// glance, and long digit runs are easy to misread.
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// An image shown inside an HTML email: its content id and PNG bytes.
 pub type InlineImage = (String, Vec<u8>);
 
@@ -137,6 +152,8 @@ pub fn is_address(text: &str) -> bool {
 /// Everything the dispatcher and the unsubscribe page need, built once per process.
 pub struct Mailer {
     pub settings: MailSettings,
+    /// `EMAIL_FROM`, parsed once (validated at start-up).
+    pub from: lettre::message::Mailbox,
     pub transport: Transport,
     pub templates: Templates,
     secret: tokio::sync::OnceCell<Vec<u8>>,
@@ -147,10 +164,15 @@ impl Mailer {
     /// template stops start-up with the file and line.
     pub fn new(settings: MailSettings) -> anyhow::Result<Self> {
         settings.validate()?;
+        let from = settings
+            .email_from
+            .parse()
+            .with_context(|| format!("EMAIL_FROM `{}` is not an address", settings.email_from))?;
         let transport = Transport::from_settings(&settings)?;
         let templates = Templates::load(settings.templates_dir.as_deref())?;
         Ok(Self {
             settings,
+            from,
             transport,
             templates,
             secret: tokio::sync::OnceCell::new(),

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 use sha2::Sha256;
 
 const SECRET_KEY: &str = "email.unsubscribe_secret";
@@ -45,40 +45,12 @@ pub fn url(public_url: &str, token: &str) -> String {
     format!("{}/unsubscribe/{token}", public_url.trim_end_matches('/'))
 }
 
-/// Reads the secret, making it on first use. Two processes starting together both try
-/// to insert; the loser's insert does nothing and both read the winner's.
+/// Reads the secret, making it on first use (kept hex-encoded in `app_settings`).
 pub async fn load_or_create_secret(db: &DatabaseConnection) -> anyhow::Result<Vec<u8>> {
-    let backend = db.get_database_backend();
     let fresh: [u8; 32] = rand::random();
-    let p = |n| entity::sql::numbered_placeholder(backend, n);
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        format!(
-            "INSERT INTO app_settings (key, value, updated_at) VALUES ({}, {}, {}) \
-             ON CONFLICT (key) DO NOTHING",
-            p(1),
-            p(2),
-            p(3)
-        ),
-        [
-            SECRET_KEY.into(),
-            hex::encode(fresh).into(),
-            chrono::Utc::now().into(),
-        ],
-    ))
-    .await
-    .context("failed to store the unsubscribe secret")?;
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            format!("SELECT value FROM app_settings WHERE key = {}", p(1)),
-            [SECRET_KEY.into()],
-        ))
-        .await
-        .context("failed to read the unsubscribe secret")?
-        .context("the unsubscribe secret is missing after it was stored")?;
-    let value: String = row.try_get("", "value")?;
-    hex::decode(value.trim()).context("the stored unsubscribe secret is not hex")
+    let stored: String =
+        crate::app_settings::load_or_insert(db, SECRET_KEY, &hex::encode(fresh)).await?;
+    hex::decode(stored.trim()).context("the stored unsubscribe secret is not hex")
 }
 
 #[cfg(test)]
