@@ -56,6 +56,27 @@ pub struct Settings {
     /// the environment variables of the README fill the same keys).
     #[serde(default)]
     pub email: jobs::mail::MailSettings,
+    /// What keys without `pii:read` may infer (`[privacy]`).
+    #[serde(default)]
+    pub privacy: PrivacySettings,
+}
+
+/// Limits on what aggregates reveal about few people.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// A segment profile of fewer members than this shows its personal breakdowns
+    /// (ages, genders, cities) only to keys with `pii:read`: a segment of one would
+    /// otherwise tell a key without it that customer's age band.
+    pub min_profile_size: u64,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            min_profile_size: 10,
+        }
+    }
 }
 
 impl Settings {

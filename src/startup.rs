@@ -47,7 +47,12 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             mail: job_context.mail.clone(),
-            schema: build_schema(db.clone(), job_context.clone(), settings.scheduler()),
+            schema: build_schema(
+                db.clone(),
+                job_context.clone(),
+                settings.scheduler(),
+                settings.privacy.clone(),
+            ),
             metrics: Metrics::install(),
         });
         let origins = settings.cors_origins.clone();

@@ -36,6 +36,10 @@ pub enum MoneyError {
 impl Money {
     /// Decimal places kept.
     pub const SCALE: u32 = 4;
+    /// Decimal places of every figure derived from amounts (sums, averages, medians,
+    /// model predictions): shown as cents whatever the currency, rounded half away from
+    /// zero.
+    pub const FIGURE_PLACES: u32 = 2;
     pub const ZERO: Money = Money(0);
 
     /// Converts an exact decimal, refusing anything that would need rounding.
@@ -51,13 +55,72 @@ impl Money {
             .map_err(|_| MoneyError::OutOfRange)
     }
 
-    /// The amount as a decimal with at least two decimal places ("29.30", "30.00", "1.2345").
+    /// The exact amount, unrounded, with as many places as it needs.
     pub fn to_decimal(self) -> Decimal {
-        let mut value = Decimal::new(self.0, Self::SCALE).normalize();
-        if value.scale() < 2 {
-            value.rescale(2);
+        Decimal::new(self.0, Self::SCALE).normalize()
+    }
+
+    /// A recorded amount in its currency's minor units (`"29.90"` for USD, `"1200"`
+    /// for JPY, `"1.250"` for BHD). Never rounded: an amount stored with more places
+    /// than its currency has (accepted before that was checked) keeps them.
+    pub fn to_amount(self, minor_units: u32) -> Decimal {
+        let mut value = self.to_decimal();
+        if value.scale() < minor_units {
+            value.rescale(minor_units);
         }
         value
+    }
+
+    /// A derived figure (a sum, an average, a prediction) with exactly
+    /// [`Money::FIGURE_PLACES`] places: `"15023.06"`, `"3804261.00"`.
+    pub fn to_figure(self) -> Decimal {
+        let mut value = Decimal::new(self.0, Self::SCALE).round_dp_with_strategy(
+            Self::FIGURE_PLACES,
+            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        );
+        value.rescale(Self::FIGURE_PLACES);
+        value
+    }
+
+    /// A figure for people: thousands grouped, `"12,345.67"` (emails, digests).
+    pub fn to_grouped_figure(self) -> String {
+        let figure = self.to_figure();
+        let text = figure.abs().to_string();
+        let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+        let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        let sign = if figure.is_sign_negative() && !figure.is_zero() {
+            "-"
+        } else {
+            ""
+        };
+        format!("{sign}{grouped}.{cents}")
+    }
+
+    /// The mean of `count` amounts summing to `total`, rounded half away from zero to
+    /// the places a figure shows (rounding once: first to a unit and then to cents
+    /// could move a cent); `None` for no amounts. Exact integer arithmetic: no float
+    /// ever touches the sum.
+    pub fn mean(total: i128, count: u64) -> Option<Self> {
+        if count == 0 {
+            return None;
+        }
+        // Units per shown place: 100 ten-thousandths in a cent.
+        let step = 10_i128.pow(Self::SCALE - Self::FIGURE_PLACES);
+        let divisor = i128::from(count) * step;
+        let twice = total * 2;
+        let steps = (twice + twice.signum() * divisor) / (2 * divisor);
+        i64::try_from(steps * step).ok().map(Money)
+    }
+
+    /// The middle of two amounts (the median of an even count), rounded like `mean`.
+    pub fn midpoint(a: Money, b: Money) -> Self {
+        Money::mean(i128::from(a.0) + i128::from(b.0), 2).unwrap_or(a)
     }
 
     /// Rounds a model's prediction (a float) to money; `None` for NaN, infinities and
@@ -83,17 +146,54 @@ mod tests {
     }
 
     #[test]
-    fn money_round_trips_through_decimal_with_two_places_at_least() {
-        for (input, shown) in [
-            ("29.33", "29.33"),
-            ("29.3", "29.30"),
-            ("30", "30.00"),
-            ("1.2345", "1.2345"),
-            ("0", "0.00"),
+    fn amounts_show_their_currencys_minor_units_and_figures_two_places() {
+        for (input, minor_units, amount, figure) in [
+            ("29.33", 2, "29.33", "29.33"),
+            ("29.3", 2, "29.30", "29.30"),
+            ("30", 2, "30.00", "30.00"),
+            ("1200", 0, "1200", "1200.00"),
+            ("1.25", 3, "1.250", "1.25"),
+            // Stored before places were checked against the currency: never rounded.
+            ("1.2345", 2, "1.2345", "1.23"),
+            ("15023.061", 2, "15023.061", "15023.06"),
+            ("0.005", 2, "0.005", "0.01"),
+            ("-0.005", 2, "-0.005", "-0.01"),
+            ("0", 2, "0.00", "0.00"),
         ] {
             let money = Money::from_decimal(dec(input)).unwrap();
-            assert_eq!(money.to_decimal().to_string(), shown);
+            assert_eq!(money.to_amount(minor_units).to_string(), amount, "{input}");
+            assert_eq!(money.to_figure().to_string(), figure, "{input}");
         }
+    }
+
+    #[test]
+    fn grouped_figures_for_people() {
+        for (units, shown) in [
+            (0, "0.00"),
+            (10_000_000_000, "1,000,000.00"),
+            (1_234_567_890, "123,456.79"),
+            (-12_345_000, "-1,234.50"),
+            (-40, "0.00"),
+        ] {
+            assert_eq!(Money(units).to_grouped_figure(), shown, "{units}");
+        }
+    }
+
+    #[test]
+    fn means_are_exact_and_round_half_away_from_zero() {
+        assert_eq!(Money::mean(0, 0), None);
+        // 1.00 + 2.00 + 2.00 + 0.00 = 5.00 over 4: 1.25.
+        assert_eq!(Money::mean(50_000, 4), Some(Money(12_500)));
+        // 0.005 → 0.01, -0.005 → -0.01, 0.0049 → 0.00.
+        assert_eq!(Money::mean(200, 4), Some(Money(100)));
+        assert_eq!(Money::mean(-200, 4), Some(Money(-100)));
+        assert_eq!(Money::mean(49, 1), Some(Money(0)));
+        // Rounded once: 1.23495 is 1.23, not 1.2350 and then 1.24.
+        assert_eq!(Money::mean(123_495, 10), Some(Money(12_300)));
+        // Sums past i64 still average exactly.
+        let big = i128::from(1_000_000_000_000_000_000_i64) * 3;
+        assert_eq!(Money::mean(big, 3), Some(Money(1_000_000_000_000_000_000)));
+        assert_eq!(Money::midpoint(Money(10_000), Money(20_100)), Money(15_100));
     }
 
     #[test]

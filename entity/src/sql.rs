@@ -22,6 +22,13 @@ pub fn day_number_of_key(backend: DatabaseBackend, key: &str) -> String {
     }
 }
 
+/// The sum of a money column in units, on both databases a BIGINT (a SUM of a BIGINT is
+/// NUMERIC on PostgreSQL and INTEGER on SQLite). Averages are this sum divided by a
+/// COUNT in Rust ([`crate::Money::mean`]), never an SQL AVG of units read as money.
+pub fn money_sum(expr: &str) -> String {
+    format!("CAST(SUM({expr}) AS BIGINT)")
+}
+
 /// The id of the run whose value scores are current, as a scalar subquery for raw SQL
 /// (`customer_value::latest_run` is the same test for sea-query statements).
 pub const LATEST_VALUE_RUN: &str = "(SELECT MAX(job_run_id) FROM value_models)";

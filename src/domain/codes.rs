@@ -37,9 +37,26 @@ impl CurrencyCode {
         }
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Decimal places of the currency's minor unit (USD 2, JPY 0, BHD 3).
+    pub fn minor_units(&self) -> u32 {
+        minor_units(&self.0)
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// Decimal places of a stored currency code's minor unit; the four places money keeps
+/// for a code without one (gold, SDRs) or unknown to this build.
+pub fn minor_units(code: &str) -> u32 {
+    iso_currency::Currency::from_code(code)
+        .and_then(|currency| currency.exponent())
+        .map_or(entity::Money::SCALE, u32::from)
 }
 
 /// A well-formed BCP 47 language tag (`zh-CN`, `en`, `pt-BR`), as the customer's locale.

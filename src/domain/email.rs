@@ -17,7 +17,8 @@ impl EmailAddress {
             Ok(parsed) if parsed.domain().contains('.') && !parsed.domain().starts_with('[') => {
                 Ok(Self(candidate))
             }
-            _ => Err(format!("`{}` is not a valid email address", input.trim())),
+            // The input is personal data: the error names the field, never the value.
+            _ => Err("is not a valid email address".into()),
         }
     }
 

@@ -11,7 +11,7 @@ mod phone;
 /// Free-text labels and interest tags.
 mod text;
 
-pub use codes::{CountryCode, CurrencyCode, Locale, TimeZoneName};
+pub use codes::{CountryCode, CurrencyCode, Locale, TimeZoneName, minor_units};
 pub use email::EmailAddress;
 pub use phone::PhoneNumber;
 pub use text::{InterestTag, Label, parse_birth_date};

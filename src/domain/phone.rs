@@ -10,12 +10,8 @@ impl PhoneNumber {
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
             .collect();
-        let refuse = || {
-            Err(format!(
-                "`{}` is not an E.164 phone number (like +8613800138000)",
-                input.trim()
-            ))
-        };
+        // The input is personal data: the error names the field, never the value.
+        let refuse = || Err("is not an E.164 phone number (like +8613800138000)".to_owned());
         let Some(digits) = compact.strip_prefix('+') else {
             return refuse();
         };

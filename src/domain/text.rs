@@ -44,10 +44,10 @@ impl InterestTag {
 pub fn parse_birth_date(date: NaiveDate) -> Result<NaiveDate, String> {
     let today = Utc::now().date_naive();
     if date > today {
-        return Err(format!("birth date {date} is in the future"));
+        return Err("birth date is in the future".into());
     }
     if date < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
-        return Err(format!("birth date {date} is before 1900"));
+        return Err("birth date is before 1900".into());
     }
     Ok(date)
 }

@@ -242,7 +242,9 @@ impl Email {
     async fn customer_id(&self) -> Option<ID> {
         self.0.customer_id.map(|id| ID(id.to_string()))
     }
-    /// Set at each send attempt (null when it never rendered).
+    /// Set at each send attempt (null when it never rendered). Personal: greetings
+    /// carry the customer's name. Needs `pii:read`.
+    #[graphql(guard = "RequireScope(Scope::PiiRead)")]
     async fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
     }
@@ -260,7 +262,9 @@ impl Email {
     async fn attempts(&self) -> i32 {
         self.0.attempts
     }
-    /// The last SMTP reply or rendering error.
+    /// The last SMTP reply or rendering error. Personal: servers echo the recipient
+    /// (`550 <ann@…>: no such user`). Needs `pii:read`.
+    #[graphql(guard = "RequireScope(Scope::PiiRead)")]
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }

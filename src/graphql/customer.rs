@@ -675,7 +675,7 @@ impl CustomerFilter {
             (self.min_total_spent, "filter.minTotalSpent", true),
             (self.max_total_spent, "filter.maxTotalSpent", false),
         ] {
-            let Some(Decimal(value)) = bound else {
+            let Some(value) = bound.map(|bound| bound.value()) else {
                 continue;
             };
             let money = entity::Money::from_decimal(value)
@@ -745,7 +745,7 @@ impl CustomerFilter {
             scores = scores.add(V::RfmGroup.is_in(labels));
             any = true;
         }
-        if let Some(Decimal(min)) = self.min_predicted_clv {
+        if let Some(min) = self.min_predicted_clv.map(|min| min.value()) {
             let money = entity::Money::from_decimal(min)
                 .map_err(|_| format!("{min} is not an amount of money"));
             if let Some(money) = problems.check(None, "filter.minPredictedClv", money) {

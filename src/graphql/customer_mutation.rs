@@ -21,7 +21,7 @@ use crate::graphql::{
     customer::{Customer, customer_id_of},
     enums::Gender,
     errors::{OrInternal, Problems, bad_input, internal, not_found},
-    guards::RequireScope,
+    guards::{RequireScope, principal},
     scalars::Date,
 };
 
@@ -381,11 +381,14 @@ enum Outcome {
 }
 
 /// The checks that need the database (unique emails and externalIds, referrers exist,
-/// erased customers stay erased), then the write, all-or-nothing.
+/// erased customers stay erased), then the write, all-or-nothing. A taken email names
+/// its owner only to a caller allowed to read personal data (`reveal_owner`): an error
+/// must not tell a write-only key who holds an address.
 async fn save(
     db: &DatabaseConnection,
     rows: Vec<Row>,
     mut problems: Problems,
+    reveal_owner: bool,
 ) -> Result<Vec<(customer::Model, Outcome)>> {
     // Emails and externalIds must be unique across the batch and the database.
     let mut emails_in_batch: HashMap<String, Option<usize>> = HashMap::new();
@@ -397,7 +400,7 @@ async fn save(
             problems.push(
                 row.index,
                 format!("{}.email", row.prefix),
-                format!("`{email}` appears twice in the input"),
+                "appears twice in the input",
             );
         }
         if let Patch::Set(external_id) = &row.external_id
@@ -469,11 +472,12 @@ async fn save(
                 .get(email)
                 .filter(|owner| Some(**owner) != own_id)
         {
-            problems.push(
-                row.index,
-                format!("{}.email", row.prefix),
-                format!("`{email}` already belongs to customer {owner}"),
-            );
+            let message = if reveal_owner {
+                format!("`{email}` already belongs to customer {owner}")
+            } else {
+                "is already the email of another customer".to_owned()
+            };
+            problems.push(row.index, format!("{}.email", row.prefix), message);
         }
         if let Patch::Set(external_id) = &row.external_id
             && let Some(owner) = owners_by_external_id
@@ -607,8 +611,14 @@ async fn find_customer(db: &DatabaseConnection, id: &ID) -> Result<customer::Mod
         .ok_or_else(|| not_found(format!("customer {}", id.as_str())))
 }
 
+/// Whether the caller may read personal data (and so be told whose it is).
+fn reads_personal_data(ctx: &Context<'_>) -> bool {
+    principal(ctx).is_ok_and(|principal| principal.has(Scope::PiiRead))
+}
+
 /// Saves the single row of `createCustomer` / `updateCustomer`.
 async fn save_one(
+    ctx: &Context<'_>,
     db: &DatabaseConnection,
     target: Target,
     external_id: Patch<String>,
@@ -622,7 +632,7 @@ async fn save_one(
         external_id,
         fields,
     };
-    let mut saved = save(db, vec![row], problems).await?;
+    let mut saved = save(db, vec![row], problems, reads_personal_data(ctx)).await?;
     saved
         .pop()
         .map(|(model, _)| Customer(model))
@@ -649,7 +659,7 @@ impl CustomerMutation {
             None => Patch::Keep,
         };
         let fields = input.fields.parse(&mut problems, None, "input");
-        save_one(db, Target::New, external_id, fields, problems).await
+        save_one(ctx, db, Target::New, external_id, fields, problems).await
     }
 
     /// Changes the given fields; absent fields stay as they are, `null` clears.
@@ -672,7 +682,7 @@ impl CustomerMutation {
         );
         let fields = input.fields.parse(&mut problems, None, "input");
         let target = Target::Existing(Box::new(existing));
-        save_one(db, target, external_id, fields, problems).await
+        save_one(ctx, db, target, external_id, fields, problems).await
     }
 
     /// Creates or updates up to 1000 customers by externalId. Absent fields are left as
@@ -739,7 +749,7 @@ impl CustomerMutation {
                 fields,
             });
         }
-        let saved = save(db, rows, problems).await?;
+        let saved = save(db, rows, problems, reads_personal_data(ctx)).await?;
         let mut payload = UpsertCustomersPayload {
             customers: Vec::new(),
             created: 0,
@@ -759,7 +769,9 @@ impl CustomerMutation {
 
     /// Privacy erasure: wipes the customer's personal data (name, email, phone, birth
     /// date, address, demographic and psychographic fields, interests, interaction notes
-    /// and feedback comments) and sets `erasedAt`. Orders are kept, anonymous, for
+    /// and feedback comments; their emails' address, subject, last reply and content,
+    /// the `.eml` files written for them and their name in marketer digests) and sets
+    /// `erasedAt`. Emails not yet sent are suppressed (`ERASED`). Orders are kept, anonymous, for
     /// aggregates. An erased customer is never emailed and cannot be changed again.
     /// Erasing twice is harmless.
     #[graphql(guard = "RequireScope(Scope::CustomersWrite)")]
@@ -818,8 +830,17 @@ impl CustomerMutation {
             .exec(&txn)
             .await
             .or_internal()?;
+        let files = jobs::mail::erasure::erase_customer(&txn, saved.id, now)
+            .await
+            .or_internal()?;
         txn.commit().await.or_internal()?;
-        tracing::info!(customer_id = saved.id, "customer erased");
+        let outbox = &ctx.data::<jobs::JobContext>()?.mail.settings.outbox_dir;
+        let deleted = files.delete(outbox).await.or_internal()?;
+        tracing::info!(
+            customer_id = saved.id,
+            eml_files_deleted = deleted,
+            "customer erased"
+        );
         Ok(Customer(saved))
     }
 }

@@ -31,6 +31,8 @@ impl Feedback {
     async fn score(&self) -> i32 {
         self.0.score
     }
+    /// Free text: personal. Needs `pii:read`.
+    #[graphql(guard = "RequireScope(Scope::PiiRead)")]
     async fn comment(&self) -> Option<&str> {
         self.0.comment.as_deref()
     }

@@ -31,9 +31,13 @@ impl Interaction {
     async fn direction(&self) -> Direction {
         self.0.direction.into()
     }
+    /// Free text: personal. Needs `pii:read`.
+    #[graphql(guard = "RequireScope(Scope::PiiRead)")]
     async fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
     }
+    /// Free text: personal. Needs `pii:read`.
+    #[graphql(guard = "RequireScope(Scope::PiiRead)")]
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
     }

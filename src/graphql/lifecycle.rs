@@ -325,8 +325,8 @@ impl LifecycleQuery {
             "WITH stages AS ({stages}), \
                   revenue AS (SELECT customer_id, SUM(amount) AS amount FROM orders \
                               WHERE ordered_at >= {from} AND ordered_at < {to} GROUP BY customer_id) \
-             SELECT s.stage, COUNT(*) AS customers, CAST(SUM(r.amount) AS BIGINT) AS revenue, \
-                    CAST(AVG(v.predicted_clv) AS DOUBLE PRECISION) AS average_clv \
+             SELECT s.stage, COUNT(*) AS customers, {revenue} AS revenue, \
+                    {clv_total} AS clv_total, COUNT(v.predicted_clv) AS clv_count \
              FROM stages s \
              JOIN customers c ON c.id = s.customer_id AND c.erased_at IS NULL \
              LEFT JOIN revenue r ON r.customer_id = s.customer_id \
@@ -335,6 +335,8 @@ impl LifecycleQuery {
              GROUP BY s.stage",
             from = p(first),
             to = p(first + 1),
+            revenue = entity::sql::money_sum("r.amount"),
+            clv_total = entity::sql::money_sum("v.predicted_clv"),
         );
         values.push((window_end - chrono::Duration::days(90)).into());
         values.push(window_end.into());
@@ -343,7 +345,8 @@ impl LifecycleQuery {
             stage: String,
             customers: i64,
             revenue: Option<i64>,
-            average_clv: Option<f64>,
+            clv_total: Option<i64>,
+            clv_count: i64,
         }
         let rows = Row::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
             .all(db)
@@ -368,8 +371,12 @@ impl LifecycleQuery {
                     )
                     .into(),
                     average_predicted_clv: row
-                        .and_then(|r| r.average_clv)
-                        .and_then(entity::Money::from_f64_rounded)
+                        .and_then(|r| {
+                            entity::Money::mean(
+                                i128::from(r.clv_total.unwrap_or(0)),
+                                r.clv_count as u64,
+                            )
+                        })
                         .map(Decimal::from),
                 })
             })

@@ -86,8 +86,10 @@ pub fn build_schema(
     db: DatabaseConnection,
     job_context: ::jobs::JobContext,
     schedules: ::jobs::SchedulerSettings,
+    privacy: crate::configuration::PrivacySettings,
 ) -> AppSchema {
     schema_builder()
+        .data(privacy)
         .data(job_context)
         .data(schedules)
         .data(DataLoader::new(

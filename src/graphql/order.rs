@@ -35,8 +35,9 @@ impl Order {
     async fn customer_id(&self) -> ID {
         ID(self.0.customer_id.to_string())
     }
+    /// In the currency's minor units (`"29.90"` USD, `"1200"` JPY).
     async fn amount(&self) -> Decimal {
-        self.0.amount.into()
+        Decimal::amount(self.0.amount, &self.0.currency)
     }
     /// ISO 4217.
     async fn currency(&self) -> &str {
@@ -63,7 +64,8 @@ pub struct OrderInput {
     pub external_id: String,
     pub customer_id: Option<ID>,
     pub customer_external_id: Option<String>,
-    /// Not negative, at most four decimal places.
+    /// Not negative, with at most as many decimal places as the currency's minor unit
+    /// (two for USD, none for JPY, three for BHD).
     pub amount: Decimal,
     /// ISO 4217.
     pub currency: String,
@@ -87,15 +89,25 @@ pub struct RecordOrdersPayload {
 /// Clock skew tolerated on `orderedAt`.
 const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
 
-fn parse_amount(amount: &Decimal) -> Result<Money, String> {
-    if amount.0.is_sign_negative() && !amount.0.is_zero() {
-        return Err(format!("amount {} is negative", amount.0));
+fn parse_amount(amount: &Decimal, currency: Option<&CurrencyCode>) -> Result<Money, String> {
+    let amount = amount.value();
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(format!("amount {amount} is negative"));
     }
-    Money::from_decimal(amount.0).map_err(|error| match error {
+    if let Some(currency) = currency
+        && amount.normalize().scale() > currency.minor_units()
+    {
+        return Err(format!(
+            "amount {amount} has more decimal places than {} has ({})",
+            currency.as_str(),
+            currency.minor_units()
+        ));
+    }
+    Money::from_decimal(amount).map_err(|error| match error {
         entity::money::MoneyError::TooPrecise => {
-            format!("amount {} has more than four decimal places", amount.0)
+            format!("amount {amount} has more than four decimal places")
         }
-        entity::money::MoneyError::OutOfRange => format!("amount {} is too large", amount.0),
+        entity::money::MoneyError::OutOfRange => format!("amount {amount} is too large"),
     })
 }
 
@@ -230,11 +242,15 @@ impl OrderMutation {
                     "appears twice in the input",
                 );
             }
-            let amount = problems.check(Some(index), &field("amount"), parse_amount(&row.amount));
             let currency = problems.check(
                 Some(index),
                 &field("currency"),
                 CurrencyCode::parse(&row.currency),
+            );
+            let amount = problems.check(
+                Some(index),
+                &field("amount"),
+                parse_amount(&row.amount, currency.as_ref()),
             );
             if row.ordered_at > latest_allowed {
                 problems.push(

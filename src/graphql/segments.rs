@@ -3,7 +3,7 @@
 
 use async_graphql::connection::Edge;
 use async_graphql::{
-    Context, Enum, ID, InputObject, Json, Object, OneofObject, Result, SimpleObject,
+    ComplexObject, Context, Enum, ID, InputObject, Json, Object, OneofObject, Result, SimpleObject,
     dataloader::DataLoader,
 };
 use chrono::{DateTime, Utc};
@@ -268,6 +268,7 @@ pub struct Share {
 
 /// The segment's persona.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct SegmentProfile {
     pub size: u64,
     /// Of all non-erased customers.
@@ -278,12 +279,51 @@ pub struct SegmentProfile {
     pub median_predicted_clv: Option<crate::graphql::scalars::Decimal>,
     pub lifecycle_stages: Vec<Share>,
     pub rfm_groups: Vec<Share>,
+    #[graphql(skip)]
     pub top_cities: Vec<Share>,
+    #[graphql(skip)]
     pub age_bands: Vec<Share>,
+    #[graphql(skip)]
     pub genders: Vec<Share>,
     pub top_interests: Vec<Share>,
     /// Mean of the members' latest NPS answers.
     pub average_nps: Option<f64>,
+}
+
+/// Breakdowns by personal data. Over few members they describe people, not a group
+/// (a segment of one tells its member's age band), so below `[privacy]
+/// min_profile_size` members they need `pii:read`.
+#[ComplexObject]
+impl SegmentProfile {
+    /// Null with `FORBIDDEN` for a small segment and a key without `pii:read`.
+    async fn top_cities(&self, ctx: &Context<'_>) -> Result<Option<&[Share]>> {
+        self.personal(ctx, &self.top_cities)
+    }
+    /// Null with `FORBIDDEN` for a small segment and a key without `pii:read`.
+    async fn age_bands(&self, ctx: &Context<'_>) -> Result<Option<&[Share]>> {
+        self.personal(ctx, &self.age_bands)
+    }
+    /// Null with `FORBIDDEN` for a small segment and a key without `pii:read`.
+    async fn genders(&self, ctx: &Context<'_>) -> Result<Option<&[Share]>> {
+        self.personal(ctx, &self.genders)
+    }
+}
+
+impl SegmentProfile {
+    fn personal<'a>(&self, ctx: &Context<'_>, shares: &'a [Share]) -> Result<Option<&'a [Share]>> {
+        let min_size = ctx
+            .data::<crate::configuration::PrivacySettings>()?
+            .min_profile_size;
+        if self.size < min_size {
+            require(ctx, Scope::PiiRead).map_err(|_| {
+                crate::graphql::errors::forbidden(format!(
+                    "a profile of fewer than {min_size} members shows personal breakdowns only \
+                     to keys with the `pii:read` scope"
+                ))
+            })?;
+        }
+        Ok(Some(shares))
+    }
 }
 
 #[Object]
@@ -1185,12 +1225,18 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
             .ok_or_else(|| crate::graphql::errors::internal(anyhow::anyhow!("no totals row")))
     };
     let members = totals(
-        format!("SELECT COUNT(*) AS n, CAST(SUM(c.total_spent) AS BIGINT) AS revenue {MEMBERS} WHERE m.segment_id = {p1}"),
+        format!(
+            "SELECT COUNT(*) AS n, {} AS revenue {MEMBERS} WHERE m.segment_id = {p1}",
+            entity::sql::money_sum("c.total_spent")
+        ),
         vec![segment_id.into()],
     )
     .await?;
     let base = totals(
-        "SELECT COUNT(*) AS n, CAST(SUM(total_spent) AS BIGINT) AS revenue FROM customers WHERE erased_at IS NULL".into(),
+        format!(
+            "SELECT COUNT(*) AS n, {} AS revenue FROM customers WHERE erased_at IS NULL",
+            entity::sql::money_sum("total_spent")
+        ),
         Vec::new(),
     )
     .await?;
@@ -1223,18 +1269,21 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
     .into_iter()
     .map(|row| row.clv)
     .collect();
-    let money = |units: f64| {
-        entity::Money::from_f64_rounded(units).map(crate::graphql::scalars::Decimal::from)
-    };
-    let average_predicted_clv = if sorted.is_empty() {
-        None
-    } else {
-        money(sorted.iter().map(|c| *c as f64).sum::<f64>() / sorted.len() as f64)
-    };
+    let average_predicted_clv = entity::Money::mean(
+        sorted.iter().map(|c| i128::from(*c)).sum(),
+        sorted.len() as u64,
+    )
+    .map(Into::into);
     let median_predicted_clv = match sorted.len() {
         0 => None,
-        n if n % 2 == 1 => money(sorted[n / 2] as f64),
-        n => money((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
+        n if n % 2 == 1 => Some(entity::Money(sorted[n / 2]).into()),
+        n => Some(
+            entity::Money::midpoint(
+                entity::Money(sorted[n / 2 - 1]),
+                entity::Money(sorted[n / 2]),
+            )
+            .into(),
+        ),
     };
 
     // Age bands at today, as birth-date ranges.

@@ -317,15 +317,12 @@ struct TierRow {
     value_tier: String,
     customers: i64,
     revenue: Option<i64>,
-    average_clv: Option<f64>,
+    clv_total: Option<i64>,
+    clv_count: i64,
 }
 
-/// SUM of a BIGINT is NUMERIC on PostgreSQL and INTEGER on SQLite: cast so that both
-/// decode as the money units they are.
-const SUM_TOTAL_SPENT: &str = "CAST(SUM(total_spent) AS BIGINT)";
-
 fn units_to_decimal(units: Option<i64>) -> Decimal {
-    Decimal(entity::Money(units.unwrap_or_default()).to_decimal())
+    Money(units.unwrap_or_default()).into()
 }
 
 /// The model's honesty: fitted on a calibration period, its forecast of each customer's
@@ -372,7 +369,7 @@ impl ValueQuery {
             .column(C::RScore)
             .column(C::FScore)
             .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
-            .expr_as(Expr::cust(SUM_TOTAL_SPENT), "revenue")
+            .expr_as(Expr::cust(entity::sql::money_sum("total_spent")), "revenue")
             .filter(C::RScore.is_not_null())
             .filter(customer_value::latest_run())
             .group_by(C::RScore)
@@ -437,12 +434,12 @@ impl ValueQuery {
             .select_only()
             .column(C::ValueTier)
             .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
-            .expr_as(Expr::cust(SUM_TOTAL_SPENT), "revenue")
-            // AVG of a BIGINT is NUMERIC on PostgreSQL: cast so both decode as a float.
+            .expr_as(Expr::cust(entity::sql::money_sum("total_spent")), "revenue")
             .expr_as(
-                Expr::cust("CAST(AVG(predicted_clv) AS DOUBLE PRECISION)"),
-                "average_clv",
+                Expr::cust(entity::sql::money_sum("predicted_clv")),
+                "clv_total",
             )
+            .expr_as(Func::count(Expr::col(C::PredictedClv)), "clv_count")
             .filter(C::ValueTier.is_not_null())
             .filter(customer_value::latest_run())
             .group_by(C::ValueTier)
@@ -467,8 +464,12 @@ impl ValueQuery {
                     revenue: units_to_decimal(Some(revenue)),
                     revenue_share: share,
                     average_predicted_clv: row
-                        .and_then(|row| row.average_clv)
-                        .and_then(|units| Money::from_f64_rounded(units / 10_000.0))
+                        .and_then(|row| {
+                            Money::mean(
+                                i128::from(row.clv_total.unwrap_or(0)),
+                                row.clv_count as u64,
+                            )
+                        })
                         .map(Decimal::from),
                 }
             })

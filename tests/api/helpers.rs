@@ -170,6 +170,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
             store_name: "Test Shop".into(),
             ..Default::default()
         },
+        privacy: Default::default(),
     };
     configure(&mut settings);
     let mut app = Application::build(&settings, false)

@@ -90,16 +90,9 @@ pub struct Digest {
     pub rfm: [[u64; 5]; 5],
 }
 
-/// Money units (ten-thousandths) as `12,345.67`.
-pub fn format_money(units: i64) -> String {
-    // Ten-thousandths to cents, rounding half away from zero.
-    let cents = (units.unsigned_abs() + 50) / 100;
-    let sign = if units < 0 && cents > 0 { "-" } else { "" };
-    format!(
-        "{sign}{}.{:02}",
-        crate::mail::group_thousands(cents / 100),
-        cents % 100
-    )
+/// Money units (ten-thousandths) as `12,345.67`, the one rule for figures.
+fn format_money(units: i64) -> String {
+    entity::Money(units).to_grouped_figure()
 }
 
 struct Q<'a, C: ConnectionTrait> {
@@ -172,19 +165,25 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         .await?;
     let revenue = q
         .one_i64(&format!(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM orders WHERE {}",
+            "SELECT COALESCE({}, 0) FROM orders WHERE {}",
+            entity::sql::money_sum("amount"),
             in_week("ordered_at")
         ))
         .await?;
     let average_clv = q
         .all(&format!(
-            "SELECT CAST(AVG(predicted_clv) AS DOUBLE PRECISION) AS avg FROM customer_values \
-             WHERE job_run_id = {LATEST_VALUE_RUN} AND predicted_clv IS NOT NULL"
+            "SELECT {} AS total, COUNT(*) AS n FROM customer_values \
+             WHERE job_run_id = {LATEST_VALUE_RUN} AND predicted_clv IS NOT NULL",
+            entity::sql::money_sum("predicted_clv")
         ))
         .await?
         .first()
-        .and_then(|row| row.try_get::<Option<f64>>("", "avg").ok().flatten())
-        .map(|avg| format_money(avg.round() as i64));
+        .and_then(|row| {
+            let total = row.try_get::<Option<i64>>("", "total").ok().flatten()?;
+            let n = row.try_get::<i64>("", "n").ok()?;
+            entity::Money::mean(i128::from(total), n as u64)
+        })
+        .map(|mean| mean.to_grouped_figure());
     let nps = q
         .all(&format!(
             "SELECT COUNT(*) AS n, \
@@ -428,17 +427,4 @@ pub fn render(
             ("rfm-heat-map".to_owned(), heat_map),
         ],
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_is_grouped_with_two_decimals() {
-        assert_eq!(format_money(0), "0.00");
-        assert_eq!(format_money(123_456_789), "12,345.68");
-        assert_eq!(format_money(10_000_000_000), "1,000,000.00");
-        assert_eq!(format_money(-1_234_500), "-123.45");
-    }
 }

@@ -221,7 +221,7 @@ async fn process(
     }
     let sent: Vec<_> = futures::stream::iter(sends)
         .map(|(id, message, to, subject, message_id)| async move {
-            let result = mailer.transport.send(message).await;
+            let result = mailer.transport.send(id, message).await;
             (id, to, subject, message_id, result)
         })
         .buffer_unordered(mailer.settings.concurrency)

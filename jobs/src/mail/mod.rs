@@ -6,6 +6,8 @@
 pub mod chart;
 /// Claims due outbox rows, applies suppression, quiet hours and the frequency cap, sends.
 pub mod dispatch;
+/// Erasure: wipes a customer from their emails, the digests and the `.eml` files.
+pub mod erasure;
 /// minijinja templates: built-in, from a directory, or a campaign's own.
 pub mod templates;
 /// lettre: pooled SMTP from `SMTP_URL`, or `.eml` files when there is none.

@@ -1,6 +1,8 @@
 use anyhow::Context;
+use std::path::{Path, PathBuf};
+
 use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     transport::smtp::{PoolConfig, authentication::Credentials},
 };
 
@@ -12,8 +14,15 @@ use super::MailSettings;
 pub enum Transport {
     /// A mail server, through a pool of connections kept open between messages.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// No server configured: each message becomes an `.eml` file (development, demos).
-    File(AsyncFileTransport<Tokio1Executor>),
+    /// No server configured: each message becomes an `.eml` file in this directory
+    /// (development, demos), named after its outbox row ([`eml_path`]) so that erasing a
+    /// customer can find and delete the files that hold their data.
+    File(PathBuf),
+}
+
+/// The `.eml` file of outbox row `email_id` in `dir`.
+pub fn eml_path(dir: &Path, email_id: i64) -> PathBuf {
+    dir.join(format!("email-{email_id}.eml"))
 }
 
 /// Why a message did not go.
@@ -73,15 +82,14 @@ impl Transport {
                         settings.outbox_dir.display()
                     )
                 })?;
-                Ok(Transport::File(AsyncFileTransport::new(
-                    &settings.outbox_dir,
-                )))
+                Ok(Transport::File(settings.outbox_dir.clone()))
             }
         }
     }
 
-    /// Sends one message; the error says whether trying again may help.
-    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+    /// Sends one message (outbox row `email_id`); the error says whether trying again
+    /// may help.
+    pub async fn send(&self, email_id: i64, message: Message) -> Result<(), SendError> {
         match self {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|error| {
                 let text = error.to_string();
@@ -91,9 +99,18 @@ impl Transport {
                     SendError::Transient(text)
                 }
             }),
-            Transport::File(file) => file.send(message).await.map(|_| ()).map_err(|error| {
-                SendError::Transient(format!("cannot write the .eml file: {error}"))
-            }),
+            Transport::File(dir) => {
+                // Written aside and renamed, so a reader never sees half a message.
+                let path = eml_path(dir, email_id);
+                let partial = path.with_extension("eml.partial");
+                let written = async {
+                    tokio::fs::write(&partial, message.formatted()).await?;
+                    tokio::fs::rename(&partial, &path).await
+                };
+                written.await.map_err(|error| {
+                    SendError::Transient(format!("cannot write the .eml file: {error}"))
+                })
+            }
         }
     }
 }

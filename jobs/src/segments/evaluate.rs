@@ -126,7 +126,7 @@ pub fn actual(field: Field, s: &Snapshot, clock: Clock) -> Json {
         Value::Missing => Json::Null,
         Value::Text(t) => json!(t),
         Value::Int(n) => json!(n),
-        Value::Units(u) => json!(entity::Money(u).to_decimal().to_string()),
+        Value::Units(u) => json!(entity::Money(u).to_figure().to_string()),
         Value::Float(f) => json!(f),
         Value::Bool(b) => json!(b),
         Value::Set(items) => json!(items),
