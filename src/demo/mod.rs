@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Timelike, Utc};
 use entity::customer;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, distr::weighted::WeightedIndex, seq::IndexedRandom};
@@ -44,9 +44,20 @@ const CURRENCY: &str = "USD";
 pub struct DemoOptions {
     pub customers: u64,
     pub seed: u64,
-    /// Last simulated day; today when `None`.
+    /// Last simulated day, inclusive (to 23:59:59 UTC); today when `None`. Nothing is
+    /// ever dated after the moment `demo` runs.
     pub end_date: Option<NaiveDate>,
     pub progress: bool,
+}
+
+/// The last moment the base may hold: the end of `end_date` (UTC), but never after `now`,
+/// in whole seconds. The API refuses orders from the future, and so does the demo.
+pub fn simulated_until(end_date: Option<NaiveDate>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let now = now.with_nanosecond(0).unwrap_or(now);
+    let end_of_day = end_date
+        .and_then(|day| day.and_hms_opt(23, 59, 59))
+        .map(|end| Utc.from_utc_datetime(&end));
+    end_of_day.map_or(now, |end| end.min(now))
 }
 
 /// What was written, and how fast.
@@ -105,8 +116,7 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
         options.seed
     );
 
-    let end = options.end_date.unwrap_or_else(|| Utc::now().date_naive());
-    let end_at = Utc.from_utc_datetime(&end.and_hms_opt(23, 59, 59).unwrap_or_default());
+    let end_at = simulated_until(options.end_date, Utc::now());
     let progress = if options.progress {
         ProgressBar::new(options.customers)
     } else {
@@ -205,29 +215,36 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
             format!("{}.{}", given.to_lowercase(), surname.to_lowercase()),
         )
     };
+    // Only names reserved for examples (RFC 2606 `.example`): with SMTP_URL set, a tour
+    // of the demo must not email strangers. The seed in the domain keeps the addresses
+    // of bases made with different seeds apart.
+    let seed_label = prefix.trim_end_matches('-');
     let domain = if place.country == "CN" {
-        pick(rng, &["qq.com", "163.com", "example.cn"])
+        format!("{}.{seed_label}.example", pick(rng, &["qq", "163", "mail"]))
     } else {
-        "example.com"
+        format!("{seed_label}.example")
     };
-    let email = rng.random_bool(0.9).then(|| {
-        format!(
-            "{email_local}.{n}@{}",
-            domain.replace("example", prefix.trim_end_matches('-'))
-        )
-    });
+    let email = rng
+        .random_bool(0.9)
+        .then(|| format!("{email_local}.{n}@{domain}"));
     let phone = rng.random_bool(0.8).then(|| match place.country {
         "CN" => format!(
             "+861{}{:09}",
             rng.random_range(3..=9),
             rng.random_range(0..1_000_000_000_u64)
         ),
+        // The ranges set aside for fiction where there is one: 555-0100 to 555-0199 in
+        // every North American area code, 07700 900000 to 900999 in the UK (Ofcom).
+        // Drawn as before and folded into them, so a seed still gives the same base.
         "US" | "CA" => format!(
-            "+1{}{:07}",
+            "+1{}5550{}",
             rng.random_range(201..=989),
-            rng.random_range(0..10_000_000_u64)
+            100 + rng.random_range(0..10_000_000_u64) % 100
         ),
-        "GB" => format!("+447{:09}", rng.random_range(0..1_000_000_000_u64)),
+        "GB" => format!(
+            "+447700900{:03}",
+            rng.random_range(0..1_000_000_000_u64) % 1_000
+        ),
         _ => format!("+65{:08}", rng.random_range(80_000_000..99_999_999_u64)),
     });
     let age_days = rng.random_range(18 * 365..75 * 365);
@@ -619,4 +636,27 @@ fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
         Expr::val(c.median_gap_days),
         Expr::val(c.search_text.clone()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_ends_at_the_end_of_the_end_date_but_never_after_now() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 30, 9, 15, 30).unwrap()
+            + chrono::Duration::milliseconds(250);
+        let at = |h, m, s| Utc.with_ymd_and_hms(2026, 6, 30, h, m, s).unwrap();
+        // Today: up to now (in whole seconds), not to 23:59:59, hours ahead.
+        assert_eq!(simulated_until(None, now), at(9, 15, 30));
+        assert_eq!(simulated_until(Some(now.date_naive()), now), at(9, 15, 30));
+        // A past end date is simulated whole; a future one stops at now.
+        let may_31 = NaiveDate::from_ymd_opt(2026, 5, 31).unwrap();
+        assert_eq!(
+            simulated_until(Some(may_31), now),
+            Utc.with_ymd_and_hms(2026, 5, 31, 23, 59, 59).unwrap()
+        );
+        let next_year = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        assert_eq!(simulated_until(Some(next_year), now), at(9, 15, 30));
+    }
 }

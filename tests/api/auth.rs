@@ -79,7 +79,7 @@ async fn personal_fields_need_pii_read_and_the_rest_is_still_served() {
     on_each_database(|app| async move {
         let id = app
             .create_customer(json!({
-                "name": "王芳", "email": "fang@example.cn", "phone": "+8613800138000",
+                "name": "王芳", "email": "fang@example.test", "phone": "+8613800138000",
                 "birthDate": "1988-05-04", "country": "CN", "city": "Shanghai"
             }))
             .await;

@@ -85,7 +85,7 @@ async fn search_finds_a_case_insensitive_substring_of_name_email_or_phone() {
             }))
             .await;
         let ada = app
-            .create_customer(json!({ "name": "Ada Byron", "email": "ada@martinez.dev" }))
+            .create_customer(json!({ "name": "Ada Byron", "email": "ada@martinez.example" }))
             .await;
         let zed = app
             .create_customer(json!({ "name": "Zed", "phone": "+14155550199" }))
@@ -818,14 +818,14 @@ async fn filters_on_personal_data_need_pii_read() {
     on_each_database(|app| async move {
         let id = app
             .create_customer(json!({
-                "name": "Li Wei", "email": "li.wei@example.cn", "phone": "+8613800138001",
+                "name": "Li Wei", "email": "li.wei@example.test", "phone": "+8613800138001",
                 "birthDate": "1979-09-09", "country": "CN",
             }))
             .await;
         let reader = app.key_with(&["customers:read"]).await;
         let pii = app.key_with(&["customers:read", "pii:read"]).await;
         for filter in [
-            json!({ "email": "li.wei@example.cn" }),
+            json!({ "email": "li.wei@example.test" }),
             json!({ "phone": "+8613800138001" }),
             json!({ "birthDateFrom": "1979-01-01" }),
             json!({ "birthDateTo": "1979-12-31" }),

@@ -10,6 +10,7 @@ mod auth;
 mod care;
 mod cli;
 mod customers;
+mod demo;
 mod figures;
 mod filters;
 mod lifecycle;

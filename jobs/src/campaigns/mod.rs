@@ -196,8 +196,9 @@ pub fn validate(
     if !(0..=3650).contains(&settings.cooldown_days) {
         bad("settings.cooldownDays", "between 0 and 3650 days".into());
     }
-    if !(0..=90).contains(&settings.lookback_days) {
-        bad("settings.lookbackDays", "between 0 and 90 days".into());
+    // Up to a year: a marketer may well want to win back everyone who lapsed this year.
+    if !(0..=366).contains(&settings.lookback_days) {
+        bad("settings.lookbackDays", "between 0 and 366 days".into());
     }
     for (i, holiday) in settings.holidays.iter().enumerate() {
         if holiday.name.trim().is_empty() {
@@ -442,6 +443,13 @@ pub async fn produce(
     // campaign enabled again after a pause). Their keys name the event, so an event seen
     // by two runs queues one email.
     let lookback_start = now - Duration::days(settings.lookback_days);
+    // Win-back: lapses dated on a UTC day at most `lookback_days` before the run's
+    // (the lifecycle job dates a lapse by the day, at its start).
+    let lapsed_since = crate::day_start(
+        now.date_naive()
+            .checked_sub_signed(Duration::days(settings.lookback_days))
+            .unwrap_or(NaiveDate::MIN),
+    );
     let events_since = campaign.last_run_at.map_or(lookback_start, |last| {
         std::cmp::Ord::max(last - LATE_COMMIT_MARGIN, lookback_start)
     });
@@ -530,6 +538,7 @@ pub async fn produce(
                             // Recorded since the last run, and lapsed recently: the
                             // first classification of an old base dates lapses years
                             // back, and those customers are not "just gone quiet".
+                            // `at` is the lapse's day (its start, UTC).
                             "EXISTS (SELECT 1 {lapsed} AND le.at >= {} \
                                AND le.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})) \
                              AND EXISTS (SELECT 1 FROM customer_lifecycle cl WHERE cl.customer_id = customers.id \
@@ -541,7 +550,7 @@ pub async fn produce(
                             param(3)
                         ),
                         [
-                            sea_orm::Value::from(lookback_start),
+                            sea_orm::Value::from(lapsed_since),
                             events_since.into(),
                             (now - Duration::days(settings.cooldown_days)).into(),
                         ],

@@ -22,7 +22,7 @@ use sea_orm::{
 use crate::value::scoring::day_number;
 use crate::{JobContext, JobStats};
 use crate::{bulk, day_start};
-pub use rules::{Facts, Stage, Thresholds};
+pub use rules::{AliveCurve, Facts, Stage, Thresholds};
 
 /// Where thresholds changed through the API are kept.
 pub const THRESHOLDS_KEY: &str = "lifecycle.thresholds";
@@ -60,6 +60,9 @@ pub struct Subject {
 struct Scores {
     as_of_day: Option<i64>,
     p_alive: Option<f64>,
+    /// x and t_x (weeks) as the model saw them.
+    repeat_purchases: Option<i64>,
+    recency_weeks: Option<f64>,
     high_value: bool,
 }
 
@@ -90,7 +93,8 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
     let as_of_day = day_number(as_of);
     let sql = format!(
         "SELECT c.id, {created} AS created_day, c.order_count, {first} AS first_day, {last} AS last_day, \
-                c.median_gap_days, l.stage, {since} AS since_day, v.p_alive, v.value_tier, v.as_of AS scored_as_of \
+                c.median_gap_days, l.stage, {since} AS since_day, v.p_alive, v.value_tier, v.as_of AS scored_as_of, \
+                v.repeat_purchases, v.t_x_weeks \
          FROM customers c \
          LEFT JOIN customer_lifecycle l ON l.customer_id = c.id \
          LEFT JOIN customer_values v ON v.customer_id = c.id \
@@ -128,6 +132,8 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
         scores.push(Scores {
             as_of_day: scored_as_of.map(day_number),
             p_alive: row.try_get("", "p_alive")?,
+            repeat_purchases: row.try_get("", "repeat_purchases")?,
+            recency_weeks: row.try_get("", "t_x_weeks")?,
             high_value: value_tier.as_deref() == Some("HIGH"),
         });
         let facts = Facts {
@@ -136,6 +142,7 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
             order_count: row.try_get("", "order_count")?,
             median_gap_days: row.try_get("", "median_gap_days")?,
             p_alive: None,
+            alive_curve: None,
             high_value: false,
         };
         if source == FactSource::Scan || last_day.is_some_and(|last| last > as_of_day) {
@@ -172,6 +179,7 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
     }
     // Scores count when they saw everything up to the last order by asOf and nothing
     // after asOf: scores from before a comeback would call the comeback silent.
+    let params = latest_bgnbd_params(db).await?;
     for (subject, scores) in subjects.iter_mut().zip(scores) {
         let applies = scores.as_of_day.is_some_and(|scored| {
             scored <= as_of_day
@@ -183,9 +191,53 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
         if applies {
             subject.facts.p_alive = scores.p_alive;
             subject.facts.high_value = scores.high_value;
+            subject.facts.alive_curve =
+                match (params, scores.repeat_purchases, scores.recency_weeks) {
+                    (Some(params), Some(repeat), Some(recency)) => Some(AliveCurve {
+                        params,
+                        repeat_purchases: u32::try_from(repeat).unwrap_or(u32::MAX),
+                        recency_weeks: recency,
+                    }),
+                    _ => None,
+                };
         }
     }
     Ok(subjects)
+}
+
+/// The BG/NBD parameters of the run whose scores are current; None when it could not
+/// fit the model (or nothing was scored yet).
+async fn latest_bgnbd_params(
+    db: &impl ConnectionTrait,
+) -> anyhow::Result<Option<crate::value::bgnbd::BgNbdParams>> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b FROM value_models \
+                 WHERE job_run_id = {LATEST_VALUE_RUN}"
+            ),
+        ))
+        .await
+        .context("failed to read the value model")?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let param = |name| row.try_get::<Option<f64>>("", name);
+    Ok(
+        match (
+            param("bgnbd_r")?,
+            param("bgnbd_alpha")?,
+            param("bgnbd_a")?,
+            param("bgnbd_b")?,
+        ) {
+            (Some(r), Some(alpha), Some(a), Some(b)) => {
+                Some(crate::value::bgnbd::BgNbdParams { r, alpha, a, b })
+            }
+            _ => None,
+        },
+    )
 }
 
 /// Each customer's distinct purchase days (ascending day numbers) and order count, from

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::value::bgnbd::{self, BgNbdParams, PurchaseHistory};
+use crate::value::clv::DAYS_PER_WEEK;
+
 /// Where a customer is in their life with the business.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Stage {
@@ -169,12 +172,73 @@ pub struct Facts {
     pub median_gap_days: Option<f64>,
     /// From value scores computed at or before asOf and after the last order.
     pub p_alive: Option<f64>,
+    /// The model behind `p_alive`, to tell the day it fell below a threshold.
+    pub alive_curve: Option<AliveCurve>,
     pub high_value: bool,
 }
 
+/// What the BG/NBD model of the value scores knows of a customer: enough to follow their
+/// P(alive) day by day after the last order (no new purchase, a growing age T), so a
+/// lapse the model detected is dated when it happened, not when the job looked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AliveCurve {
+    pub params: BgNbdParams,
+    /// x: repeat purchase days, as the scores counted them.
+    pub repeat_purchases: u32,
+    /// t_x: weeks from the first to the last purchase day.
+    pub recency_weeks: f64,
+}
+
+impl AliveCurve {
+    /// P(alive) at the end of day number `day` of a customer whose first purchase was on
+    /// `first_day`; None for a day before the last purchase.
+    pub fn p_alive_on(&self, first_day: i64, day: i64) -> Option<f64> {
+        let age_weeks = (day - first_day) as f64 / DAYS_PER_WEEK;
+        let history =
+            PurchaseHistory::new(self.repeat_purchases, self.recency_weeks, age_weeks).ok()?;
+        Some(bgnbd::p_alive(&self.params, &history)).filter(|p| p.is_finite())
+    }
+
+    /// The first day after `last_day`, up to `as_of`, on which P(alive) is below
+    /// `threshold`; None when it is not below by `as_of`.
+    ///
+    /// Without new purchases P(alive) only falls as the age grows (the odds of having
+    /// dropped out grow with (α+T)/(α+t_x)), so the days below form a suffix of the range
+    /// and a bisection finds where it starts in a dozen evaluations or so.
+    pub fn first_day_below(
+        &self,
+        first_day: i64,
+        last_day: i64,
+        threshold: f64,
+        as_of: i64,
+    ) -> Option<i64> {
+        let below = |day| {
+            self.p_alive_on(first_day, day)
+                .is_some_and(|p| p < threshold)
+        };
+        let (mut above, mut under) = (last_day, as_of);
+        if under <= above || !below(under) {
+            return None;
+        }
+        // Invariant: `above` is not below the threshold (the purchase day counts as
+        // alive), `under` is.
+        while under - above > 1 {
+            let mid = above + (under - above) / 2;
+            if below(mid) {
+                under = mid;
+            } else {
+                above = mid;
+            }
+        }
+        Some(under)
+    }
+}
+
 /// A stage, the reason the rules give for it, and their estimate of the day (number) it
-/// began: the day a limit passed or an order was placed when that is what decided, else
-/// the day observed. The caller keeps it within the previous stage and asOf.
+/// began: the day a limit passed or an order was placed when that is what decided; for a
+/// lapse, the earliest day one of its rules held (for P(alive), the first day the model
+/// puts it below the threshold); else the day observed. The caller keeps it within the
+/// previous stage and asOf.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
     pub stage: Stage,
@@ -195,6 +259,24 @@ pub fn classify(facts: &Facts, as_of: i64, t: &Thresholds) -> Verdict {
     };
     let quiet = as_of - last;
     let tenure = as_of - first;
+    // The day P(alive) fell below `threshold`, when the scores say it has: read from the
+    // model's curve, else (no curve) the day observed.
+    let fell_below = |threshold: f64| {
+        facts.p_alive.filter(|p| *p < threshold)?;
+        Some(
+            facts
+                .alive_curve
+                .and_then(|curve| curve.first_day_below(first, last, threshold, as_of))
+                .unwrap_or(as_of),
+        )
+    };
+    // A lapse began on the earliest day one of its rules held: the day-based one may
+    // have passed first, or the model may have seen it coming first.
+    let lapse_day =
+        |by_days: i64, by_model: Option<i64>| by_model.map_or(by_days, |d| d.min(by_days));
+
+    let churned_by_days = last + t.churned_days;
+    let churned_by_model = fell_below(t.churned_p_alive);
     if quiet >= t.churned_days {
         return verdict(
             Stage::Churned,
@@ -202,18 +284,20 @@ pub fn classify(facts: &Facts, as_of: i64, t: &Thresholds) -> Verdict {
                 "no order for {quiet} days (churned after {})",
                 t.churned_days
             ),
-            last + t.churned_days,
+            lapse_day(churned_by_days, churned_by_model),
         );
     }
-    if let Some(p) = facts.p_alive.filter(|p| *p < t.churned_p_alive) {
+    if let (Some(p), Some(day)) = (facts.p_alive, churned_by_model) {
         return verdict(
             Stage::Churned,
             format!("P(alive) {p:.2} below {}", t.churned_p_alive),
-            as_of,
+            lapse_day(churned_by_days, Some(day)),
         );
     }
     let rhythm = facts.median_gap_days.map(|gap| t.silent_factor * gap);
     let limit = rhythm.map_or(t.silent_days as f64, |r| r.max(t.silent_days as f64));
+    let silent_by_days = last + limit.floor() as i64 + 1;
+    let silent_by_model = fell_below(t.silent_p_alive);
     if quiet as f64 > limit {
         let because = match rhythm {
             Some(r) if r > t.silent_days as f64 => format!(
@@ -226,14 +310,14 @@ pub fn classify(facts: &Facts, as_of: i64, t: &Thresholds) -> Verdict {
         return verdict(
             Stage::Silent,
             format!("no order for {quiet} days (silent after {because})"),
-            last + limit.floor() as i64 + 1,
+            lapse_day(silent_by_days, silent_by_model),
         );
     }
-    if let Some(p) = facts.p_alive.filter(|p| *p < t.silent_p_alive) {
+    if let (Some(p), Some(day)) = (facts.p_alive, silent_by_model) {
         return verdict(
             Stage::Silent,
             format!("P(alive) {p:.2} below {}", t.silent_p_alive),
-            as_of,
+            lapse_day(silent_by_days, Some(day)),
         );
     }
     if tenure < t.new_days {
@@ -345,6 +429,119 @@ mod tests {
         assert_eq!(stage(&facts), Stage::Silent);
         facts.p_alive = Some(0.05);
         assert_eq!(stage(&facts), Stage::Churned);
+    }
+
+    /// The published BG/NBD fit of the CDNOW sample (weeks).
+    const CDNOW: BgNbdParams = BgNbdParams {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+
+    /// A customer with `repeat` purchase days after a first one `first_ago` days before
+    /// asOf, the last `last_ago` days before it, scored at asOf with the CDNOW model.
+    fn modelled(first_ago: i64, last_ago: i64, repeat: u32) -> Facts {
+        let curve = AliveCurve {
+            params: CDNOW,
+            repeat_purchases: repeat,
+            recency_weeks: (first_ago - last_ago) as f64 / 7.0,
+        };
+        let mut facts = buyer(first_ago, last_ago, i64::from(repeat) + 1);
+        facts.p_alive = curve.p_alive_on(AS_OF - first_ago, AS_OF);
+        facts.alive_curve = Some(curve);
+        facts
+    }
+
+    #[test]
+    fn the_lapse_day_is_the_first_day_p_alive_is_below_the_threshold() {
+        // Grids of histories and thresholds: wherever a day is found, P(alive) is below
+        // the threshold on it and not below on the day before (or that day is the last
+        // purchase); and none is found only when asOf itself is not below.
+        for repeat in [1, 2, 4, 10, 50] {
+            for (first_ago, last_ago) in [(900, 800), (400, 40), (300, 299), (60, 30)] {
+                let facts = modelled(first_ago, last_ago, repeat);
+                let curve = facts.alive_curve.unwrap();
+                let (first, last) = (AS_OF - first_ago, AS_OF - last_ago);
+                for threshold in [0.05, 0.1, 0.3, 0.5, 0.8, 0.99] {
+                    let p = |day| curve.p_alive_on(first, day).unwrap();
+                    match curve.first_day_below(first, last, threshold, AS_OF) {
+                        Some(day) => {
+                            assert!(day > last && day <= AS_OF, "{day} outside the quiet days");
+                            assert!(p(day) < threshold, "P(alive) {} on the day", p(day));
+                            assert!(
+                                day == last + 1 || p(day - 1) >= threshold,
+                                "already below the day before: {}",
+                                p(day - 1)
+                            );
+                        }
+                        None => assert!(p(AS_OF) >= threshold, "missed {}", p(AS_OF)),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_lapse_the_model_detected_is_dated_when_p_alive_fell_not_when_it_was_seen() {
+        // A weekly buyer (50 repeat purchases over a year), quiet for 40 days: only the
+        // model says silent, and it has said so for some days already.
+        let mut facts = modelled(404, 40, 50);
+        facts.median_gap_days = Some(7.0);
+        let curve = facts.alive_curve.unwrap();
+        let first = AS_OF - 404;
+        let verdict = classify(&facts, AS_OF, &Thresholds::default());
+        assert_eq!(verdict.stage, Stage::Silent, "{verdict:?}");
+        assert!(verdict.reason.starts_with("P(alive)"), "{verdict:?}");
+        assert!(verdict.since_day < AS_OF - 1, "{verdict:?}");
+        assert!(curve.p_alive_on(first, verdict.since_day).unwrap() < 0.5);
+        assert!(curve.p_alive_on(first, verdict.since_day - 1).unwrap() >= 0.5);
+
+        // Silent by the day rule and by the model: whichever held first. Buying every
+        // 52 days, the day rule waits 157 days; the model saw it about 140 days after.
+        let mut facts = modelled(500, 290, 4);
+        facts.median_gap_days = Some(52.5);
+        let by_days = AS_OF - 290 + 158;
+        let by_model = curve_day(&facts, 0.5);
+        assert!(
+            by_model < by_days,
+            "the model first: {by_model} vs {by_days}"
+        );
+        let verdict = classify(&facts, AS_OF, &Thresholds::default());
+        assert_eq!(verdict.stage, Stage::Silent, "{verdict:?}");
+        assert!(verdict.reason.starts_with("no order"), "{verdict:?}");
+        assert_eq!(verdict.since_day, by_model);
+        // Without a rhythm the 90-day rule held first: never later than it says.
+        facts.median_gap_days = None;
+        let verdict = classify(&facts, AS_OF, &Thresholds::default());
+        assert_eq!(verdict.stage, Stage::Silent, "{verdict:?}");
+        assert_eq!(verdict.since_day, AS_OF - 290 + 91);
+        assert!(verdict.since_day < by_model);
+    }
+
+    /// The first day the facts' curve is below `threshold` by asOf.
+    fn curve_day(facts: &Facts, threshold: f64) -> i64 {
+        facts
+            .alive_curve
+            .unwrap()
+            .first_day_below(
+                facts.first_order_day.unwrap(),
+                facts.last_order_day.unwrap(),
+                threshold,
+                AS_OF,
+            )
+            .expect("below by asOf")
+    }
+
+    #[test]
+    fn without_a_curve_a_model_lapse_is_dated_the_day_observed() {
+        let mut facts = buyer(400, 30, 50);
+        facts.median_gap_days = Some(7.0);
+        facts.p_alive = Some(0.3);
+        assert_eq!(
+            classify(&facts, AS_OF, &Thresholds::default()).since_day,
+            AS_OF
+        );
     }
 
     #[test]
