@@ -481,7 +481,8 @@ pub struct CampaignSettingsInput {
     pub offer_expiry_days: Option<i64>,
     /// Win-back: at most one win-back email per customer in this many days.
     pub cooldown_days: Option<i64>,
-    /// Welcome, and the first run of win-back / segment entry: days to look back.
+    /// How far back producers look, in days: first orders (welcome), lapse days (win-back:
+    /// only customers who lapsed this many days ago or less, 0–366), segment entries.
     pub lookback_days: Option<i64>,
     /// Holiday: the dates greeted (replaces the list).
     pub holidays: Option<Vec<CampaignHolidayInput>>,

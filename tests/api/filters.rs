@@ -641,7 +641,8 @@ async fn order_history_filters_match_the_recorded_orders() {
             &[("5.00", DEC_1), ("5.00", JAN_15), ("100.00", APR_1)],
             &[],
             &[("0.50", MAR_10_EARLY)],
-            &[("29.3301", JAN_10)],
+            // Just above 29.33 (USD has two places; the bound below has four).
+            &[("29.34", JAN_10)],
         ];
         let mut buyers = Vec::new();
         let mut orders = Vec::new();

@@ -45,13 +45,31 @@ async fn a_batch_mixing_new_and_known_orders_adds_only_the_new_ones() {
             json!({ "externalId": format!("m-{n}"), "customerId": id, "amount": amount, "currency": "CNY", "orderedAt": format!("2025-02-{n:02}T10:00:00Z") })
         };
         app.record_orders(json!([order(1, "100"), order(2, "50.5")])).await;
-        let mixed = app.record_orders(json!([order(2, "50.5"), order(3, "1.2345")])).await;
+        let mixed = app.record_orders(json!([order(2, "50.5"), order(3, "1.2")])).await;
         assert_eq!((mixed["created"].as_i64(), mixed["unchanged"].as_i64()), (Some(1), Some(1)));
         assert_eq!(mixed["orders"][0]["externalId"], "m-2", "orders come back in input order");
-        assert_eq!(mixed["orders"][1]["amount"], "1.2345");
+        assert_eq!(mixed["orders"][0]["amount"], "50.50", "in CNY's two places");
+        assert_eq!(mixed["orders"][1]["amount"], "1.20");
         let data = app.admin_ok(SUMMARY, json!({ "id": id })).await;
         assert_eq!(data["customer"]["orderCount"], 3);
-        assert_eq!(data["customer"]["totalSpent"], "151.7345");
+        assert_eq!(data["customer"]["totalSpent"], "151.70");
+
+        // Places beyond the currency's minor unit are refused, naming the row.
+        let too_precise = app
+            .admin("mutation($input: [OrderInput!]!) { recordOrders(input: $input) { created } }",
+                json!({ "input": [order(4, "1.2345")] }))
+            .await;
+        assert_eq!(too_precise["errors"][0]["extensions"]["field"], "input[0].amount", "{too_precise}");
+        let yen = app.create_customer(json!({ "externalId": "yen" })).await;
+        let yen_order = |n: u32, amount: &str| json!({ "externalId": format!("y-{n}"), "customerId": yen, "amount": amount, "currency": "JPY", "orderedAt": "2025-02-01T10:00:00Z" });
+        assert_eq!(app.record_orders(json!([yen_order(1, "1200")])).await["orders"][0]["amount"], "1200");
+        let fractional_yen = app
+            .admin("mutation($input: [OrderInput!]!) { recordOrders(input: $input) { created } }",
+                json!({ "input": [yen_order(2, "12.5")] }))
+            .await;
+        assert_eq!(fractional_yen["errors"][0]["extensions"]["field"], "input[0].amount", "{fractional_yen}");
+        let total = app.admin_ok(SUMMARY, json!({ "id": yen })).await;
+        assert_eq!(total["customer"]["totalSpent"], "1200.00", "a derived figure: two places");
     })
     .await;
 }

@@ -40,10 +40,11 @@ async fn each_invalid_profile_value_is_refused_with_its_field() {
     on_each_database(|app| async move {
         let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string();
         let cases = [
+            // Personal input is never echoed: the path names the field.
             (
                 json!({ "email": "not-an-email" }),
                 "input.email",
-                "not-an-email",
+                "not a valid email address",
             ),
             (json!({ "phone": "13800138000" }), "input.phone", "E.164"),
             (
