@@ -11,6 +11,7 @@ mod care;
 mod cli;
 mod customers;
 mod filters;
+mod graphiql;
 mod lifecycle;
 mod orders;
 mod pagination;
