@@ -110,7 +110,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("    {}", key.secret);
                 println!();
             }
-            println!("GraphiQL: {address}/graphql  (send `Authorization: Bearer <key>`)");
+            println!(
+                "GraphiQL: {address}/graphql  (paste the key after `Bearer ` in its Headers panel)"
+            );
             tracing::info!(port = app.port(), database = %database::redact(settings.database_url()), "clientele is serving");
             app.run_until_stopped().await
         }

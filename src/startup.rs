@@ -1,7 +1,7 @@
 use std::net::TcpListener;
 use std::sync::{Arc, atomic::AtomicU64};
 
-use actix_web::{App, HttpServer, dev::Server, web};
+use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
@@ -10,7 +10,7 @@ use crate::api_keys::{self, NewKey};
 use crate::configuration::Settings;
 use crate::database;
 use crate::graphql::build_schema;
-use crate::http::{AppState, cors, metrics::Metrics, routes};
+use crate::http::{AppState, cors, metrics::Metrics, routes, security};
 
 /// Seconds in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
@@ -59,6 +59,8 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&origins))
+                .wrap(middleware::from_fn(security::html_page_headers))
+                .wrap(security::nosniff())
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(routes)

@@ -1,24 +1,10 @@
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use async_graphql::http::GraphiQLSource;
 
 use super::{AppState, metrics::operation_label};
 use crate::api_keys;
 use crate::graphql::errors::{ensure_codes, unauthenticated};
-
-/// GraphiQL in the browser; it sends its queries to POST `/graphql` with the key the user
-/// types into its headers panel.
-pub async fn graphiql() -> HttpResponse {
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("clientele")
-        .header("Authorization", "Bearer <paste your API key>")
-        .finish();
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page)
-}
 
 /// Executes one GraphQL request. The body limit is enforced by `PayloadConfig` (413);
 /// the key is checked before anything runs (401 without a live key).

@@ -1,16 +1,21 @@
-//! The actix-web application: `/graphql`, `/healthz`, `/readyz`, `/metrics`.
+//! The actix-web application: `/graphql` (and GraphiQL's files under `/graphiql/`), `/healthz`,
+//! `/readyz`, `/metrics`, `/unsubscribe`.
 
-/// POST and GET `/graphql`: authentication, limits, execution, metrics.
+/// GraphiQL (GET `/graphql`) and its files under `/graphiql/`, all served from the binary.
+mod graphiql;
+/// POST `/graphql`: authentication, limits, execution, metrics.
 mod graphql;
 /// Liveness and readiness.
 mod health;
 /// Prometheus metrics.
 pub mod metrics;
+/// Security headers: `nosniff` everywhere, CSP and frame denial on HTML pages.
+pub mod security;
 /// The unsubscribe page behind the links in care emails.
 mod unsubscribe;
 
 use actix_cors::Cors;
-use actix_web::web;
+use actix_web::{HttpResponse, http::header, web};
 
 use crate::graphql::AppSchema;
 
@@ -31,8 +36,13 @@ pub struct AppState {
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .route("/graphql", web::post().to(graphql::execute))
-        .route("/graphql", web::get().to(graphql::graphiql))
+        .service(
+            web::resource("/graphql")
+                .route(web::post().to(graphql::execute))
+                .route(web::get().to(graphiql::page))
+                .default_service(web::to(graphql_method_not_allowed)),
+        )
+        .route("/graphiql/{path:.*}", web::get().to(graphiql::asset))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::render))
@@ -41,6 +51,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
             "/unsubscribe/{token}",
             web::post().to(unsubscribe::unsubscribe),
         );
+}
+
+/// Any other method on `/graphql` (RFC 9110: 405 names the allowed ones).
+async fn graphql_method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET, POST"))
+        .finish()
 }
 
 /// CORS for the configured frontend origins; with none configured, browsers on other

@@ -13,6 +13,7 @@ mod customers;
 mod demo;
 mod figures;
 mod filters;
+mod graphiql;
 mod lifecycle;
 mod orders;
 mod pagination;
