@@ -12,13 +12,6 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{Backend, TestApp, on_each_database, spawn_app};
 
-/// Makes a test's async block own the whole `TestApp`. A block that reads only some of
-/// its fields (through a closure) captures just those, and the rest, the test database
-/// with it, is dropped before the test runs.
-fn keep_whole(app: TestApp) -> TestApp {
-    app
-}
-
 /// The `src`/`href` attribute values of an HTML page.
 fn references(page: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -79,7 +72,6 @@ fn sources<'a>(policy: &'a [(String, Vec<String>)], directive: &str) -> &'a [Str
 #[tokio::test]
 async fn graphiql_and_every_file_it_loads_are_served_by_the_app_itself() {
     on_each_database(|app| async move {
-        let app = keep_whole(app);
         let response = app
             .client
             .get(format!("{}/graphql", app.address))
@@ -170,7 +162,6 @@ async fn graphiql_and_every_file_it_loads_are_served_by_the_app_itself() {
 #[tokio::test]
 async fn html_pages_allow_only_their_own_origin_and_refuse_frames() {
     on_each_database(|app| async move {
-        let app = keep_whole(app);
         let graphiql = app
             .client
             .get(format!("{}/graphql", app.address))
@@ -238,7 +229,6 @@ async fn html_pages_allow_only_their_own_origin_and_refuse_frames() {
 #[tokio::test]
 async fn every_response_tells_browsers_not_to_sniff() {
     on_each_database(|app| async move {
-        let app = keep_whole(app);
         let get = |path: &str| app.client.get(format!("{}{path}", app.address));
         let post = || app.client.post(format!("{}/graphql", app.address));
         let query = json!({ "query": "{ customers { totalCount } }" });
@@ -277,7 +267,6 @@ async fn every_response_tells_browsers_not_to_sniff() {
 #[tokio::test]
 async fn other_methods_on_graphql_get_405_naming_get_and_post() {
     on_each_database(|app| async move {
-        let app = keep_whole(app);
         for method in [
             reqwest::Method::PUT,
             reqwest::Method::DELETE,

@@ -45,8 +45,13 @@ where
         eprintln!("-- on {}", backend.name());
         let app = spawn_app_with(backend, &configure).await;
         let handle = app.server.clone();
+        // An `async move` body that only uses some fields of `app` captures just those
+        // (disjoint capture) and drops the rest at once: the database would be gone
+        // before the test ran. Keep it here until the test ends.
+        let database = app._database.clone();
         test(app).await;
         handle.stop(false).await;
+        drop(database);
     }
 }
 
@@ -107,7 +112,7 @@ pub struct TestApp {
     /// Where `.eml` files go when no SMTP server is configured.
     pub outbox: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
-    _database: TestDatabase,
+    _database: std::sync::Arc<TestDatabase>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -196,7 +201,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
         settings,
         outbox,
         server,
-        _database: database,
+        _database: std::sync::Arc::new(database),
     }
 }
 
