@@ -2,19 +2,25 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::api_keys;
-use crate::configuration::SettingsArgs;
+use crate::configuration::{DatabaseArgs, SettingsArgs};
 use crate::{database, demo, graphql, startup, telemetry};
 
 /// clientele: customer value scores, lifecycle stages, segments and scheduled care
 /// emails behind a GraphQL API.
 ///
-/// Every setting can come from the configuration file, the environment or a flag (in
-/// rising priority).
+/// Without a command, `clientele` serves (`clientele serve`). Settings come from the
+/// configuration file, the environment or a flag (in rising priority); each command's
+/// `--help` lists the ones it takes.
 #[derive(Parser, Debug)]
-#[command(name = "clientele", version, about, long_about)]
+// Our own `help` command: clap's refuses `help --help`.
+#[command(
+    name = "clientele",
+    version,
+    about,
+    long_about,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
-    #[command(flatten)]
-    pub settings: SettingsArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -26,23 +32,38 @@ pub enum Command {
         /// API only: leave scheduled jobs to `clientele worker` processes.
         #[arg(long)]
         no_scheduler: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Run the scheduler without the API.
-    Worker,
+    Worker {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Create, list and revoke API keys.
-    #[command(subcommand)]
-    ApiKey(ApiKeyCommand),
+    ApiKey {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     ExportSchema,
     /// Run a job now and print its run record (JSON); exits non-zero when it fails.
     RunJob {
-        /// value-scores
-        name: String,
+        /// The job to run.
+        #[arg(value_parser = job_names())]
+        name: jobs::JobName,
         /// The last day observed (YYYY-MM-DD); orders after it are ignored [default: today]
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Fill the database with a realistic synthetic customer base.
     Demo {
@@ -56,13 +77,31 @@ pub enum Command {
         /// identical data on any day.
         #[arg(long)]
         end_date: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
+    /// Print this help, or the help of the given command (`clientele help api-key create`).
+    Help {
+        /// The command (and subcommand) to explain.
+        command: Vec<String>,
+    },
+}
+
+/// The job names with their descriptions, from the job registry, so `run-job --help`
+/// lists every job there is.
+fn job_names() -> impl clap::builder::TypedValueParser<Value = jobs::JobName> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        jobs::JobName::ALL.map(|job| PossibleValue::new(job.as_str()).help(job.description())),
+    )
+    .try_map(|name| jobs::JobName::parse(&name))
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ApiKeyCommand {
     /// Create a key; the key is printed once, alone on the last line of stdout.
     Create {
+        /// A unique name for the key, e.g. the partner or service that uses it.
         #[arg(long)]
         name: String,
         /// Comma-separated: customers:read, customers:write, pii:read, segments:read,
@@ -72,23 +111,53 @@ pub enum ApiKeyCommand {
     },
     /// List keys (never the keys themselves).
     List,
-    /// Revoke a key by name.
-    Revoke { name: String },
+    /// Revoke a key by name; requests with it are refused from then on.
+    Revoke {
+        /// The key's name, as `api-key list` shows it.
+        name: String,
+    },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or(Command::Serve {
-        no_scheduler: false,
-    });
-    if let Command::ExportSchema = command {
-        print!("{}", graphql::sdl());
-        return Ok(());
+impl Cli {
+    /// The command to run: the one given, else `serve` with its settings read from the
+    /// environment and the configuration file as `clientele serve` would.
+    pub fn command_or_serve(self) -> Result<Command, clap::Error> {
+        match self.command {
+            Some(command) => Ok(command),
+            None => Cli::try_parse_from(["clientele", "serve"])?
+                .command
+                .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingSubcommand)),
+        }
     }
-    let settings = cli.settings.load()?;
-    telemetry::init(settings.log_format);
+}
 
+/// Prints the help of `clientele` or of the command named by `path`.
+fn print_help(path: &[String]) -> anyhow::Result<()> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Builds the full names (`clientele api-key create`) into the subcommands' usage.
+    command.build();
+    let mut target = &mut command;
+    for name in path {
+        target = target
+            .find_subcommand_mut(name)
+            .ok_or_else(|| anyhow::anyhow!("no command `{name}`; see `clientele help`"))?;
+    }
+    target.print_long_help().context("cannot print the help")
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { no_scheduler } => {
+        Command::ExportSchema => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+        Command::Help { command } => print_help(&command),
+        Command::Serve {
+            no_scheduler,
+            settings,
+        } => {
+            let settings = settings.load()?;
+            telemetry::init(settings.log_format);
             let mut app = startup::Application::build(&settings, !no_scheduler).await?;
             // The real port (BIND_ADDR may say 0), and a host a browser can open.
             let host = settings
@@ -116,8 +185,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), database = %database::redact(settings.database_url()), "clientele is serving");
             app.run_until_stopped().await
         }
-        Command::Worker => startup::run_worker(&settings).await,
-        Command::Migrate => {
+        Command::Worker { settings } => {
+            let settings = settings.load()?;
+            telemetry::init(settings.log_format);
+            startup::run_worker(&settings).await
+        }
+        Command::Migrate { database } => {
+            let settings = database.load()?;
+            telemetry::init(settings.log_format);
             let db = database::connect(settings.database_url()).await?;
             database::migrate(&db).await?;
             eprintln!(
@@ -126,7 +201,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::ApiKey(command) => {
+        Command::ApiKey { database, command } => {
+            let settings = database.load()?;
+            telemetry::init(settings.log_format);
             let db = database::connect(settings.database_url()).await?;
             database::migrate(&db).await?;
             match command {
@@ -168,8 +245,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::RunJob { name, as_of } => {
-            let job = jobs::JobName::parse(&name).map_err(anyhow::Error::msg)?;
+        Command::RunJob {
+            name: job,
+            as_of,
+            settings,
+        } => {
+            let settings = settings.load()?;
+            telemetry::init(settings.log_format);
             let db = database::connect(settings.database_url()).await?;
             database::migrate(&db).await?;
             jobs::campaigns::install_built_ins(&db).await?;
@@ -202,7 +284,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             customers,
             seed,
             end_date,
+            database,
         } => {
+            let settings = database.load()?;
+            telemetry::init(settings.log_format);
             let db = database::connect(settings.database_url()).await?;
             database::migrate(&db).await?;
             let report = demo::generate(
@@ -219,6 +304,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
-        Command::ExportSchema => Ok(()),
     }
 }

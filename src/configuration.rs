@@ -130,6 +130,7 @@ impl Settings {
 
     /// Refuses settings that cannot work, before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
+        crate::database::parse(self.database_url())?;
         self.scheduler().validate()?;
         self.value.validate().map_err(anyhow::Error::msg)?;
         self.email.validate()?;
@@ -137,10 +138,12 @@ impl Settings {
     }
 }
 
-/// Settings given on the command line or in the environment; `None` means "not given".
+/// The configuration file, the database and the log format: all that the commands which
+/// only touch the database (`migrate`, `api-key`, `demo`) take. `None` means "not given".
 #[derive(Clone, Debug, Default, Serialize, clap::Args)]
-pub struct SettingsArgs {
-    /// Configuration file (TOML, keys as in the table in the README).
+#[command(next_help_heading = "Configuration and database")]
+pub struct DatabaseArgs {
+    /// Configuration file (TOML, keys as in the table in the README)
     #[arg(
         long,
         env = "CLIENTELE_CONFIG",
@@ -149,59 +152,69 @@ pub struct SettingsArgs {
     )]
     #[serde(skip)]
     pub config: PathBuf,
-    /// Database: `sqlite://FILE?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`
-    /// [default: sqlite://clientele.db?mode=rwc]
+    /// Database: `sqlite://FILE` (created when missing) or
+    /// `postgres://USER:PASSWORD@HOST[:PORT]/DB` [default: sqlite://clientele.db?mode=rwc]
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
-    /// Address the API listens on [default: 127.0.0.1:8080]
-    #[arg(long, env = "BIND_ADDR", global = true)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bind_addr: Option<String>,
-    /// Public base URL, used for links in emails [default: http:// + BIND_ADDR]
-    #[arg(long, env = "PUBLIC_URL", global = true)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_url: Option<String>,
     /// Log format [default: pretty]
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+}
+
+/// Every setting, given on the command line or in the environment: what the commands
+/// that run jobs or serve take (`serve`, `worker`, `run-job`). `None` means "not given".
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+#[command(next_help_heading = "Server and jobs")]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub database: DatabaseArgs,
+    /// Address the API listens on [default: 127.0.0.1:8080]
+    #[arg(long, env = "BIND_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_addr: Option<String>,
+    /// Public base URL, used for links in emails [default: http:// + BIND_ADDR]
+    #[arg(long, env = "PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Comma-separated browser origins allowed by CORS, e.g. `https://crm.example.com`
     /// [default: none]
-    #[arg(long, env = "CORS_ORIGINS", global = true, value_delimiter = ',')]
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cors_origins: Option<Vec<String>>,
     /// HTTP worker threads [default: one per CPU core]
-    #[arg(long, env = "HTTP_WORKERS", global = true)]
+    #[arg(long, env = "HTTP_WORKERS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_workers: Option<usize>,
     /// IANA time zone the job schedules are read in [default: UTC]
-    #[arg(long, env = "SCHEDULER_TIME_ZONE", global = true)]
+    #[arg(long, env = "SCHEDULER_TIME_ZONE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduler_time_zone: Option<String>,
     /// When `value-scores` runs: six-field cron, seconds first [default: "0 0 2 * * *"]
-    #[arg(long, env = "VALUE_SCORES_SCHEDULE", global = true)]
+    #[arg(long, env = "VALUE_SCORES_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_scores_schedule: Option<String>,
     /// When `lifecycle` runs [default: "0 0 3 * * *"]
-    #[arg(long, env = "LIFECYCLE_SCHEDULE", global = true)]
+    #[arg(long, env = "LIFECYCLE_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_schedule: Option<String>,
     /// When `segments` refreshes dynamic segments [default: "0 15 * * * *", hourly]
-    #[arg(long, env = "SEGMENTS_SCHEDULE", global = true)]
+    #[arg(long, env = "SEGMENTS_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments_schedule: Option<String>,
     /// When campaign producers run [default: "0 5 * * * *", hourly, since each customer's
     /// send hour comes in their own time zone]
-    #[arg(long, env = "CAMPAIGNS_SCHEDULE", global = true)]
+    #[arg(long, env = "CAMPAIGNS_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaigns_schedule: Option<String>,
     /// When the outbox is drained [default: "0 * * * * *", every minute]
-    #[arg(long, env = "EMAIL_DISPATCH_SCHEDULE", global = true)]
+    #[arg(long, env = "EMAIL_DISPATCH_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_dispatch_schedule: Option<String>,
     /// When the marketer digest is queued [default: "0 0 8 * * Mon"]
-    #[arg(long, env = "MARKETER_DIGEST_SCHEDULE", global = true)]
+    #[arg(long, env = "MARKETER_DIGEST_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub marketer_digest_schedule: Option<String>,
     #[command(flatten)]
@@ -211,35 +224,36 @@ pub struct SettingsArgs {
 /// Email settings given on the command line or in the environment (the `[email]` table
 /// of the configuration file takes the same keys).
 #[derive(Clone, Debug, Default, Serialize, clap::Args)]
+#[command(next_help_heading = "Email")]
 pub struct EmailArgs {
     /// `smtp://host:port`, `smtp://host:port?tls=required` (STARTTLS) or
     /// `smtps://host:port`, credentials optional in the URL [default: none, write `.eml`
     /// files into OUTBOX_DIR]
-    #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_url: Option<String>,
     /// SMTP password, when not in SMTP_URL
-    #[arg(long, env = "SMTP_PASSWORD", global = true, hide_env_values = true)]
+    #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_password: Option<String>,
     /// Sender of care emails and digests [default: "Clientele <care@localhost>"]
-    #[arg(long, env = "EMAIL_FROM", global = true)]
+    #[arg(long, env = "EMAIL_FROM")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_from: Option<String>,
     /// Where `.eml` files go without SMTP_URL [default: ./outbox]
-    #[arg(long, env = "OUTBOX_DIR", global = true)]
+    #[arg(long, env = "OUTBOX_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbox_dir: Option<PathBuf>,
     /// `store_name` in email templates [default: Clientele]
-    #[arg(long, env = "STORE_NAME", global = true)]
+    #[arg(long, env = "STORE_NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_name: Option<String>,
     /// Directory of templates replacing the built-in ones: `<locale>/<kind>.{subject,html,txt}`
-    #[arg(long, env = "TEMPLATES_DIR", global = true)]
+    #[arg(long, env = "TEMPLATES_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub templates_dir: Option<PathBuf>,
     /// Comma-separated recipients of the weekly marketer digest (the API can replace them)
-    #[arg(long, env = "DIGEST_RECIPIENTS", global = true, value_delimiter = ',')]
+    #[arg(long, env = "DIGEST_RECIPIENTS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest_recipients: Option<Vec<String>>,
 }
@@ -262,43 +276,59 @@ impl SettingsArgs {
     /// Resolves the layers into settings. A missing configuration file is fine (it is
     /// optional); a malformed one is an error naming the file.
     pub fn load(&self) -> anyhow::Result<Settings> {
-        let schedules = jobs::SchedulerSettings::default();
-        let defaults = Defaults {
-            database_url: Settings::DEFAULT_DATABASE_URL,
-            bind_addr: Settings::DEFAULT_BIND_ADDR,
-            log_format: LogFormat::Pretty,
-            scheduler_time_zone: schedules.time_zone,
-            value_scores_schedule: schedules.value_scores,
-            lifecycle_schedule: schedules.lifecycle,
-            segments_schedule: schedules.segments,
-            campaigns_schedule: schedules.campaigns,
-            email_dispatch_schedule: schedules.email_dispatch,
-            marketer_digest_schedule: schedules.marketer_digest,
-        };
-        let settings: Settings = Figment::new()
-            .merge(Serialized::defaults(defaults))
-            .merge(Toml::file(&self.config))
-            .merge(Serialized::defaults(self))
-            .extract()
-            .map_err(|error| {
-                anyhow::anyhow!(
-                    "invalid configuration (file {}): {error}",
-                    self.config.display()
-                )
-            })?;
-        settings.validate()?;
-        Ok(settings)
+        load(&self.database.config, self)
     }
+}
+
+impl DatabaseArgs {
+    /// Resolves the layers into settings (the file may hold any of them; the command
+    /// line and environment give only these).
+    pub fn load(&self) -> anyhow::Result<Settings> {
+        load(&self.config, self)
+    }
+}
+
+fn load(config: &std::path::Path, given: &impl Serialize) -> anyhow::Result<Settings> {
+    let schedules = jobs::SchedulerSettings::default();
+    let defaults = Defaults {
+        database_url: Settings::DEFAULT_DATABASE_URL,
+        bind_addr: Settings::DEFAULT_BIND_ADDR,
+        log_format: LogFormat::Pretty,
+        scheduler_time_zone: schedules.time_zone,
+        value_scores_schedule: schedules.value_scores,
+        lifecycle_schedule: schedules.lifecycle,
+        segments_schedule: schedules.segments,
+        campaigns_schedule: schedules.campaigns,
+        email_dispatch_schedule: schedules.email_dispatch,
+        marketer_digest_schedule: schedules.marketer_digest,
+    };
+    let settings: Settings = Figment::new()
+        .merge(Serialized::defaults(defaults))
+        .merge(Toml::file(config))
+        .merge(Serialized::defaults(given))
+        .extract()
+        .map_err(|error| {
+            anyhow::anyhow!("invalid configuration (file {}): {error}", config.display())
+        })?;
+    settings.validate()?;
+    Ok(settings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn nowhere() -> DatabaseArgs {
+        DatabaseArgs {
+            config: "does-not-exist.toml".into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn defaults_apply_when_nothing_is_given() {
         let args = SettingsArgs {
-            config: "does-not-exist.toml".into(),
+            database: nowhere(),
             ..Default::default()
         };
         let settings = args.load().unwrap();
@@ -318,8 +348,11 @@ mod tests {
         )
         .unwrap();
         let args = SettingsArgs {
-            config: file,
-            log_format: Some(LogFormat::Json),
+            database: DatabaseArgs {
+                config: file,
+                log_format: Some(LogFormat::Json),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let settings = args.load().unwrap();
@@ -331,14 +364,16 @@ mod tests {
     #[test]
     fn the_database_password_never_shows_in_debug_output() {
         let args = SettingsArgs {
-            config: "does-not-exist.toml".into(),
-            database_url: Some("postgres://app:hunter2@db/clientele".into()),
+            database: DatabaseArgs {
+                database_url: Some("postgres://app:hunter2@db/clientele".into()),
+                ..nowhere()
+            },
             ..Default::default()
         };
         let settings = args.load().unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
         let args = SettingsArgs {
-            config: "does-not-exist.toml".into(),
+            database: nowhere(),
             email: EmailArgs {
                 smtp_url: Some("smtp://mailer:s3cret@smtp.example.com:587".into()),
                 smtp_password: Some("hunter3".into()),
@@ -351,6 +386,31 @@ mod tests {
         assert!(
             !debug.contains("s3cret") && !debug.contains("hunter3"),
             "{debug}"
+        );
+    }
+
+    #[test]
+    fn the_database_commands_read_the_database_from_the_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clientele.toml");
+        std::fs::write(&file, "database_url = \"sqlite://from-file.db\"\n").unwrap();
+        let args = DatabaseArgs {
+            config: file,
+            ..Default::default()
+        };
+        assert_eq!(args.load().unwrap().database_url(), "sqlite://from-file.db");
+    }
+
+    #[test]
+    fn a_database_url_that_cannot_work_is_refused_when_loading() {
+        let args = DatabaseArgs {
+            database_url: Some("redis://u:hunter2@h/x".into()),
+            ..nowhere()
+        };
+        let error = format!("{:#}", args.load().unwrap_err());
+        assert!(
+            error.contains("redis://u:***@h/x") && !error.contains("hunter2"),
+            "{error}"
         );
     }
 }

@@ -2,6 +2,8 @@ use clap::Parser;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = clientele::cli::Cli::parse();
-    clientele::cli::run(cli).await
+    let command = clientele::cli::Cli::parse()
+        .command_or_serve()
+        .unwrap_or_else(|error| error.exit());
+    clientele::cli::run(command).await
 }

@@ -46,6 +46,24 @@ impl JobName {
         }
     }
 
+    /// What the job does, in one line (`run-job --help`, the `jobs` query's readers).
+    pub fn description(self) -> &'static str {
+        match self {
+            JobName::ValueScores => {
+                "RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, value tiers, composite value"
+            }
+            JobName::Lifecycle => {
+                "Lifecycle stages (new, active, loyal, silent, churned) and their changes"
+            }
+            JobName::Segments => "Refreshes the membership of every dynamic segment",
+            JobName::Campaigns => {
+                "Runs every enabled campaign's producer (queues care emails), then win-back conversions"
+            }
+            JobName::EmailDispatch => "Sends the due emails of the outbox",
+            JobName::MarketerDigest => "Queues the weekly marketer digest",
+        }
+    }
+
     /// The job with this name, or an error listing the known ones.
     pub fn parse(name: &str) -> Result<Self, String> {
         Self::ALL
@@ -86,7 +104,7 @@ pub async fn begin(
     job: JobName,
     params: &JobParams,
 ) -> anyhow::Result<job_run::Model> {
-    job_run::ActiveModel {
+    let run = job_run::ActiveModel {
         name: Set(job.as_str().to_owned()),
         status: Set(JobStatus::Running),
         started_at: Set(Utc::now()),
@@ -95,7 +113,9 @@ pub async fn begin(
     }
     .insert(&context.db)
     .await
-    .context("failed to record the start of a job run")
+    .context("failed to record the start of a job run")?;
+    tracing::info!(job = %job.as_str(), run_id = run.id, as_of = %run.as_of, "job started");
+    Ok(run)
 }
 
 /// Runs the job of a begun run to its end and records the outcome. A job that fails —
@@ -126,15 +146,38 @@ pub async fn complete(
             )
         }
     };
+    let finished_at = Utc::now();
+    let duration_ms = (finished_at - run.started_at).num_milliseconds();
+    let stats = stats.map(|s| serde_json::Value::Object(s.0).to_string());
     let mut record = run.into_active_model();
     record.status = Set(status);
-    record.finished_at = Set(Some(Utc::now()));
-    record.stats = Set(stats.map(|s| serde_json::Value::Object(s.0).to_string()));
+    record.finished_at = Set(Some(finished_at));
+    record.stats = Set(stats.clone());
     record.error = Set(error);
-    record
+    let record = record
         .update(&context.db)
         .await
-        .context("failed to record the end of a job run")
+        .context("failed to record the end of a job run")?;
+    // Every run, however started, says how it went in one line (the failure's cause was
+    // logged above).
+    tracing::info!(
+        job = %job.as_str(),
+        run_id,
+        status = %status_name(status),
+        duration_ms,
+        stats = %stats.as_deref().unwrap_or("{}"),
+        "job finished"
+    );
+    Ok(record)
+}
+
+/// The status as the API spells it.
+fn status_name(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Running => "RUNNING",
+        JobStatus::Succeeded => "SUCCEEDED",
+        JobStatus::Failed => "FAILED",
+    }
 }
 
 /// Begins and completes a run: what the scheduler and `clientele run-job` do.

@@ -41,7 +41,11 @@ pub struct CampaignTarget {
 pub struct CampaignHoliday {
     pub date: Date,
     pub name: String,
+    /// The name in Simplified Chinese (`zh-CN` emails).
     pub name_zh_cn: Option<String>,
+    /// The name in Traditional Chinese (`zh-Hant` emails: Taiwan, Hong Kong, Macau);
+    /// without it they use `nameZhCn`.
+    pub name_zh_hant: Option<String>,
 }
 
 /// Kind-specific settings (offer and cooldown for win-back, dates for holidays).
@@ -58,7 +62,8 @@ pub struct CampaignSettingsView {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "CampaignTemplateInput")]
 pub struct CampaignTemplate {
-    /// `en` or `zh-CN`.
+    /// `en`, `zh-CN` or `zh-Hant` (the template locales; a customer's locale is mapped to
+    /// one of them).
     pub locale: String,
     pub subject: Option<String>,
     pub html: Option<String>,
@@ -137,6 +142,7 @@ impl Campaign {
                     date: Date(h.date),
                     name: h.name,
                     name_zh_cn: h.name_zh_cn,
+                    name_zh_hant: h.name_zh_hant,
                 })
                 .collect(),
         })
@@ -469,7 +475,10 @@ pub struct CampaignTargetInput {
 pub struct CampaignHolidayInput {
     pub date: Date,
     pub name: String,
+    /// The name in Simplified Chinese (`zh-CN` emails).
     pub name_zh_cn: Option<String>,
+    /// The name in Traditional Chinese (`zh-Hant` emails); without it they use `nameZhCn`.
+    pub name_zh_hant: Option<String>,
 }
 
 /// Kind-specific settings; omitted fields keep their current (or default) values.
@@ -556,6 +565,7 @@ fn apply_settings(
                 date: h.date.0,
                 name: h.name,
                 name_zh_cn: h.name_zh_cn,
+                name_zh_hant: h.name_zh_hant,
             })
             .collect();
     }

@@ -113,7 +113,8 @@ impl Customer {
         let loader = ctx.data::<DataLoader<CustomerLoader>>()?;
         Ok(loader.load_one(id).await?.map(Customer))
     }
-    /// BCP 47, e.g. `zh-CN`; chooses the language of emails.
+    /// BCP 47, e.g. `zh-CN`; chooses the language of emails (`zh-TW`, `zh-HK`, `zh-MO`,
+    /// `zh-Hant-*`: Traditional Chinese; other `zh*`: Simplified; else English).
     async fn locale(&self) -> &str {
         &self.0.locale
     }

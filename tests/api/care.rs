@@ -755,3 +755,46 @@ async fn the_marketer_digest_reaches_its_recipients_with_figures_and_inline_char
     })
     .await;
 }
+
+#[tokio::test]
+async fn customers_in_taiwan_hong_kong_and_macau_are_written_to_in_traditional_chinese() {
+    on_each_database(|app| async move {
+        let today = Utc::now().date_naive() - chrono::Duration::days(1);
+        let mut locales = std::collections::HashMap::new();
+        for (name, locale) in [("Mei", "zh-TW"), ("Wing", "zh-HK"), ("Kit", "zh-MO"),
+            ("Ying", "zh-Hant-TW"), ("Neo", "zh-CN"), ("Lin", "zh-SG"), ("Ana", "en-GB"), ("Jean", "fr-FR")] {
+            locales.insert(customer(&app, name, json!({ "locale": locale })).await, locale);
+        }
+        // A campaign may bring its own Traditional Chinese subject; the body stays built in.
+        enable(&app, "HOLIDAY", json!({ "sendHour": 0,
+            "templates": [{ "locale": "zh-Hant", "subject": "{{ store_name }}｜{{ holiday_name }}快樂" }],
+            "settings": { "holidays": [{ "date": today.to_string(), "name": "Founders Day",
+                "nameZhCn": "店庆日", "nameZhHant": "店慶日" }] } })).await;
+        let noon = format!("{today}T12:00:00Z");
+        produce(&app, &noon).await;
+        assert_eq!(send(&app, &noon).await.sent, 8);
+        for email in emails(&app, json!({})).await {
+            let locale = locales[email["customerId"].as_str().unwrap()];
+            let subject = email["subject"].as_str().unwrap();
+            let expected = match locale {
+                "zh-TW" | "zh-HK" | "zh-MO" | "zh-Hant-TW" => "Test Shop｜店慶日快樂",
+                "zh-CN" | "zh-SG" => "Test Shop 祝您店庆日快乐！",
+                _ => "Happy Founders Day from Test Shop",
+            };
+            assert_eq!(subject, expected, "{locale}");
+        }
+        let bodies: Vec<String> = std::fs::read_dir(app.outbox.path()).unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .map(|b| MessageParser::default().parse(b.as_bytes()).unwrap().body_text(0).unwrap().into_owned())
+            .collect();
+        assert_eq!(bodies.iter().filter(|t| t.contains("親愛的") && t.contains("店慶日")).count(), 4);
+
+        // Only template locales are accepted for a campaign's own templates.
+        let id = enable(&app, "WELCOME", json!({})).await;
+        let refused = app.admin(UPDATE, json!({ "id": id, "input": {
+            "templates": [{ "locale": "zh-TW", "subject": "x" }] } })).await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+        assert!(refused["errors"][0]["message"].as_str().unwrap().contains("zh-Hant"), "{refused}");
+    })
+    .await;
+}

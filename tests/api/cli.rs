@@ -323,3 +323,283 @@ async fn demo_data_loads_on_each_database_with_aggregates_that_match_its_orders(
     })
     .await;
 }
+
+/// Runs the binary with `args` and `env`, nothing else from the test's environment that
+/// changes logging.
+fn clientele_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clientele"));
+    command
+        .args(args)
+        .env("CLIENTELE_CONFIG", "/nonexistent/clientele.toml")
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .env_remove("NO_COLOR");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the clientele binary runs")
+}
+
+#[tokio::test]
+async fn a_database_url_that_cannot_work_is_refused_at_once_without_its_password() {
+    for url in [
+        "redis://u:hunter2@h/x",
+        "postgres//u:hunter2@127.0.0.1:1/x",
+        "postgres://u:hunter2@127.0.0.1:port/x",
+    ] {
+        for args in [
+            &["migrate"][..],
+            &["serve"],
+            &["worker"],
+            &["run-job", "lifecycle"],
+            &["api-key", "list"],
+        ] {
+            let started = std::time::Instant::now();
+            let output = tokio::task::spawn_blocking(move || {
+                clientele_with(&[("DATABASE_URL", url), ("RUST_LOG", "warn")], args)
+            })
+            .await
+            .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{url} {args:?}");
+            assert!(!stderr.contains("hunter2"), "{url} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(":***@"),
+                "the URL is shown, redacted: {stderr}"
+            );
+            assert!(
+                stderr.contains("sqlite://FILE")
+                    && stderr.contains("postgres://USER:PASSWORD@HOST"),
+                "the accepted forms are listed: {stderr}"
+            );
+            assert!(
+                !stderr.contains("retrying")
+                    && started.elapsed() < std::time::Duration::from_secs(3),
+                "refused at once, not retried: {stderr}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_url_without_a_mode_creates_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fresh.db");
+    let url = format!("sqlite://{}", file.display());
+    let output = tokio::task::spawn_blocking(move || clientele(&url, &["migrate"]))
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(file.exists());
+    // An explicit mode is obeyed: `rw` opens only what exists.
+    let missing = format!(
+        "sqlite://{}?mode=rw",
+        dir.path().join("missing.db").display()
+    );
+    let output = tokio::task::spawn_blocking(move || clientele(&missing, &["migrate"]))
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+fn help(args: &[&str]) -> String {
+    let output = clientele_with(&[], args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(&output)
+}
+
+/// The text after `item` on its line of a `-h` help (options and arguments are one line
+/// each there), trimmed.
+fn help_text_of<'a>(help: &'a str, item: &str) -> &'a str {
+    help.lines()
+        .filter(|line| !line.starts_with("Usage:"))
+        .find_map(|line| line.split_once(item).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("`{item}` is not in the help:\n{help}"))
+}
+
+#[test]
+fn each_command_documents_only_the_settings_it_uses() {
+    let server_only = [
+        "--bind-addr",
+        "--smtp-url",
+        "--cors-origins",
+        "--value-scores-schedule",
+    ];
+    for command in [&["serve"][..], &["worker"], &["run-job"]] {
+        let text = help(&[command, &["--help"]].concat());
+        for option in server_only.iter().chain(&["--database-url"]) {
+            assert!(text.contains(option), "{command:?} takes {option}:\n{text}");
+        }
+    }
+    for command in [
+        &["migrate"][..],
+        &["demo"],
+        &["api-key"],
+        &["api-key", "create"],
+        &["api-key", "list"],
+        &["api-key", "revoke"],
+    ] {
+        let text = help(&[command, &["--help"]].concat());
+        assert!(text.contains("--database-url"), "{command:?}:\n{text}");
+        for option in server_only {
+            assert!(
+                !text.contains(option),
+                "{command:?} has no {option}:\n{text}"
+            );
+        }
+    }
+    let text = help(&["export-schema", "--help"]);
+    for option in server_only.iter().chain(&["--database-url"]) {
+        assert!(
+            !text.contains(option),
+            "export-schema has no {option}:\n{text}"
+        );
+    }
+
+    let create = help(&["api-key", "create", "-h"]);
+    assert!(
+        !help_text_of(&create, "--name <NAME>").is_empty(),
+        "{create}"
+    );
+    assert!(
+        !help_text_of(&create, "--scopes <SCOPES>").is_empty(),
+        "{create}"
+    );
+    let revoke = help(&["api-key", "revoke", "-h"]);
+    assert!(!help_text_of(&revoke, "<NAME>  ").is_empty(), "{revoke}");
+
+    let text = help(&["help", "--help"]);
+    assert!(text.contains("Usage: clientele help"), "{text}");
+    assert!(help(&["help", "api-key", "create"]).contains("--scopes"));
+    assert!(help(&["--help"]).contains("run-job"));
+}
+
+#[test]
+fn run_job_help_names_every_job_with_what_it_does() {
+    let text = help(&["run-job", "--help"]);
+    for job in jobs::JobName::ALL {
+        let described = help_text_of(&text, &format!("- {}:", job.as_str()));
+        assert_eq!(described, job.description(), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn run_job_logs_start_and_finish_without_colour_codes() {
+    on_each_database(|app| async move {
+        // The whole app, not just its URL: it owns the database.
+        let app = app;
+        let url = app.database_url.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            clientele_with(&[("DATABASE_URL", &url)], &["run-job", "lifecycle"])
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(
+            !stderr.contains('\x1b'),
+            "no colour codes in a pipe: {stderr:?}"
+        );
+        let run: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+        let id = run["id"].as_i64().unwrap();
+        let started = stderr
+            .lines()
+            .find(|line| line.contains("job started"))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(
+            started.contains(" INFO ")
+                && started.contains("job=lifecycle")
+                && started.contains(&format!("run_id={id}")),
+            "{started}"
+        );
+        let finished = stderr
+            .lines()
+            .find(|line| line.contains("job finished"))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(
+            finished.contains(" INFO ")
+                && finished.contains("job=lifecycle")
+                && finished.contains(&format!("run_id={id}"))
+                && finished.contains("status=SUCCEEDED")
+                && finished.contains("duration_ms=")
+                && finished.contains("stats={"),
+            "{finished}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_runs_are_logged_and_the_scheduler_starts_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clientele"))
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("OUTBOX_DIR", dir.path().join("outbox"))
+        .env("CLIENTELE_CONFIG", "/nonexistent/clientele.toml")
+        // Every second, so a scheduled run comes soon.
+        .env("SEGMENTS_SCHEDULE", "* * * * * *")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        match seen.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(line) => {
+                let done = line.contains("job finished") && line.contains("job=segments");
+                log.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = tokio::task::block_in_place(|| child.wait());
+    log.extend(seen.try_iter());
+    let log = log.join("\n");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("job started") && l.contains("job=segments")),
+        "{log}"
+    );
+    let finished = log
+        .lines()
+        .find(|l| l.contains("job finished") && l.contains("job=segments"))
+        .unwrap_or_else(|| panic!("a scheduled run logs its end:\n{log}"));
+    assert!(
+        finished.contains("status=SUCCEEDED") && finished.contains("duration_ms="),
+        "{finished}"
+    );
+    assert!(!log.contains("Job creator created"), "{log}");
+    assert!(!log.contains('\x1b'), "no colour codes in a pipe: {log:?}");
+}

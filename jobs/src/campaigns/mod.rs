@@ -82,6 +82,10 @@ pub struct Holiday {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_zh_cn: Option<String>,
+    /// In Traditional Chinese (customers in Taiwan, Hong Kong, Macau); without it they
+    /// get the Simplified name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_zh_hant: Option<String>,
 }
 
 /// The kind-specific knobs of a campaign.
@@ -237,21 +241,25 @@ pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
             date: NaiveDate::from_ymd_opt(2026, 12, 25).unwrap_or_default(),
             name: "Christmas".into(),
             name_zh_cn: Some("圣诞节".into()),
+            name_zh_hant: Some("聖誕節".into()),
         },
         Holiday {
             date: NaiveDate::from_ymd_opt(2027, 2, 6).unwrap_or_default(),
             name: "Spring Festival".into(),
             name_zh_cn: Some("春节".into()),
+            name_zh_hant: Some("農曆新年".into()),
         },
         Holiday {
             date: NaiveDate::from_ymd_opt(2027, 9, 15).unwrap_or_default(),
             name: "Mid-Autumn Festival".into(),
             name_zh_cn: Some("中秋节".into()),
+            name_zh_hant: Some("中秋節".into()),
         },
         Holiday {
             date: NaiveDate::from_ymd_opt(2027, 12, 25).unwrap_or_default(),
             name: "Christmas".into(),
             name_zh_cn: Some("圣诞节".into()),
+            name_zh_hant: Some("聖誕節".into()),
         },
     ];
     [
@@ -516,6 +524,9 @@ pub async fn produce(
                     names.insert("en", holiday.name.clone());
                     if let Some(zh) = &holiday.name_zh_cn {
                         names.insert("zh-CN", zh.clone());
+                    }
+                    if let Some(zh) = &holiday.name_zh_hant {
+                        names.insert("zh-Hant", zh.clone());
                     }
                     batches.push(Batch {
                         condition: in_zone.clone(),

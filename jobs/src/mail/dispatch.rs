@@ -480,6 +480,7 @@ fn customer_variables(
     let name = match customer.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => name.to_owned(),
         _ if locale == "zh-CN" => "顾客".to_owned(),
+        _ if locale == "zh-Hant" => "顧客".to_owned(),
         _ => "valued customer".to_owned(),
     };
     let mut vars = Map::new();
@@ -503,7 +504,16 @@ fn customer_variables(
         );
     }
     if let Some(holiday) = payload.get("holiday") {
-        let localized = holiday.get(locale).or_else(|| holiday.get("en"));
+        // A name in Simplified Chinese reads better in a Traditional Chinese email than
+        // an English one, when the campaign gave no Traditional name.
+        let localized = holiday
+            .get(locale)
+            .or_else(|| {
+                (locale == "zh-Hant")
+                    .then(|| holiday.get("zh-CN"))
+                    .flatten()
+            })
+            .or_else(|| holiday.get("en"));
         if let Some(name) = localized {
             vars.insert("holiday_name".into(), name.clone());
         }

@@ -5,9 +5,12 @@ use entity::EmailKind;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
-/// The languages templates are written in; a customer whose locale is none of them gets
-/// the first.
-pub const LOCALES: [&str; 2] = ["en", "zh-CN"];
+/// The languages templates are written in: English, Simplified Chinese (`zh-CN`) and
+/// Traditional Chinese (`zh-Hant`). A customer whose locale is none of them gets the first.
+pub const LOCALES: [&str; 3] = ["en", "zh-CN", "zh-Hant"];
+
+/// Where customers whose language has no templates land.
+pub const DEFAULT_LOCALE: &str = LOCALES[0];
 
 macro_rules! built_in {
     ($($locale:literal / $kind:literal),* $(,)?) => {
@@ -36,6 +39,13 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "zh-CN" / "holiday",
     "zh-CN" / "segment_entry",
     "zh-CN" / "digest",
+    "zh-Hant" / "birthday",
+    "zh-Hant" / "win_back",
+    "zh-Hant" / "welcome",
+    "zh-Hant" / "purchase_anniversary",
+    "zh-Hant" / "holiday",
+    "zh-Hant" / "segment_entry",
+    "zh-Hant" / "digest",
 ];
 
 /// A campaign's own templates for one locale; a missing part falls back to the default.
@@ -49,7 +59,7 @@ pub struct TemplateSet {
     pub text: Option<String>,
 }
 
-/// A campaign's templates by locale (`en`, `zh-CN`).
+/// A campaign's templates by locale (`en`, `zh-CN`, `zh-Hant`).
 pub type CampaignTemplates = BTreeMap<String, TemplateSet>;
 
 /// A rendered email.
@@ -87,13 +97,33 @@ pub struct Templates {
     env: Environment<'static>,
 }
 
-/// The template locale for a customer locale: `zh`, `zh-CN`, `zh-Hans-CN` → `zh-CN`;
-/// anything else → `en`.
+/// The template locale for a customer locale (BCP 47): Chinese in Traditional script —
+/// `zh-Hant*`, or by region `zh-TW`, `zh-HK`, `zh-MO` — → `zh-Hant`; other Chinese (`zh`,
+/// `zh-CN`, `zh-SG`, `zh-Hans-*`) → `zh-CN`; `en-*` → `en`; anything else, or a tag that
+/// does not parse, → [`DEFAULT_LOCALE`]. A script named in the tag wins over the region
+/// (`zh-Hans-HK` reads Simplified).
 pub fn template_locale(customer_locale: &str) -> &'static str {
-    if customer_locale.to_ascii_lowercase().starts_with("zh") {
-        "zh-CN"
-    } else {
+    // `zh_TW` is a common POSIX-style spelling of `zh-TW`.
+    let Ok(tag) = language_tags::LanguageTag::parse(&customer_locale.trim().replace('_', "-"))
+    else {
+        return DEFAULT_LOCALE;
+    };
+    let is =
+        |subtag: Option<&str>, value: &str| subtag.is_some_and(|s| s.eq_ignore_ascii_case(value));
+    let language = tag.primary_language();
+    if language.eq_ignore_ascii_case("zh") {
+        let traditional = if tag.script().is_some() {
+            is(tag.script(), "Hant")
+        } else {
+            ["TW", "HK", "MO"]
+                .iter()
+                .any(|region| is(tag.region(), region))
+        };
+        if traditional { "zh-Hant" } else { "zh-CN" }
+    } else if language.eq_ignore_ascii_case("en") {
         "en"
+    } else {
+        DEFAULT_LOCALE
     }
 }
 
@@ -214,7 +244,79 @@ mod tests {
     }
 
     #[test]
-    fn every_built_in_kind_renders_in_both_locales() {
+    fn customer_locales_fall_back_to_the_nearest_template_locale() {
+        for (customer, template) in [
+            ("zh-TW", "zh-Hant"),
+            ("zh-HK", "zh-Hant"),
+            ("zh-MO", "zh-Hant"),
+            ("zh-Hant", "zh-Hant"),
+            ("zh-Hant-TW", "zh-Hant"),
+            ("zh-Hant-CN", "zh-Hant"),
+            ("zh-hant-hk", "zh-Hant"),
+            ("zh_TW", "zh-Hant"),
+            ("zh", "zh-CN"),
+            ("zh-CN", "zh-CN"),
+            ("zh-SG", "zh-CN"),
+            ("zh-Hans", "zh-CN"),
+            ("zh-Hans-CN", "zh-CN"),
+            // The script says how it is written, wherever the customer lives.
+            ("zh-Hans-HK", "zh-CN"),
+            ("en", "en"),
+            ("en-GB", "en"),
+            ("en-US", "en"),
+            ("fr-FR", "en"),
+            ("ja", "en"),
+            // Not Chinese, though it starts with the letters.
+            ("zu", "en"),
+            ("", "en"),
+            ("not a tag", "en"),
+        ] {
+            assert_eq!(template_locale(customer), template, "{customer}");
+        }
+    }
+
+    #[test]
+    fn every_kind_renders_in_traditional_chinese_for_taiwan_and_hong_kong() {
+        let templates = Templates::load(None).unwrap();
+        let mut vars = customer_vars();
+        vars["holiday_name"] = json!("聖誕節");
+        for kind in EmailKind::CAMPAIGN_KINDS {
+            for locale in ["zh-TW", "zh-HK", "zh-Hant"] {
+                let r = templates.render(kind, locale, None, &vars).unwrap();
+                assert!(r.html.contains("lang=\"zh-Hant\""), "{kind:?} {locale}");
+                for part in [&r.subject, &r.html, &r.text] {
+                    // Characters that exist only in Simplified Chinese must not appear.
+                    assert!(
+                        !part
+                            .chars()
+                            .any(|c| "们这邮订优码亲爱乐为欢谢礼节见时".contains(c)),
+                        "{kind:?}: {part}"
+                    );
+                }
+                assert!(r.text.contains("取消訂閱"), "{kind:?}: {}", r.text);
+            }
+        }
+        let zh = templates
+            .render(EmailKind::WinBack, "zh-TW", None, &customer_vars())
+            .unwrap();
+        assert!(zh.subject.contains("好久不見") && zh.html.contains("BACK-1234"));
+        // The digest too, for marketers who read Traditional Chinese.
+        let digest = templates
+            .env
+            .get_template("zh-Hant/digest.subject")
+            .unwrap();
+        assert!(
+            digest
+                .render(
+                    minijinja::context! { store_name => "店", week_start => "a", week_end => "b" }
+                )
+                .unwrap()
+                .contains("每週報告")
+        );
+    }
+
+    #[test]
+    fn every_built_in_kind_renders_in_every_locale() {
         let templates = Templates::load(None).unwrap();
         for kind in EmailKind::CAMPAIGN_KINDS {
             for locale in LOCALES {
