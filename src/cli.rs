@@ -73,8 +73,8 @@ pub enum Command {
         /// Seed; the same seed gives the same data.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Last simulated day (YYYY-MM-DD) [default: today]. With it, a seed gives
-        /// identical data on any day.
+        /// Last simulated day (YYYY-MM-DD, inclusive) [default: today]. With it, a seed
+        /// gives identical data on any day. Nothing is dated after the moment demo runs.
         #[arg(long)]
         end_date: Option<chrono::NaiveDate>,
         #[command(flatten)]

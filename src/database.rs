@@ -100,6 +100,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                         .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(30))
                         .foreign_keys(true)
+                        // Deleted and overwritten content is zeroed, not left in free
+                        // pages: an erased customer's data must be gone from the file.
+                        .pragma("secure_delete", "ON")
                 });
         }
         Kind::Postgres => {

@@ -834,6 +834,9 @@ impl CustomerMutation {
             .await
             .or_internal()?;
         txn.commit().await.or_internal()?;
+        jobs::mail::erasure::flush_erased_pages(db)
+            .await
+            .or_internal()?;
         let outbox = &ctx.data::<jobs::JobContext>()?.mail.settings.outbox_dir;
         let deleted = files.delete(outbox).await.or_internal()?;
         tracing::info!(

@@ -331,6 +331,15 @@ async fn erasure_leaves_no_copy_of_personal_data_in_any_table_or_outbox_file() {
         assert_eq!(queued["suppressionReason"], "ERASED");
         // The other customer and the rest of the data are untouched.
         assert!(tables.contains("Other Person"));
+        // On SQLite, not even the file's free pages or the WAL keep the old values.
+        if let Some(path) = app.database_url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap();
+            for file in [path.to_owned(), format!("{path}-wal")] {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                assert_eq!(leaks(&text, &BOB), Vec::<String>::new(), "{file} still holds Bob's data on disk");
+            }
+        }
     })
     .await;
 }

@@ -109,6 +109,19 @@ pub async fn erase_customer(
     Ok(ErasedFiles { email_ids })
 }
 
+/// After an erasure's commit on SQLite: copies the WAL back into the database file and
+/// empties it, so that the erased values' old page images do not linger in the WAL
+/// (`secure_delete` zeroes them in the database file itself). PostgreSQL keeps dead
+/// row versions until VACUUM; that is its operators' concern, documented in the README.
+pub async fn flush_erased_pages(db: &impl ConnectionTrait) -> anyhow::Result<()> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .context("failed to checkpoint the WAL after an erasure")?;
+    }
+    Ok(())
+}
+
 impl ErasedFiles {
     /// Deletes the `.eml` files of the wiped emails from `outbox_dir` (a digest's file
     /// goes too: its copy named the customer). Files that were never written are fine.
