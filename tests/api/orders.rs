@@ -165,3 +165,22 @@ async fn erasure_wipes_personal_data_keeps_orders_and_locks_the_customer() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn amounts_are_plain_decimal_notation_only() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({ "externalId": "plain" })).await;
+        let record = "mutation($input: [OrderInput!]!) { recordOrders(input: $input) { created } }";
+        let order = |amount: &str| json!([{ "externalId": format!("p-{amount}"), "customerId": id, "amount": amount, "currency": "USD", "orderedAt": "2025-01-05T08:00:00Z" }]);
+        for loose in ["1_000", " 5", "5 ", "1e3", "+5", ".5", "5.", "0x10", "1,000"] {
+            let body = app.admin(record, json!({ "input": order(loose) })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "`{loose}` must be refused: {body}");
+            assert!(body["errors"][0]["message"].as_str().unwrap().contains("plain decimal"), "{body}");
+        }
+        for plain in ["1000", "5.5", "0.05"] {
+            let created = app.admin_ok(record, json!({ "input": order(plain) })).await;
+            assert_eq!(created["recordOrders"]["created"], 1, "`{plain}`");
+        }
+    })
+    .await;
+}
