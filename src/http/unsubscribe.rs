@@ -12,11 +12,6 @@ use actix_web::{
 };
 use base64::Engine;
 use chrono::Utc;
-use entity::{customer, email};
-use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
-};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
@@ -94,49 +89,36 @@ pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> Ht
     )
 }
 
-/// POST: unsubscribes at once.
+/// POST: unsubscribes at once (the rules are `jobs::mail::unsubscribe::unsubscribe`).
 pub async fn unsubscribe(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let (email_id, customer_id) = match verify(&state, &token).await {
         Ok((email_id, customer_id, _)) => (email_id, customer_id),
         Err(response) => return response,
     };
-    let now = Utc::now();
-    let result = async {
-        let txn = state.db.begin().await?;
-        // Only the first unsubscribe sets the time; a second click changes nothing.
-        // Consent off every time (the customer may have opted in again since an earlier
-        // unsubscribe); the first unsubscribe time is kept.
-        customer::Entity::update_many()
-            .filter(customer::Column::Id.eq(customer_id))
-            .col_expr(customer::Column::MarketingConsent, Expr::value(false))
-            .col_expr(
-                customer::Column::UnsubscribedAt,
-                Expr::col(customer::Column::UnsubscribedAt).if_null(now),
-            )
-            .col_expr(customer::Column::ConsentUpdatedAt, Expr::value(now))
-            .col_expr(customer::Column::UpdatedAt, Expr::value(now))
-            .exec(&txn)
-            .await?;
-        email::Entity::update_many()
-            .filter(email::Column::Id.eq(email_id))
-            .filter(email::Column::CustomerId.eq(customer_id))
-            .filter(email::Column::UnsubscribedAt.is_null())
-            .col_expr(email::Column::UnsubscribedAt, Expr::value(now))
-            .exec(&txn)
-            .await?;
-        txn.commit().await
-    }
-    .await;
-    match result {
-        Ok(()) => page(
+    use jobs::mail::unsubscribe::Outcome;
+    match jobs::mail::unsubscribe::unsubscribe(&state.db, email_id, customer_id, Utc::now()).await {
+        Ok(Outcome::Unsubscribed | Outcome::AlreadyUnsubscribed) => page(
             StatusCode::OK,
             "Unsubscribed",
             "<h1>You are unsubscribed</h1>\
              <p>You will not receive care emails from us any more.</p>\
              <p>您已成功退订，今后不会再收到我们的关怀邮件。</p>",
         ),
+        Ok(Outcome::Stale { consented_at }) => page(
+            StatusCode::OK,
+            "Link out of date",
+            &format!(
+                "<h1>This link is out of date</h1>\
+                 <p>You agreed to hear from us again on {day}, after this email was sent, so \
+                 this link changes nothing. To unsubscribe, use the link in a newer email.</p>\
+                 <p>您在此邮件发出之后（{day}）重新同意接收我们的邮件，此链接已失效。\
+                 如需退订，请使用较新邮件中的链接。</p>",
+                day = consented_at.format("%Y-%m-%d")
+            ),
+        ),
+        Ok(Outcome::Unknown) => invalid(),
         Err(error) => {
-            tracing::error!(%error, customer_id, "unsubscribe failed");
+            tracing::error!(error.cause_chain = ?error, customer_id, "unsubscribe failed");
             HttpResponse::InternalServerError().finish()
         }
     }

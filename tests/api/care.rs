@@ -249,14 +249,17 @@ async fn unsubscribe_links_are_signed_one_click_and_suppress_what_follows() {
             assert_eq!(holiday[0]["suppressionReason"], "UNSUBSCRIBED");
             assert_eq!(received_since(&sink, before).len(), 1);
 
-            // Opting in again (say, at the till) brings the emails back; the same link
-            // then unsubscribes again.
+            // Opting in again (say, at the till) brings the emails back; the link in the
+            // new email unsubscribes again. (An old link after re-consent: unsubscribe.rs.)
             app.admin_ok("mutation($id: ID!) { updateCustomer(id: $id, input: { marketingConsent: true }) { id } }",
                 json!({ "id": id })).await;
             enable(&app, "HOLIDAY", json!({ "settings": { "holidays": [{ "date": "2027-05-28", "name": "Second Day" }] } })).await;
             produce(&app, "2027-05-28T10:00:00Z").await;
             assert_eq!(send(&app, "2027-05-28T10:00:00Z").await.sent, 1);
-            let again = app.client.post(&link).send().await.unwrap();
+            let delivered = received_since(&sink, before);
+            let newer = parse(&delivered[1]);
+            let newer_link = header(&newer, "List-Unsubscribe").trim_matches(['<', '>']).to_owned();
+            let again = app.client.post(&newer_link).send().await.unwrap();
             assert_eq!(again.status(), 200);
             assert_eq!(app.admin_ok(consent, json!({ "id": id })).await["customer"]["marketingConsent"], false);
         }
