@@ -136,6 +136,11 @@ pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow:
     write_scores(&txn, run_id, as_of, &outcome).await?;
     let pruned = prune_runs(&txn, context.value.keep_runs).await?;
     txn.commit().await.context("failed to commit the scores")?;
+    if outcome.scores.len() as u64 >= bulk::ANALYZE_AFTER_ROWS {
+        bulk::analyze(db, &["customer_values", "value_models"])
+            .await
+            .context("failed to analyze the scores")?;
+    }
 
     let mut stats = JobStats::default();
     stats.set("customers", outcome.scores.len() as u64);

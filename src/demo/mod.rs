@@ -156,6 +156,19 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
         batch_start = batch_end;
     }
     progress.finish_and_clear();
+    // Whatever the size: a demo base is queried at once, before any autovacuum.
+    jobs::bulk::analyze(
+        db,
+        &[
+            "customers",
+            "orders",
+            "customer_interests",
+            "interactions",
+            "feedback",
+        ],
+    )
+    .await
+    .context("failed to analyze the demo tables")?;
     report.elapsed = started.elapsed();
     Ok(report)
 }

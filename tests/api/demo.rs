@@ -325,3 +325,48 @@ async fn win_back_on_a_demo_base_greets_only_customers_who_lapsed_within_the_loo
     })
     .await;
 }
+
+/// Tables whose planner statistics were refreshed by clientele itself (`ANALYZE`, not
+/// autovacuum): PostgreSQL's `last_analyze`, SQLite's `sqlite_stat1`.
+async fn analyzed_tables(app: &TestApp) -> BTreeSet<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT relname AS name FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+        }
+        _ => "SELECT DISTINCT tbl AS name FROM sqlite_stat1",
+    };
+    app.db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn bulk_writes_leave_fresh_planner_statistics_behind() {
+    on_each_database(|app| async move {
+        let end = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
+        demo(&app, 10_000, 5, Some(end)).await;
+        let analyzed = analyzed_tables(&app).await;
+        for table in ["customers", "orders", "customer_interests"] {
+            assert!(
+                analyzed.contains(table),
+                "{table} analyzed after demo: {analyzed:?}"
+            );
+        }
+        run_job(&app, "value-scores", "2026-06-30T12:00:00Z").await;
+        run_job(&app, "lifecycle", "2026-06-30T12:00:00Z").await;
+        let analyzed = analyzed_tables(&app).await;
+        for table in ["customer_values", "customer_lifecycle", "lifecycle_events"] {
+            assert!(
+                analyzed.contains(table),
+                "{table} analyzed after its job: {analyzed:?}"
+            );
+        }
+    })
+    .await;
+}

@@ -350,6 +350,11 @@ pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow:
     let txn = db.begin().await.context("failed to begin writing stages")?;
     write_changes(&txn, run_id, &changes).await?;
     txn.commit().await.context("failed to commit the stages")?;
+    if changes.len() as u64 >= bulk::ANALYZE_AFTER_ROWS {
+        bulk::analyze(db, &["customer_lifecycle", "lifecycle_events"])
+            .await
+            .context("failed to analyze the stages")?;
+    }
 
     let mut stats = JobStats::default();
     stats.set("customers", subjects.len() as u64);

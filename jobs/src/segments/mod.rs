@@ -201,6 +201,11 @@ pub async fn refresh<C: ConnectionTrait + TransactionTrait>(
     .await
     .context("failed to store the segment size")?;
     txn.commit().await.context("failed to commit the refresh")?;
+    if entered.rows_affected() + exited.rows_affected() >= crate::bulk::ANALYZE_AFTER_ROWS {
+        crate::bulk::analyze(db, &["segment_members", "segment_events"])
+            .await
+            .context("failed to analyze the membership")?;
+    }
     Ok(Refresh {
         entered: entered.rows_affected(),
         exited: exited.rows_affected(),
