@@ -8,9 +8,10 @@
 //! document: a bracket scan of the text, then one walk of the parsed document that
 //! measures each fragment once.
 //!
-//! The cost model follows GitHub's node limit: a field costs 1 plus its children, a
-//! connection multiplies its children by its page size (`first`/`last`, else the default
-//! page), and fields that run aggregations or model fits carry a declared weight.
+//! The cost model is GitHub's node limit: a connection costs one per node of its page
+//! (`first`/`last`, else the default page) times one plus what each node asks for;
+//! other fields cost what their children cost; fields that run aggregations, model fits
+//! or jobs add a declared weight.
 
 use std::collections::HashMap;
 
@@ -196,7 +197,7 @@ impl CostModel {
                     let weight = WEIGHTED_FIELDS
                         .iter()
                         .find(|(t, f, _)| *t == type_name && *f == name)
-                        .map_or(1, |(_, _, weight)| *weight);
+                        .map_or(0, |(_, _, weight)| *weight);
                     let info = FieldInfo {
                         connection: returns.ends_with("Connection"),
                         returns,
@@ -267,9 +268,10 @@ impl CostModel {
         if measure.cost > MAX_COST {
             return Err(Refusal {
                 message: format!(
-                    "the query costs {} (each field counts once per node of the pages it is \
-                     in; backtests, previews, profiles and summaries count more), more than \
-                     the limit of {MAX_COST}; ask for smaller pages or fewer fields",
+                    "the query costs {} (the nodes of every page it asks for, pages inside \
+                     pages multiplied; backtests, previews, profiles, summaries and jobs \
+                     count more), more than the limit of {MAX_COST}; ask for smaller pages \
+                     or fewer fields",
                     measure.cost
                 ),
                 cost: Some((measure.cost, MAX_COST)),
@@ -340,15 +342,17 @@ impl<'a> Walk<'a> {
                         info.map(|info| info.returns.as_str()),
                         &field.selection_set,
                     )?;
-                    let weight = info.map_or(1, |info| info.weight);
-                    let multiplier = if info.is_some_and(|info| info.connection) {
+                    let weight = info.map_or(0, |info| info.weight);
+                    let cost = if info.is_some_and(|info| info.connection) {
+                        // Each node of the page, and what is asked of each.
                         self.page_size(field)
+                            .saturating_mul(child.cost.saturating_add(1))
                     } else {
-                        1
+                        child.cost
                     };
                     Size {
                         fields: child.fields.saturating_add(1),
-                        cost: weight.saturating_add(multiplier.saturating_mul(child.cost)),
+                        cost: weight.saturating_add(cost),
                         heavy: child.heavy || weight >= HEAVY_WEIGHT,
                     }
                 }
@@ -470,8 +474,8 @@ mod tests {
             "{ customers(first: 100) { nodes { id orders(first: 10) { nodes { id } } } } }",
         )
         .unwrap();
-        // customers 1 + 100 × (nodes 1 + id 1 + orders (1 + 10 × (nodes 1 + id 1)))
-        assert_eq!(m.cost, 1 + 100 * (1 + 1 + (1 + 10 * 2)));
+        // 100 customers, each with 10 orders.
+        assert_eq!(m.cost, 100 * (1 + 10));
         assert!(!m.heavy);
     }
 
