@@ -59,6 +59,24 @@ pub struct Settings {
     /// What keys without `pii:read` may infer (`[privacy]`).
     #[serde(default)]
     pub privacy: PrivacySettings,
+    /// Wall-clock budget of one GraphQL query, in seconds; a query still running then is
+    /// stopped and answered with `TIMEOUT`.
+    #[serde(default = "default_request_timeout_seconds")]
+    pub request_timeout_seconds: f64,
+    /// Distinct operation names `/metrics` labels; later names count as `other`.
+    #[serde(default = "default_metrics_operation_labels")]
+    pub metrics_operation_labels: usize,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
+}
+
+fn default_request_timeout_seconds() -> f64 {
+    10.0
+}
+
+fn default_metrics_operation_labels() -> usize {
+    100
 }
 
 /// Limits on what aggregates reveal about few people.
@@ -128,9 +146,20 @@ impl Settings {
         })
     }
 
+    /// The wall-clock budget of one GraphQL query.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.request_timeout_seconds)
+    }
+
     /// Refuses settings that cannot work, before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
         crate::database::parse(self.database_url())?;
+        if !(self.request_timeout_seconds > 0.0 && self.request_timeout_seconds <= 86_400.0) {
+            anyhow::bail!(
+                "request_timeout_seconds must be more than 0 and at most 86400, got {}",
+                self.request_timeout_seconds
+            );
+        }
         self.scheduler().validate()?;
         self.value.validate().map_err(anyhow::Error::msg)?;
         self.email.validate()?;
@@ -217,6 +246,19 @@ pub struct SettingsArgs {
     #[arg(long, env = "MARKETER_DIGEST_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub marketer_digest_schedule: Option<String>,
+    /// Wall-clock budget of one GraphQL query, in seconds [default: 10]
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout_seconds: Option<f64>,
+    /// Distinct operation names labelled in /metrics; later ones count as `other`
+    /// [default: 100]
+    #[arg(long, env = "METRICS_OPERATION_LABELS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_operation_labels: Option<usize>,
+    /// Bearer token /metrics requires [default: none, /metrics is open]
+    #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<String>,
     #[command(flatten)]
     pub email: EmailArgs,
 }

@@ -9,11 +9,20 @@ use tracing_actix_web::TracingLogger;
 use crate::api_keys::{self, NewKey};
 use crate::configuration::Settings;
 use crate::database;
-use crate::graphql::build_schema;
+use crate::graphql::{build_schema, limits::RequestLimits};
 use crate::http::{AppState, cors, metrics::Metrics, routes, security};
 
 /// Seconds in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+/// Requests with heavy fields (backtests, previews, profiles, jobs) that run at once:
+/// half the HTTP workers, so the other half always serves cheap requests.
+fn heavy_permits(http_workers: Option<usize>) -> usize {
+    let workers = http_workers
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
+    (workers / 2).max(1)
+}
 
 /// A built server, listening, not yet serving.
 pub struct Application {
@@ -53,7 +62,14 @@ impl Application {
                 settings.scheduler(),
                 settings.privacy.clone(),
             ),
-            metrics: Metrics::install(),
+            metrics: Metrics::install(
+                settings.metrics_operation_labels,
+                settings.metrics_token.clone(),
+            ),
+            limits: Arc::new(RequestLimits::new(
+                settings.request_timeout(),
+                heavy_permits(settings.http_workers),
+            )?),
         });
         let origins = settings.cors_origins.clone();
         let mut server = HttpServer::new(move || {

@@ -7,6 +7,7 @@
 //! | `FORBIDDEN` | the key lacks the scope the field needs |
 //! | `NOT_FOUND` | the entity named by an argument does not exist |
 //! | `INTERNAL` | our fault; the cause is logged, never echoed |
+//! | `TIMEOUT` | the query ran past its wall-clock budget (`request_timeout_seconds`) and was stopped |
 
 use async_graphql::{Error, ErrorExtensions};
 use serde::Serialize;
@@ -16,6 +17,7 @@ pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const FORBIDDEN: &str = "FORBIDDEN";
 pub const NOT_FOUND: &str = "NOT_FOUND";
 pub const INTERNAL: &str = "INTERNAL";
+pub const TIMEOUT: &str = "TIMEOUT";
 
 /// One thing wrong with one input value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -22,6 +22,8 @@ pub mod interaction;
 pub mod jobs;
 /// Lifecycle stages, transitions, the silent-customer list, playbooks, thresholds.
 pub mod lifecycle;
+/// What one document may ask for: nesting, fragment expansion, cost.
+pub mod limits;
 /// Batched loaders for relations.
 pub mod loaders;
 /// Orders.

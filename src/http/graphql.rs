@@ -2,9 +2,10 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 
-use super::{AppState, metrics::operation_label};
+use super::AppState;
 use crate::api_keys;
 use crate::graphql::errors::{ensure_codes, unauthenticated};
+use crate::graphql::limits;
 
 /// Executes one GraphQL request. The body limit is enforced by `PayloadConfig` (413);
 /// the key is checked before anything runs (401 without a live key).
@@ -49,8 +50,7 @@ pub async fn execute(
             );
         }
     };
-    let operation = operation_label(operation_name(&gql_request).as_deref());
-    let mut response = state.schema.execute(gql_request.data(principal)).await;
+    let (operation, mut response) = run_within_limits(&state, gql_request, principal).await;
     ensure_codes(&mut response);
 
     for error in &response.errors {
@@ -81,14 +81,124 @@ pub async fn execute(
     }
 }
 
+/// Measures the document before async-graphql sees it (nesting, fragment expansion,
+/// cost, directives), then runs it on the heavy pool when it selects heavy fields and,
+/// for queries, within the time budget. Every response reports `extensions.cost`:
+/// `requested`, the cost computed before running, and `actual`, the objects the data
+/// holds. Returns the operation's metrics label and the response.
+async fn run_within_limits(
+    state: &AppState,
+    mut request: async_graphql::Request,
+    principal: api_keys::Principal,
+) -> (String, async_graphql::Response) {
+    let limits = state.limits.clone();
+    if let Err(refusal) = limits::check_nesting(&request.query) {
+        return ("anonymous".into(), refused(refusal));
+    }
+    let measured = match async_graphql::parser::parse_query(&request.query) {
+        // Syntax errors are async-graphql's to report, with their positions.
+        Err(_) => None,
+        Ok(document) => {
+            let chosen = request.operation_name.as_deref();
+            let label = state
+                .metrics
+                .operation_label(operation_name(chosen, &document).as_deref());
+            match limits.model.measure(&document, chosen, &request.variables) {
+                Ok(measure) => {
+                    request.set_parsed_query(document);
+                    Some((label, measure))
+                }
+                Err(refusal) => return (label, refused(refusal)),
+            }
+        }
+    };
+    let (label, measure) = measured.unwrap_or_else(|| ("anonymous".into(), Default::default()));
+    let request = request.data(principal);
+    let run = async {
+        let _permit = if measure.heavy {
+            // The semaphore is never closed; a closed one would only mean no pool.
+            limits.heavy.acquire().await.ok()
+        } else {
+            None
+        };
+        state.schema.execute(request).await
+    };
+    let mut response = if measure.mutation {
+        run.await
+    } else {
+        match tokio::time::timeout(limits.timeout, run).await {
+            Ok(response) => response,
+            Err(_) => {
+                let error = async_graphql::ServerError {
+                    extensions: Some(extensions(&[(
+                        "code",
+                        crate::graphql::errors::TIMEOUT.into(),
+                    )])),
+                    ..async_graphql::ServerError::new(
+                        format!(
+                            "the query ran longer than its budget of {} s and was stopped; ask \
+                             for smaller pages or fewer fields",
+                            limits.timeout.as_secs_f64()
+                        ),
+                        None,
+                    )
+                };
+                async_graphql::Response::from_errors(vec![error])
+            }
+        }
+    };
+    let actual = limits::returned_nodes(&response.data);
+    response
+        .extensions
+        .insert("cost".into(), cost_extension(measure.cost, actual));
+    (label, response)
+}
+
+/// A document refused before it ran: `BAD_USER_INPUT`, with the cost and its limit
+/// when the cost is what was refused.
+fn refused(refusal: limits::Refusal) -> async_graphql::Response {
+    let mut entries = vec![("code", crate::graphql::errors::BAD_USER_INPUT.into())];
+    if let Some((cost, limit)) = refusal.cost {
+        entries.push(("cost", cost.into()));
+        entries.push(("limit", limit.into()));
+    }
+    let error = async_graphql::ServerError {
+        extensions: Some(extensions(&entries)),
+        ..async_graphql::ServerError::new(refusal.message, None)
+    };
+    let mut response = async_graphql::Response::from_errors(vec![error]);
+    let requested = refusal.cost.map_or(0, |(cost, _)| cost);
+    response
+        .extensions
+        .insert("cost".into(), cost_extension(requested, 0));
+    response
+}
+
+fn extensions(entries: &[(&str, async_graphql::Value)]) -> async_graphql::ErrorExtensionValues {
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    for (name, value) in entries {
+        extensions.set(*name, value.clone());
+    }
+    extensions
+}
+
+fn cost_extension(requested: u64, actual: u64) -> async_graphql::Value {
+    let mut cost = async_graphql::indexmap::IndexMap::new();
+    cost.insert(async_graphql::Name::new("requested"), requested.into());
+    cost.insert(async_graphql::Name::new("actual"), actual.into());
+    async_graphql::Value::Object(cost)
+}
+
 /// The operation's name: the one the client chose to run, else the name written in the
 /// document when it holds exactly one operation.
-fn operation_name(request: &async_graphql::Request) -> Option<String> {
-    if let Some(name) = &request.operation_name {
-        return Some(name.clone());
+fn operation_name(
+    chosen: Option<&str>,
+    document: &async_graphql::parser::types::ExecutableDocument,
+) -> Option<String> {
+    if let Some(name) = chosen {
+        return Some(name.to_owned());
     }
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    match document.operations {
+    match &document.operations {
         async_graphql::parser::types::DocumentOperations::Single(_) => None,
         async_graphql::parser::types::DocumentOperations::Multiple(operations)
             if operations.len() == 1 =>

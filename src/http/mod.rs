@@ -30,6 +30,8 @@ pub struct AppState {
     pub mail: std::sync::Arc<jobs::mail::Mailer>,
     pub schema: AppSchema,
     pub metrics: metrics::Metrics,
+    /// Nesting, cost, time and the heavy-request pool around each GraphQL request.
+    pub limits: std::sync::Arc<crate::graphql::limits::RequestLimits>,
 }
 
 /// Registers every route on an actix `App`.

@@ -176,6 +176,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
             ..Default::default()
         },
         privacy: Default::default(),
+        request_timeout_seconds: 10.0,
+        metrics_operation_labels: 100,
+        metrics_token: None,
     };
     configure(&mut settings);
     let mut app = Application::build(&settings, false)
