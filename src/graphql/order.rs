@@ -7,7 +7,6 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{Money, customer, order};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query},
 };
 
@@ -19,6 +18,7 @@ use crate::graphql::{
     errors::{OrInternal, Problems, bad_input},
     guards::RequireScope,
     scalars::Decimal,
+    write_locks,
 };
 
 /// A purchase.
@@ -295,7 +295,22 @@ impl OrderMutation {
             .iter()
             .map(|row| row.external_id.trim().to_owned())
             .collect();
-        let txn = db.begin().await.or_internal()?;
+        // The customers whose aggregates this call may change, locked before the insert:
+        // the recomputation below then sees every order committed before it, and no
+        // concurrent call for the same customer can write aggregates from an older view.
+        let mut touched: Vec<i64> = rows
+            .iter()
+            .filter_map(|row| match &row.customer_id {
+                sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
+                sea_orm::ActiveValue::NotSet => None,
+            })
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let txn = write_locks::begin_write(db).await.or_internal()?;
+        write_locks::lock_customers(&txn, &touched)
+            .await
+            .or_internal()?;
         let created = if rows.is_empty() {
             0
         } else {
@@ -314,12 +329,8 @@ impl OrderMutation {
             .all(&txn)
             .await
             .or_internal()?;
-        let touched: Vec<i64> = stored
-            .iter()
-            .map(|o| o.customer_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        // Orders already known keep their customers' aggregates as they were; only the
+        // customers of this input (locked above) can have new orders.
         if created > 0 {
             refresh_order_aggregates(&txn, &touched)
                 .await

@@ -9,6 +9,7 @@ mod smtp_sink;
 mod auth;
 mod care;
 mod cli;
+mod concurrency;
 mod customers;
 mod demo;
 mod figures;
