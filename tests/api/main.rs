@@ -21,5 +21,6 @@ mod privacy;
 mod scheduler;
 mod schema;
 mod segments;
+mod totals;
 mod validation;
 mod value_scores;
