@@ -45,5 +45,5 @@ pub mod sql;
 /// The value models fitted by each `value-scores` run.
 pub mod value_model;
 
-pub use money::Money;
+pub use money::{Money, MoneyTotal};
 pub use sea_enums::{Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel};

@@ -24,6 +24,25 @@ use serde::{Deserialize, Serialize};
 )]
 pub struct Money(pub i64);
 
+/// A figure with thousands grouped: `"12,345.67"`.
+fn grouped_figure(figure: Decimal) -> String {
+    let text = figure.abs().to_string();
+    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if figure.is_sign_negative() && !figure.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{grouped}.{cents}")
+}
+
 /// Why a decimal could not become [`Money`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoneyError {
@@ -84,22 +103,7 @@ impl Money {
 
     /// A figure for people: thousands grouped, `"12,345.67"` (emails, digests).
     pub fn to_grouped_figure(self) -> String {
-        let figure = self.to_figure();
-        let text = figure.abs().to_string();
-        let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
-        let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
-        for (i, digit) in whole.chars().enumerate() {
-            if i > 0 && (whole.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(digit);
-        }
-        let sign = if figure.is_sign_negative() && !figure.is_zero() {
-            "-"
-        } else {
-            ""
-        };
-        format!("{sign}{grouped}.{cents}")
+        grouped_figure(self.to_figure())
     }
 
     /// The mean of `count` amounts summing to `total`, rounded half away from zero to
@@ -133,6 +137,77 @@ impl Money {
     /// The amount as a float, for statistical models only (never for storage or display).
     pub fn to_f64(self) -> f64 {
         self.0 as f64 / 10_000.0
+    }
+}
+
+/// The exact sum of many amounts, in units: wider than [`Money`], so that a total over the
+/// whole base never overflows (see [`crate::sql::money_sum`], whose two columns it reads
+/// back: a field `revenue: MoneyTotal` of a `FromQueryResult` row reads `revenue_high`
+/// and `revenue_low`). The sum of no rows (both halves NULL) is zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MoneyTotal(pub i128);
+
+impl MoneyTotal {
+    /// Reassembles the two halves of [`crate::sql::money_sum`].
+    pub fn from_halves(high: Option<i64>, low: Option<i64>) -> Self {
+        MoneyTotal(
+            i128::from(high.unwrap_or(0)) * i128::from(crate::sql::MONEY_SUM_SPLIT)
+                + i128::from(low.unwrap_or(0)),
+        )
+    }
+
+    /// The total as [`Money`], when it fits one amount's range.
+    pub fn to_money(self) -> Option<Money> {
+        i64::try_from(self.0).ok().map(Money)
+    }
+
+    /// A derived figure with [`Money::FIGURE_PLACES`] places, like [`Money::to_figure`];
+    /// exact for any sum of up to a billion `BIGINT`s (|sum| < 10²⁸ units, within a
+    /// `Decimal`'s 96 bits); saturates beyond, which no summed column can reach.
+    pub fn to_figure(self) -> Decimal {
+        let units = self.0.clamp(-MAX_DECIMAL_UNITS, MAX_DECIMAL_UNITS);
+        let mut value = Decimal::try_from_i128_with_scale(units, Money::SCALE)
+            .unwrap_or(Decimal::MAX)
+            .round_dp_with_strategy(
+                Money::FIGURE_PLACES,
+                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+            );
+        value.rescale(Money::FIGURE_PLACES);
+        value
+    }
+
+    /// A figure for people: thousands grouped, `"12,345.67"` (emails, digests).
+    pub fn to_grouped_figure(self) -> String {
+        grouped_figure(self.to_figure())
+    }
+
+    /// The total as a float, for shares and ratios only.
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64
+    }
+}
+
+/// Units a `Decimal` of scale 4 holds, with room left for rounding to two places.
+const MAX_DECIMAL_UNITS: i128 = 10_i128.pow(28) - 1;
+
+impl sea_orm::TryGetable for MoneyTotal {
+    fn try_get_by<I: sea_orm::ColIdx>(
+        _res: &sea_orm::QueryResult,
+        index: I,
+    ) -> Result<Self, sea_orm::TryGetError> {
+        Err(sea_orm::TryGetError::DbErr(sea_orm::DbErr::Type(format!(
+            "a MoneyTotal is read by name (its `_high` and `_low` columns), not by {index:?}"
+        ))))
+    }
+
+    fn try_get(
+        res: &sea_orm::QueryResult,
+        pre: &str,
+        col: &str,
+    ) -> Result<Self, sea_orm::TryGetError> {
+        let high: Option<i64> = sea_orm::TryGetable::try_get(res, pre, &format!("{col}_high"))?;
+        let low: Option<i64> = sea_orm::TryGetable::try_get(res, pre, &format!("{col}_low"))?;
+        Ok(MoneyTotal::from_halves(high, low))
     }
 }
 
@@ -194,6 +269,28 @@ mod tests {
         let big = i128::from(1_000_000_000_000_000_000_i64) * 3;
         assert_eq!(Money::mean(big, 3), Some(Money(1_000_000_000_000_000_000)));
         assert_eq!(Money::midpoint(Money(10_000), Money(20_100)), Money(15_100));
+    }
+
+    #[test]
+    fn totals_past_the_range_of_one_amount_stay_exact() {
+        let max = i128::from(i64::MAX);
+        let total = MoneyTotal::from_halves(
+            Some(3 * (i64::MAX / 1_000_000_000)),
+            Some(3 * (i64::MAX % 1_000_000_000)),
+        );
+        assert_eq!(total.0, 3 * max);
+        assert_eq!(total.to_money(), None);
+        assert_eq!(total.to_figure().to_string(), "2767011611056432.74");
+        assert_eq!(
+            MoneyTotal::from_halves(Some(-1), Some(-5)).0,
+            -1_000_000_005
+        );
+        assert_eq!(MoneyTotal::from_halves(None, None), MoneyTotal(0));
+        assert_eq!(MoneyTotal(12_345).to_figure().to_string(), "1.23");
+        assert_eq!(
+            MoneyTotal(i128::MAX).to_figure(),
+            MoneyTotal(10_i128.pow(28) - 1).to_figure()
+        );
     }
 
     #[test]

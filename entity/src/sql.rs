@@ -22,11 +22,39 @@ pub fn day_number_of_key(backend: DatabaseBackend, key: &str) -> String {
     }
 }
 
-/// The sum of a money column in units, on both databases a BIGINT (a SUM of a BIGINT is
-/// NUMERIC on PostgreSQL and INTEGER on SQLite). Averages are this sum divided by a
-/// COUNT in Rust ([`crate::Money::mean`]), never an SQL AVG of units read as money.
-pub fn money_sum(expr: &str) -> String {
-    format!("CAST(SUM({expr}) AS BIGINT)")
+/// Where [`money_sum`] splits each value: the sum of the quotients and the sum of the
+/// remainders by 10⁹ are summed apart.
+pub const MONEY_SUM_SPLIT: i64 = 1_000_000_000;
+
+/// The exact sum of a money column (units, any `BIGINT` values), as two columns
+/// `{alias}_high` and `{alias}_low` that [`crate::MoneyTotal`] reads back as one `i128`:
+/// `high × 10⁹ + low`.
+///
+/// Why two: a plain `SUM` of units fails past ±9.2 × 10¹⁸ (SQLite raises "integer
+/// overflow", PostgreSQL's NUMERIC sum cannot be read back as `BIGINT`), and once it fails
+/// every report over the base fails with it. SQLite has no wider integer and `TOTAL()` is a
+/// float, inexact past 2⁵³ units. Summed apart, each half stays a `BIGINT` for any input
+/// up to a billion rows (|quotient| ≤ 9.3 × 10⁹, |remainder| < 10⁹), and both databases
+/// truncate `/` towards zero with `%` taking the dividend's sign, so
+/// `(x / 10⁹) × 10⁹ + x % 10⁹ = x` row by row on both. The two columns are two aggregates
+/// of one scan. Averages are this sum divided by a COUNT in Rust ([`crate::Money::mean`]),
+/// never an SQL AVG of units read as money.
+pub fn money_sum(expr: &str, alias: &str) -> String {
+    format!(
+        "{} AS {alias}_high, {} AS {alias}_low",
+        money_sum_high(expr),
+        money_sum_low(expr)
+    )
+}
+
+/// The `{alias}_high` half of [`money_sum`], for query builders.
+pub fn money_sum_high(expr: &str) -> String {
+    format!("CAST(SUM(({expr}) / {MONEY_SUM_SPLIT}) AS BIGINT)")
+}
+
+/// The `{alias}_low` half of [`money_sum`], for query builders.
+pub fn money_sum_low(expr: &str) -> String {
+    format!("CAST(SUM(({expr}) % {MONEY_SUM_SPLIT}) AS BIGINT)")
 }
 
 /// The id of the run whose value scores are current, as a scalar subquery for raw SQL

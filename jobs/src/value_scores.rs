@@ -296,7 +296,9 @@ pub async fn load_inputs<C: ConnectionTrait + StreamTrait>(
         let spent = inputs.get(&referred).map_or(Money::ZERO, |c| c.total_spent);
         if let Some(input) = inputs.get_mut(&referrer) {
             input.referred_customers += 1;
-            input.referred_revenue = Money(input.referred_revenue.0 + spent.0);
+            // Saturating: many referred customers near the per-customer bound could pass the
+            // range of one amount, and a feature for a model needs no more precision there.
+            input.referred_revenue = Money(input.referred_revenue.0.saturating_add(spent.0));
         }
     }
 

@@ -1,5 +1,3 @@
-use std::str::FromStr;
-
 /// A syntactically valid email address, trimmed and lower-cased (addresses are matched
 /// case-insensitively in practice, and uniqueness must agree with that).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,8 +11,16 @@ impl EmailAddress {
         }
         // The crate implements RFC 5322/5321 syntax; we additionally require a dot in the
         // domain, since dotless domains are never deliverable for a business's customers.
-        match email_address::EmailAddress::from_str(&candidate) {
-            Ok(parsed) if parsed.domain().contains('.') && !parsed.domain().starts_with('[') => {
+        // Only a bare addr-spec: the crate's default also takes `"Name" <addr>`, and such a
+        // value stored beside `addr` would get around uniqueness of addresses (the check
+        // on `email()` is belt and braces should the option ever stop refusing them).
+        let options = email_address::Options::default().without_display_text();
+        match email_address::EmailAddress::parse_with_options(&candidate, options) {
+            Ok(parsed)
+                if parsed.email() == candidate
+                    && parsed.domain().contains('.')
+                    && !parsed.domain().starts_with('[') =>
+            {
                 Ok(Self(candidate))
             }
             // The input is personal data: the error names the field, never the value.
@@ -54,6 +60,9 @@ mod tests {
             "a b@c.example",
             "a@localhost",
             "a@@b.example",
+            "\"X\" <carol@example.com>",
+            "Carol <carol@example.com>",
+            "<carol@example.com>",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad} accepted");
         }

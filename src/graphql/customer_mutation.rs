@@ -23,6 +23,7 @@ use crate::graphql::{
     errors::{OrInternal, Problems, bad_input, internal, not_found},
     guards::{RequireScope, principal},
     scalars::Date,
+    write_locks,
 };
 
 /// Most rows one bulk call may carry.
@@ -384,8 +385,11 @@ enum Outcome {
 /// erased customers stay erased), then the write, all-or-nothing. A taken email names
 /// its owner only to a caller allowed to read personal data (`reveal_owner`): an error
 /// must not tell a write-only key who holds an address.
+///
+/// `txn` comes from [`write_locks::begin_write`], holding whatever locks the caller needs
+/// (upserts: their externalIds), so that the checks read what the write will find.
 async fn save(
-    db: &DatabaseConnection,
+    txn: DatabaseTransaction,
     rows: Vec<Row>,
     mut problems: Problems,
     reveal_owner: bool,
@@ -433,7 +437,7 @@ async fn save(
     }
     let owners_by_email: HashMap<String, i64> = customer::Entity::find()
         .filter(customer::Column::Email.is_in(emails_in_batch.keys().cloned()))
-        .all(db)
+        .all(&txn)
         .await
         .or_internal()?
         .into_iter()
@@ -441,7 +445,7 @@ async fn save(
         .collect();
     let owners_by_external_id: HashMap<String, i64> = customer::Entity::find()
         .filter(customer::Column::ExternalId.is_in(external_ids_in_batch.keys().cloned()))
-        .all(db)
+        .all(&txn)
         .await
         .or_internal()?
         .into_iter()
@@ -456,7 +460,7 @@ async fn save(
         .collect();
     let known_referrers: HashSet<i64> = customer::Entity::find()
         .filter(customer::Column::Id.is_in(referrers))
-        .all(db)
+        .all(&txn)
         .await
         .or_internal()?
         .into_iter()
@@ -502,7 +506,6 @@ async fn save(
     }
     problems.into_result()?;
 
-    let txn = db.begin().await.or_internal()?;
     let mut saved = Vec::with_capacity(rows.len());
     for row in rows {
         saved.push(write_row(&txn, row).await?);
@@ -632,7 +635,8 @@ async fn save_one(
         external_id,
         fields,
     };
-    let mut saved = save(db, vec![row], problems, reads_personal_data(ctx)).await?;
+    let txn = write_locks::begin_write(db).await.or_internal()?;
+    let mut saved = save(txn, vec![row], problems, reads_personal_data(ctx)).await?;
     saved
         .pop()
         .map(|(model, _)| Customer(model))
@@ -709,9 +713,16 @@ impl CustomerMutation {
             .iter()
             .map(|row| row.external_id.trim().to_owned())
             .collect();
+        // Whether each externalId is new is decided under its lock: concurrent upserts of
+        // one externalId run one after the other (the last one's fields win), and none is
+        // told that the externalId belongs to the customer another one just created.
+        let txn = write_locks::begin_write(db).await.or_internal()?;
+        write_locks::lock_external_ids(&txn, &external_ids)
+            .await
+            .or_internal()?;
         let mut existing: HashMap<String, customer::Model> = customer::Entity::find()
             .filter(customer::Column::ExternalId.is_in(external_ids.clone()))
-            .all(db)
+            .all(&txn)
             .await
             .or_internal()?
             .into_iter()
@@ -749,7 +760,7 @@ impl CustomerMutation {
                 fields,
             });
         }
-        let saved = save(db, rows, problems, reads_personal_data(ctx)).await?;
+        let saved = save(txn, rows, problems, reads_personal_data(ctx)).await?;
         let mut payload = UpsertCustomersPayload {
             customers: Vec::new(),
             created: 0,

@@ -323,10 +323,10 @@ impl LifecycleQuery {
         let first = values.len() + 1;
         let sql = format!(
             "WITH stages AS ({stages}), \
-                  revenue AS (SELECT customer_id, SUM(amount) AS amount FROM orders \
+                  revenue AS (SELECT customer_id, CAST(SUM(amount) AS BIGINT) AS amount FROM orders \
                               WHERE ordered_at >= {from} AND ordered_at < {to} GROUP BY customer_id) \
-             SELECT s.stage, COUNT(*) AS customers, {revenue} AS revenue, \
-                    {clv_total} AS clv_total, COUNT(v.predicted_clv) AS clv_count \
+             SELECT s.stage, COUNT(*) AS customers, {revenue}, \
+                    {clv_total}, COUNT(v.predicted_clv) AS clv_count \
              FROM stages s \
              JOIN customers c ON c.id = s.customer_id AND c.erased_at IS NULL \
              LEFT JOIN revenue r ON r.customer_id = s.customer_id \
@@ -335,8 +335,8 @@ impl LifecycleQuery {
              GROUP BY s.stage",
             from = p(first),
             to = p(first + 1),
-            revenue = entity::sql::money_sum("r.amount"),
-            clv_total = entity::sql::money_sum("v.predicted_clv"),
+            revenue = entity::sql::money_sum("r.amount", "revenue"),
+            clv_total = entity::sql::money_sum("v.predicted_clv", "clv_total"),
         );
         values.push((window_end - chrono::Duration::days(90)).into());
         values.push(window_end.into());
@@ -344,8 +344,8 @@ impl LifecycleQuery {
         struct Row {
             stage: String,
             customers: i64,
-            revenue: Option<i64>,
-            clv_total: Option<i64>,
+            revenue: entity::MoneyTotal,
+            clv_total: entity::MoneyTotal,
             clv_count: i64,
         }
         let rows = Row::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
@@ -366,17 +366,9 @@ impl LifecycleQuery {
                     } else {
                         customers as f64 / total as f64
                     },
-                    revenue_last_90_days: entity::Money(
-                        row.and_then(|r| r.revenue).unwrap_or_default(),
-                    )
-                    .into(),
+                    revenue_last_90_days: row.map(|r| r.revenue).unwrap_or_default().into(),
                     average_predicted_clv: row
-                        .and_then(|r| {
-                            entity::Money::mean(
-                                i128::from(r.clv_total.unwrap_or(0)),
-                                r.clv_count as u64,
-                            )
-                        })
+                        .and_then(|r| entity::Money::mean(r.clv_total.0, r.clv_count as u64))
                         .map(Decimal::from),
                 })
             })

@@ -7,7 +7,6 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{Money, customer, order};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query},
 };
 
@@ -19,6 +18,7 @@ use crate::graphql::{
     errors::{OrInternal, Problems, bad_input},
     guards::RequireScope,
     scalars::Decimal,
+    write_locks,
 };
 
 /// A purchase.
@@ -64,8 +64,8 @@ pub struct OrderInput {
     pub external_id: String,
     pub customer_id: Option<ID>,
     pub customer_external_id: Option<String>,
-    /// Not negative, with at most as many decimal places as the currency's minor unit
-    /// (two for USD, none for JPY, three for BHD).
+    /// Not negative, at most 1000000000 (one billion), with at most as many decimal
+    /// places as the currency's minor unit (two for USD, none for JPY, three for BHD).
     pub amount: Decimal,
     /// ISO 4217.
     pub currency: String,
@@ -86,6 +86,17 @@ pub struct RecordOrdersPayload {
     pub unchanged: u32,
 }
 
+/// The largest amount one order may have: 1,000,000,000 in its currency (10¹³ units).
+/// Totals over any number of orders are exact whatever the amounts
+/// ([`entity::sql::money_sum`]); this bound keeps the amounts themselves plausible and
+/// gives a customer room for almost a million such orders before their own total reaches
+/// the range of one amount ([`MAX_CUSTOMER_TOTAL`]).
+pub const MAX_ORDER_AMOUNT: Money = Money(1_000_000_000 * 10_000);
+
+/// The most one customer's orders may add up to: the range of one amount, which the
+/// kept `totalSpent` (and the first day's total) must fit in.
+pub const MAX_CUSTOMER_TOTAL: Money = Money(i64::MAX);
+
 /// Clock skew tolerated on `orderedAt`.
 const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
 
@@ -103,12 +114,61 @@ fn parse_amount(amount: &Decimal, currency: Option<&CurrencyCode>) -> Result<Mon
             currency.minor_units()
         ));
     }
-    Money::from_decimal(amount).map_err(|error| match error {
+    let too_large = || {
+        format!(
+            "amount {amount} is more than the largest order amount, {}",
+            MAX_ORDER_AMOUNT.to_decimal()
+        )
+    };
+    let money = Money::from_decimal(amount).map_err(|error| match error {
         entity::money::MoneyError::TooPrecise => {
             format!("amount {amount} has more than four decimal places")
         }
-        entity::money::MoneyError::OutOfRange => format!("amount {amount} is too large"),
-    })
+        entity::money::MoneyError::OutOfRange => too_large(),
+    })?;
+    if money > MAX_ORDER_AMOUNT {
+        return Err(too_large());
+    }
+    Ok(money)
+}
+
+/// The customers among `customer_ids` whose orders add up to more than
+/// [`MAX_CUSTOMER_TOTAL`] (summed without overflow, so the question can be asked).
+async fn customers_over_total<C: ConnectionTrait>(
+    db: &C,
+    customer_ids: &[i64],
+) -> Result<Vec<i64>, sea_orm::DbErr> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        customer_id: i64,
+        total: entity::MoneyTotal,
+    }
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let placeholders: Vec<String> = (1..=customer_ids.len())
+        .map(|n| entity::sql::nth_placeholder(backend, n))
+        .collect();
+    let sql = format!(
+        "SELECT customer_id, {} FROM orders WHERE customer_id IN ({}) GROUP BY customer_id",
+        entity::sql::money_sum("amount", "total"),
+        placeholders.join(", ")
+    );
+    let rows = <Row as sea_orm::FromQueryResult>::find_by_statement(
+        sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            customer_ids.iter().map(|id| sea_orm::Value::from(*id)),
+        ),
+    )
+    .all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.total.0 > i128::from(MAX_CUSTOMER_TOTAL.0))
+        .map(|row| row.customer_id)
+        .collect())
 }
 
 /// Recomputes the order aggregates of these customers from their orders, in SQL.
@@ -122,7 +182,6 @@ pub async fn refresh_order_aggregates<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let day = entity::sql::day_key_sql(backend, "orders.ordered_at");
     let first_key = entity::sql::day_key_sql(backend, "o.ordered_at");
-    let second_key = entity::sql::day_key_sql(backend, "o2.ordered_at");
     let orders = Alias::new("orders");
     let of_this_customer = || {
         Expr::col((orders.clone(), order::Column::CustomerId))
@@ -175,9 +234,12 @@ pub async fn refresh_order_aggregates<C: ConnectionTrait>(
         )
         .value(
             customer::Column::FirstDayTotal,
+            // The first day's group, found by sorting the days: a comparison with a
+            // correlated MIN would be evaluated again for every order (quadratic on
+            // SQLite, minutes for a customer with many thousand orders).
             Expr::cust(format!(
                 "COALESCE((SELECT SUM(o.amount) FROM orders o WHERE o.customer_id = customers.id \
-                 AND {first_key} = (SELECT MIN({second_key}) FROM orders o2 WHERE o2.customer_id = customers.id)), 0)"
+                 GROUP BY {first_key} ORDER BY {first_key} LIMIT 1), 0)"
             )),
         )
         // The customer's rhythm, for the lifecycle rules.
@@ -295,7 +357,22 @@ impl OrderMutation {
             .iter()
             .map(|row| row.external_id.trim().to_owned())
             .collect();
-        let txn = db.begin().await.or_internal()?;
+        // The customers whose aggregates this call may change, locked before the insert:
+        // the recomputation below then sees every order committed before it, and no
+        // concurrent call for the same customer can write aggregates from an older view.
+        let mut touched: Vec<i64> = rows
+            .iter()
+            .filter_map(|row| match &row.customer_id {
+                sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
+                sea_orm::ActiveValue::NotSet => None,
+            })
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let txn = write_locks::begin_write(db).await.or_internal()?;
+        write_locks::lock_customers(&txn, &touched)
+            .await
+            .or_internal()?;
         let created = if rows.is_empty() {
             0
         } else {
@@ -314,13 +391,21 @@ impl OrderMutation {
             .all(&txn)
             .await
             .or_internal()?;
-        let touched: Vec<i64> = stored
-            .iter()
-            .map(|o| o.customer_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        // Orders already known keep their customers' aggregates as they were; only the
+        // customers of this input (locked above) can have new orders.
         if created > 0 {
+            let over = customers_over_total(&txn, &touched).await.or_internal()?;
+            if let Some(customer_id) = over.first() {
+                // Dropping the transaction takes the orders back.
+                return Err(bad_input(
+                    "input",
+                    format!(
+                        "the orders of customer {customer_id} would add up to more than {}, \
+                         the most one customer's orders may total",
+                        MAX_CUSTOMER_TOTAL.to_decimal()
+                    ),
+                ));
+            }
             refresh_order_aggregates(&txn, &touched)
                 .await
                 .or_internal()?;

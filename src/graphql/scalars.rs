@@ -75,6 +75,12 @@ impl From<entity::Money> for Decimal {
     }
 }
 
+impl From<entity::MoneyTotal> for Decimal {
+    fn from(total: entity::MoneyTotal) -> Self {
+        Decimal(total.to_figure())
+    }
+}
+
 /// A calendar date, `YYYY-MM-DD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub NaiveDate);

@@ -1165,7 +1165,7 @@ struct MixRow {
 #[derive(FromQueryResult)]
 struct Totals {
     n: i64,
-    revenue: Option<i64>,
+    revenue: entity::MoneyTotal,
 }
 
 const MEMBERS: &str = "FROM segment_members m JOIN customers c ON c.id = m.customer_id";
@@ -1226,16 +1226,16 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
     };
     let members = totals(
         format!(
-            "SELECT COUNT(*) AS n, {} AS revenue {MEMBERS} WHERE m.segment_id = {p1}",
-            entity::sql::money_sum("c.total_spent")
+            "SELECT COUNT(*) AS n, {} {MEMBERS} WHERE m.segment_id = {p1}",
+            entity::sql::money_sum("c.total_spent", "revenue")
         ),
         vec![segment_id.into()],
     )
     .await?;
     let base = totals(
         format!(
-            "SELECT COUNT(*) AS n, {} AS revenue FROM customers WHERE erased_at IS NULL",
-            entity::sql::money_sum("total_spent")
+            "SELECT COUNT(*) AS n, {} FROM customers WHERE erased_at IS NULL",
+            entity::sql::money_sum("total_spent", "revenue")
         ),
         Vec::new(),
     )
@@ -1336,7 +1336,11 @@ async fn profile(db: &DatabaseConnection, segment_id: i64) -> Result<SegmentProf
     Ok(SegmentProfile {
         size: size as u64,
         share_of_base: ratio(size, base.n),
-        revenue_share: ratio(members.revenue.unwrap_or(0), base.revenue.unwrap_or(0)),
+        revenue_share: if base.revenue.0 == 0 {
+            0.0
+        } else {
+            members.revenue.to_f64() / base.revenue.to_f64()
+        },
         average_predicted_clv,
         median_predicted_clv,
         lifecycle_stages: mix(

@@ -3,7 +3,11 @@
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
-use entity::{Money, customer_value, value_model};
+use entity::{
+    Money, MoneyTotal, customer_value,
+    sql::{money_sum_high, money_sum_low},
+    value_model,
+};
 use jobs::value::bgnbd::{self, BgNbdParams, PurchaseHistory};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
@@ -309,20 +313,16 @@ struct CellRow {
     r_score: i16,
     f_score: i16,
     customers: i64,
-    revenue: Option<i64>,
+    revenue: MoneyTotal,
 }
 
 #[derive(FromQueryResult)]
 struct TierRow {
     value_tier: String,
     customers: i64,
-    revenue: Option<i64>,
-    clv_total: Option<i64>,
+    revenue: MoneyTotal,
+    clv_total: MoneyTotal,
     clv_count: i64,
-}
-
-fn units_to_decimal(units: Option<i64>) -> Decimal {
-    Money(units.unwrap_or_default()).into()
 }
 
 /// The model's honesty: fitted on a calibration period, its forecast of each customer's
@@ -369,7 +369,8 @@ impl ValueQuery {
             .column(C::RScore)
             .column(C::FScore)
             .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
-            .expr_as(Expr::cust(entity::sql::money_sum("total_spent")), "revenue")
+            .expr_as(Expr::cust(money_sum_high("total_spent")), "revenue_high")
+            .expr_as(Expr::cust(money_sum_low("total_spent")), "revenue_low")
             .filter(C::RScore.is_not_null())
             .filter(customer_value::latest_run())
             .group_by(C::RScore)
@@ -386,7 +387,7 @@ impl ValueQuery {
                     r,
                     f,
                     customers: row.map_or(0, |row| row.customers),
-                    revenue: units_to_decimal(row.and_then(|row| row.revenue)),
+                    revenue: row.map(|row| row.revenue).unwrap_or_default().into(),
                 });
             }
         }
@@ -434,11 +435,13 @@ impl ValueQuery {
             .select_only()
             .column(C::ValueTier)
             .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
-            .expr_as(Expr::cust(entity::sql::money_sum("total_spent")), "revenue")
+            .expr_as(Expr::cust(money_sum_high("total_spent")), "revenue_high")
+            .expr_as(Expr::cust(money_sum_low("total_spent")), "revenue_low")
             .expr_as(
-                Expr::cust(entity::sql::money_sum("predicted_clv")),
-                "clv_total",
+                Expr::cust(money_sum_high("predicted_clv")),
+                "clv_total_high",
             )
+            .expr_as(Expr::cust(money_sum_low("predicted_clv")), "clv_total_low")
             .expr_as(Func::count(Expr::col(C::PredictedClv)), "clv_count")
             .filter(C::ValueTier.is_not_null())
             .filter(customer_value::latest_run())
@@ -447,29 +450,24 @@ impl ValueQuery {
             .all(db)
             .await
             .or_internal()?;
-        let total: i64 = rows.iter().filter_map(|row| row.revenue).sum();
+        let total: i128 = rows.iter().map(|row| row.revenue.0).sum();
         Ok([ValueTier::High, ValueTier::Medium, ValueTier::Low]
             .into_iter()
             .map(|tier| {
                 let row = rows.iter().find(|row| row.value_tier == tier.as_str());
-                let revenue = row.and_then(|row| row.revenue).unwrap_or_default();
+                let revenue = row.map(|row| row.revenue).unwrap_or_default();
                 let share = if total == 0 {
                     0.0
                 } else {
-                    revenue as f64 / total as f64
+                    revenue.to_f64() / total as f64
                 };
                 ValueTierSummary {
                     tier,
                     customers: row.map_or(0, |row| row.customers),
-                    revenue: units_to_decimal(Some(revenue)),
+                    revenue: revenue.into(),
                     revenue_share: share,
                     average_predicted_clv: row
-                        .and_then(|row| {
-                            Money::mean(
-                                i128::from(row.clv_total.unwrap_or(0)),
-                                row.clv_count as u64,
-                            )
-                        })
+                        .and_then(|row| Money::mean(row.clv_total.0, row.clv_count as u64))
                         .map(Decimal::from),
                 }
             })

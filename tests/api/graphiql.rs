@@ -618,9 +618,11 @@ async fn drive(browser: &Browser, app: &TestApp) {
         .await;
     let result: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
     assert_eq!(
-        result,
-        json!({ "data": { "customers": { "totalCount": 1 } } })
+        result["data"],
+        json!({ "customers": { "totalCount": 1 } }),
+        "{result}"
     );
+    assert!(result["extensions"]["cost"]["requested"].is_u64(), "{result}");
 
     // Once the key is in, the schema loads: the documentation explorer lists the roots.
     browser

@@ -277,3 +277,34 @@ async fn malformed_requests_get_a_clear_error_and_never_a_500() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_email_with_a_display_name_is_refused_without_echoing_it() {
+    on_each_database(|app| async move {
+        app.create_customer(json!({ "email": "carol@example.com" }))
+            .await;
+        for email in [
+            "\"X\" <carol@example.com>",
+            "Carol <carol@example.com>",
+            "<carol@example.com>",
+        ] {
+            let body = app
+                .admin(CREATE, json!({ "input": { "email": email } }))
+                .await;
+            assert_bad_input(&body, "input.email", "not a valid email address");
+            let body = app
+                .admin(
+                    UPSERT,
+                    json!({ "input": [{ "externalId": "carol-2", "email": email }] }),
+                )
+                .await;
+            assert_bad_input(&body, "input[0].email", "not a valid email address");
+            assert!(
+                !body.to_string().contains("carol@"),
+                "the address is echoed: {body}"
+            );
+        }
+        assert_eq!(customer_count(&app).await, 1, "no second Carol");
+    })
+    .await;
+}

@@ -163,25 +163,28 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             in_week("at")
         ))
         .await?;
-    let revenue = q
-        .one_i64(&format!(
-            "SELECT COALESCE({}, 0) FROM orders WHERE {}",
-            entity::sql::money_sum("amount"),
+    let revenue: entity::MoneyTotal = q
+        .all(&format!(
+            "SELECT {} FROM orders WHERE {}",
+            entity::sql::money_sum("amount", "revenue"),
             in_week("ordered_at")
         ))
-        .await?;
+        .await?
+        .first()
+        .context("no revenue row")?
+        .try_get("", "revenue")?;
     let average_clv = q
         .all(&format!(
-            "SELECT {} AS total, COUNT(*) AS n FROM customer_values \
+            "SELECT {}, COUNT(*) AS n FROM customer_values \
              WHERE job_run_id = {LATEST_VALUE_RUN} AND predicted_clv IS NOT NULL",
-            entity::sql::money_sum("predicted_clv")
+            entity::sql::money_sum("predicted_clv", "total")
         ))
         .await?
         .first()
         .and_then(|row| {
-            let total = row.try_get::<Option<i64>>("", "total").ok().flatten()?;
+            let total = row.try_get::<entity::MoneyTotal>("", "total").ok()?;
             let n = row.try_get::<i64>("", "n").ok()?;
-            entity::Money::mean(i128::from(total), n as u64)
+            entity::Money::mean(total.0, n as u64)
         })
         .map(|mean| mean.to_grouped_figure());
     let nps = q
@@ -229,11 +232,11 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             in_week("le.at")
         ))
         .await?;
-    let mut value_at_risk = 0_i64;
+    let mut value_at_risk = 0_i128;
     let mut at_risk = Vec::new();
     for row in silent_high {
         let clv: Option<i64> = row.try_get("", "predicted_clv")?;
-        value_at_risk += clv.unwrap_or(0);
+        value_at_risk += i128::from(clv.unwrap_or(0));
         if at_risk.len() < 10 {
             at_risk.push(AtRisk {
                 customer_id: row.try_get("", "id")?,
@@ -323,13 +326,13 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             silent: stage("SILENT"),
             churned: stage("CHURNED"),
             reactivated,
-            revenue: format_money(revenue),
+            revenue: revenue.to_grouped_figure(),
             average_clv,
             nps,
         },
         movements,
         at_risk,
-        value_at_risk: format_money(value_at_risk),
+        value_at_risk: entity::MoneyTotal(value_at_risk).to_grouped_figure(),
         segments,
         campaigns,
         stages,

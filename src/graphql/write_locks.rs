@@ -1,0 +1,77 @@
+//! Serialising writers that read before they write, on both databases.
+//!
+//! A resolver that reads (is this externalId known? what do this customer's orders add
+//! up to?) and then writes from what it read is only right if nobody changes what it read
+//! in between. SQLite: the transaction takes the database's write lock when it begins
+//! (`BEGIN IMMEDIATE`), so such writers queue on the busy timeout instead of failing at
+//! their first write with a stale snapshot. PostgreSQL: writers lock only the keys they
+//! touch, always in sorted order so that two of them never wait on each other in a cycle;
+//! the locks last until commit, and every statement after them sees what the previous
+//! holder committed (READ COMMITTED takes a new snapshot per statement).
+
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+    TransactionTrait, {SqliteTransactionMode, TransactionOptions},
+};
+
+/// The first key of the two-key advisory locks taken on upserted externalIds, so that
+/// they cannot collide with locks taken for anything else.
+const CUSTOMER_EXTERNAL_ID_LOCKS: i32 = 0x4355_5354; // "CUST"
+
+/// A transaction that holds SQLite's write lock from its first moment (PostgreSQL: a
+/// plain READ COMMITTED transaction).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// PostgreSQL: holds, until the transaction ends, one lock per customer externalId, so
+/// that upserts of one externalId run one after the other. (Locking the row is not enough:
+/// for a new externalId there is no row yet.) The hash may make two externalIds share a
+/// lock, which only serialises a little more.
+pub async fn lock_external_ids(
+    txn: &DatabaseTransaction,
+    external_ids: &[String],
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let mut keys: Vec<&str> = external_ids.iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Sorted by hash, the order the locks are actually taken in.
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock({CUSTOMER_EXTERNAL_ID_LOCKS}, h) \
+         FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY h) keys"
+    );
+    let keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
+    txn.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        sql,
+        [keys.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// PostgreSQL: locks these customers' rows (in id order) until the transaction ends, so
+/// that aggregates kept on them are recomputed by one writer at a time, each seeing the
+/// orders of the ones before.
+pub async fn lock_customers(txn: &DatabaseTransaction, customer_ids: &[i64]) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres || customer_ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    txn.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT id FROM customers WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        [ids.into()],
+    ))
+    .await
+    .map(|_| ())
+}

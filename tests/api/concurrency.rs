@@ -1,0 +1,146 @@
+//! Writers that race: every request succeeds or is refused for its own reasons, and what
+//! is kept afterwards is exactly what a recomputation from the stored rows gives.
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use entity::customer;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, on_each_database};
+
+const UPSERT: &str = "mutation($input: [UpsertCustomerInput!]!) { upsertCustomers(input: $input) { created updated unchanged customers { id name } } }";
+const ORDERS: &str = "mutation($input: [OrderInput!]!) { recordOrders(input: $input) { created } }";
+
+/// The median of sorted values (the mean of the middle two for an even count).
+fn median(sorted: &[i64]) -> Option<f64> {
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0),
+    }
+}
+
+async fn fire_all(app: &TestApp, requests: Vec<(&'static str, Value)>) -> Vec<Value> {
+    futures::future::join_all(
+        requests
+            .into_iter()
+            .map(|(query, variables)| app.admin(query, variables)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn concurrent_orders_of_one_customer_leave_exact_aggregates() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({ "externalId": "race-o" })).await;
+        let start = Utc.with_ymd_and_hms(2025, 1, 1, 9, 0, 0).unwrap();
+        // 40 orders on 25 distinct days (some days twice), amounts 1.00 … 40.00 cents apart.
+        let orders: Vec<(String, i64, DateTime<Utc>)> = (0..40)
+            .map(|i: i64| {
+                let day = (i * 7) % 25;
+                let at = start + Duration::days(day * (1 + day % 3)) + Duration::minutes(i);
+                (format!("race-o-{i}"), 10_000 + i * 2_500, at)
+            })
+            .collect();
+        let requests = orders
+            .iter()
+            .map(|(external_id, units, at)| {
+                let amount = format!("{}.{:02}", units / 10_000, (units % 10_000) / 100);
+                (
+                    ORDERS,
+                    json!({ "input": [{ "externalId": external_id, "customerId": id, "amount": amount,
+                                         "currency": "USD", "orderedAt": at.to_rfc3339() }] }),
+                )
+            })
+            .collect();
+        for body in fire_all(&app, requests).await {
+            assert!(body.get("errors").is_none(), "a concurrent order failed: {body}");
+            assert_eq!(body["data"]["recordOrders"]["created"], 1, "{body}");
+        }
+
+        let kept = customer::Entity::find_by_id(id.parse::<i64>().unwrap())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let total: i64 = orders.iter().map(|(_, units, _)| units).sum();
+        let mut days: Vec<NaiveDate> = orders.iter().map(|(_, _, at)| at.date_naive()).collect();
+        days.sort();
+        days.dedup();
+        let first_day = days[0];
+        let first_day_total: i64 = orders
+            .iter()
+            .filter(|(_, _, at)| at.date_naive() == first_day)
+            .map(|(_, units, _)| units)
+            .sum();
+        let mut gaps: Vec<i64> = days.windows(2).map(|w| (w[1] - w[0]).num_days()).collect();
+        gaps.sort();
+        assert_eq!(kept.order_count, 40);
+        assert_eq!(kept.total_spent.0, total);
+        assert_eq!(kept.first_order_at, orders.iter().map(|o| o.2).min());
+        assert_eq!(kept.last_order_at, orders.iter().map(|o| o.2).max());
+        assert_eq!(kept.purchase_days, days.len() as i64);
+        assert_eq!(kept.first_day_total.0, first_day_total);
+        assert_eq!(kept.median_gap_days, median(&gaps));
+
+        let data = app
+            .admin_ok(
+                "query($id: ID!) { customer(id: $id) { orderCount totalSpent } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(data["customer"]["orderCount"], 40);
+        assert_eq!(
+            data["customer"]["totalSpent"],
+            format!("{}.{:02}", total / 10_000, (total % 10_000) / 100)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_upserts_of_one_new_external_id_all_succeed_on_one_customer() {
+    on_each_database(|app| async move {
+        let names: Vec<String> = (0..32).map(|i| format!("Racer {i}")).collect();
+        let requests = names
+            .iter()
+            .map(|name| {
+                (
+                    UPSERT,
+                    json!({ "input": [{ "externalId": "race-p1", "name": name }] }),
+                )
+            })
+            .collect();
+        let bodies = fire_all(&app, requests).await;
+        let mut ids = Vec::new();
+        let mut created = 0;
+        for body in &bodies {
+            assert!(body.get("errors").is_none(), "an upsert failed: {body}");
+            let payload = &body["data"]["upsertCustomers"];
+            created += payload["created"].as_i64().unwrap();
+            ids.push(payload["customers"][0]["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(created, 1, "exactly one upsert creates the customer");
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            1,
+            "every upsert names the same customer: {ids:?}"
+        );
+
+        let data = app
+            .admin_ok(
+                "{ customers(first: 10) { totalCount edges { node { externalId name } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(data["customers"]["totalCount"], 1);
+        let node = &data["customers"]["edges"][0]["node"];
+        assert_eq!(node["externalId"], "race-p1");
+        assert!(
+            names.iter().any(|name| node["name"] == name.as_str()),
+            "{node}"
+        );
+    })
+    .await;
+}
