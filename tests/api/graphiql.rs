@@ -622,7 +622,10 @@ async fn drive(browser: &Browser, app: &TestApp) {
         json!({ "customers": { "totalCount": 1 } }),
         "{result}"
     );
-    assert!(result["extensions"]["cost"]["requested"].is_u64(), "{result}");
+    assert!(
+        result["extensions"]["cost"]["requested"].is_u64(),
+        "{result}"
+    );
 
     // Once the key is in, the schema loads: the documentation explorer lists the roots.
     browser
