@@ -334,6 +334,10 @@ impl Scheduler {
         let reload = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(configured.reload_every).await;
+                // Runs of a process that died stay RUNNING until someone closes them.
+                if let Err(error) = runs::close_abandoned(&context.db, chrono::Utc::now()).await {
+                    tracing::warn!(error.cause_chain = ?error, "cannot close abandoned runs");
+                }
                 let changed = match configured.effective(&context.db).await {
                     Ok(changed) if changed.validate().is_ok() => changed,
                     Ok(_) => {
