@@ -28,6 +28,10 @@ pub enum JobStatus {
     Succeeded,
     #[sea_orm(string_value = "FAILED")]
     Failed,
+    /// The process running it stopped without recording an end (killed, crashed): its
+    /// heartbeat expired.
+    #[sea_orm(string_value = "ABANDONED")]
+    Abandoned,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,7 +4,8 @@
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::job_run::{self, JobStatus};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+use entity::sql::nth_placeholder as p;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, IntoActiveModel, Statement};
 
 use crate::{JobContext, JobParams, JobStats};
 
@@ -114,6 +115,7 @@ pub async fn begin(
     .insert(&context.db)
     .await
     .context("failed to record the start of a job run")?;
+    heartbeat(&context.db, run.id, Utc::now()).await?;
     tracing::info!(job = %job.as_str(), run_id = run.id, as_of = %run.as_of, "job started");
     Ok(run)
 }
@@ -129,8 +131,20 @@ pub async fn complete(
 ) -> anyhow::Result<job_run::Model> {
     let task_context = context.clone();
     let run_id = run.id;
+    // The heartbeat says this process is still at it; should the process die, the run is
+    // closed as ABANDONED once its heartbeat expires ([`close_abandoned`]).
+    let beat_db = context.db.clone();
+    let beating = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+            if let Err(error) = heartbeat(&beat_db, run_id, Utc::now()).await {
+                tracing::warn!(run_id, error.cause_chain = ?error, "cannot renew a run's heartbeat");
+            }
+        }
+    });
     let outcome =
         tokio::spawn(async move { execute(&task_context, job, run_id, params).await }).await;
+    beating.abort();
     let (status, stats, error) = match outcome {
         Ok(Ok(stats)) => (JobStatus::Succeeded, Some(stats), None),
         Ok(Err(error)) => {
@@ -158,6 +172,7 @@ pub async fn complete(
         .update(&context.db)
         .await
         .context("failed to record the end of a job run")?;
+    forget_heartbeat(&context.db, run_id).await?;
     // Every run, however started, says how it went in one line (the failure's cause was
     // logged above).
     tracing::info!(
@@ -171,12 +186,121 @@ pub async fn complete(
     Ok(record)
 }
 
+/// How often a running job renews its heartbeat.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a heartbeat lasts: a run whose process has not renewed it for this long is
+/// closed as `ABANDONED`.
+pub const HEARTBEAT_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Heartbeats are kept as lease rows named `run:<id>` (no schema change needed).
+const HEARTBEAT_PREFIX: &str = "run:";
+
+/// Renews the heartbeat of run `run_id` until `now` + [`HEARTBEAT_LEASE`].
+async fn heartbeat(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "INSERT INTO job_leases (name, holder, tick_at, expires_at) VALUES ({}, {}, {}, {}) \
+             ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at",
+            p(backend, 1),
+            p(backend, 2),
+            p(backend, 3),
+            p(backend, 4)
+        ),
+        [
+            format!("{HEARTBEAT_PREFIX}{run_id}").into(),
+            crate::leases::holder_name().into(),
+            now.into(),
+            (now + HEARTBEAT_LEASE).into(),
+        ],
+    ))
+    .await
+    .context("failed to record a run's heartbeat")?;
+    Ok(())
+}
+
+async fn forget_heartbeat(db: &impl ConnectionTrait, run_id: i64) -> anyhow::Result<()> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("DELETE FROM job_leases WHERE name = {}", p(backend, 1)),
+        [format!("{HEARTBEAT_PREFIX}{run_id}").into()],
+    ))
+    .await
+    .context("failed to remove a run's heartbeat")?;
+    Ok(())
+}
+
+/// Closes as `ABANDONED` the runs whose heartbeat expired by `now`: their process died
+/// (SIGKILL, a crash, a lost machine) without recording an end, and would otherwise stay
+/// `RUNNING` forever. Any scheduler sharing the database does this; the number closed.
+pub async fn close_abandoned(db: &impl ConnectionTrait, now: DateTime<Utc>) -> anyhow::Result<u64> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let backend = db.get_database_backend();
+    let expired = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT name FROM job_leases WHERE name LIKE '{HEARTBEAT_PREFIX}%' AND expires_at <= {}",
+                p(backend, 1)
+            ),
+            [now.into()],
+        ))
+        .await
+        .context("failed to look for expired run heartbeats")?;
+    let mut closed = 0;
+    for row in expired {
+        let name: String = row.try_get("", "name")?;
+        let Some(run_id) = name
+            .strip_prefix(HEARTBEAT_PREFIX)
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let result = job_run::Entity::update_many()
+            .filter(job_run::Column::Id.eq(run_id))
+            .filter(job_run::Column::Status.eq(JobStatus::Running))
+            .col_expr(job_run::Column::Status, Expr::value(status_name(JobStatus::Abandoned)))
+            .col_expr(job_run::Column::FinishedAt, Expr::value(now))
+            .col_expr(
+                job_run::Column::Error,
+                Expr::value("the process running it stopped without recording an end (its heartbeat expired)"),
+            )
+            .exec(db)
+            .await
+            .context("failed to close an abandoned run")?;
+        if result.rows_affected > 0 {
+            tracing::warn!(run_id, "job run abandoned: its process stopped");
+        }
+        closed += result.rows_affected;
+        // Only the heartbeat seen expired: one renewed meanwhile stays.
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "DELETE FROM job_leases WHERE name = {} AND expires_at <= {}",
+                p(backend, 1),
+                p(backend, 2)
+            ),
+            [name.into(), now.into()],
+        ))
+        .await
+        .context("failed to remove an expired run heartbeat")?;
+    }
+    Ok(closed)
+}
+
 /// The status as the API spells it.
 fn status_name(status: JobStatus) -> &'static str {
     match status {
         JobStatus::Running => "RUNNING",
         JobStatus::Succeeded => "SUCCEEDED",
         JobStatus::Failed => "FAILED",
+        JobStatus::Abandoned => "ABANDONED",
     }
 }
 

@@ -207,6 +207,9 @@ fn croner_check(expression: &str) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("{error:?}"))
 }
 
+/// Held while this process runs an email dispatch from the scheduler.
+static DISPATCHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One scheduled tick in this process: run the job if this process takes the tick's
 /// lease (another process sharing the database may have taken it).
 async fn run_tick(
@@ -217,6 +220,13 @@ async fn run_tick(
 ) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     if job == JobName::EmailDispatch {
+        // One run at a time in this process: a tick that comes while the last run is
+        // still draining the outbox is skipped (that run takes what falls due meanwhile,
+        // batch after batch), so a process does not race itself for its own rows.
+        let Ok(_running) = DISPATCHING.try_lock() else {
+            tracing::debug!("email dispatch still running; tick skipped");
+            return Ok(());
+        };
         // No lease: any number of dispatchers drain the outbox together, each claiming
         // its own rows. An idle outbox leaves no run record (one a minute would bury
         // the runs that did something).
@@ -324,6 +334,10 @@ impl Scheduler {
         let reload = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(configured.reload_every).await;
+                // Runs of a process that died stay RUNNING until someone closes them.
+                if let Err(error) = runs::close_abandoned(&context.db, chrono::Utc::now()).await {
+                    tracing::warn!(error.cause_chain = ?error, "cannot close abandoned runs");
+                }
                 let changed = match configured.effective(&context.db).await {
                     Ok(changed) if changed.validate().is_ok() => changed,
                     Ok(_) => {

@@ -21,6 +21,8 @@ pub enum JobStatus {
     Running,
     Succeeded,
     Failed,
+    /// The process running it stopped (killed, crashed) before recording an end.
+    Abandoned,
 }
 
 /// One run of a job.

@@ -24,6 +24,18 @@ fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("an RFC 3339 time")
 }
 
+/// Asserts that a time the dispatcher recorded is `expected` or a little after: its clock
+/// starts at the simulated time and moves on while the run lasts.
+#[track_caller]
+fn assert_soon_after(value: &Value, expected: &str) {
+    let value = at(value.as_str().expect("a time"));
+    let expected = at(expected);
+    assert!(
+        value >= expected && value < expected + chrono::Duration::seconds(5),
+        "{value} is not just after {expected}"
+    );
+}
+
 /// A customer who agreed to marketing email, with `fields` on top.
 async fn customer(app: &TestApp, external_id: &str, fields: Value) -> String {
     let mut input = json!({
@@ -158,7 +170,7 @@ async fn birthdays_are_greeted_at_nine_local_time_once_including_29_february() {
             assert_eq!(stored.len(), 1);
             assert_eq!(stored[0]["status"], "SENT");
             assert_eq!(stored[0]["dedupeKey"], format!("birthday:2027:{ada}"));
-            assert_eq!(stored[0]["sentAt"], "2027-02-28T02:00:00+00:00");
+            assert_soon_after(&stored[0]["sentAt"], "2027-02-28T02:00:00Z");
             assert_eq!(message.message_id(), stored[0]["messageId"].as_str().map(|m| m.trim_matches(['<', '>'])));
 
             // 15:00 UTC is 10:00 on the 28th in New York: the leap-day birthday, in Chinese.
@@ -267,6 +279,61 @@ async fn unsubscribe_links_are_signed_one_click_and_suppress_what_follows() {
     .await;
 }
 
+/// A slow relay throttling with 4xx: the run lasts longer than the backoff, and still no
+/// retry is scheduled before the failure's time plus the backoff, so a second attempt
+/// never leaves early.
+#[tokio::test]
+async fn retries_wait_their_backoff_after_the_failure_even_when_the_run_is_slow() {
+    let sink = SmtpSink::start().await;
+    sink.reject_recipient("slow@mail.example", 451, "4.7.1 try again later");
+    let configure = |settings: &mut clientele::configuration::Settings| {
+        settings.email.smtp_url = Some(sink.url().into());
+        settings.email.retry_base_seconds = 1;
+        settings.email.max_attempts = 5;
+    };
+    on_each_database_with(configure, |app| {
+        let sink = sink.clone();
+        async move {
+            customer(&app, "Slow", json!({ "birthDate": "1990-06-01" })).await;
+            enable(&app, "BIRTHDAY", json!({})).await;
+            produce(&app, "2027-06-01T10:00:00Z").await;
+
+            // Each answer takes 1.5 s: the 451 comes 1.5 s into the run, and the retry
+            // is due 1 s after that, not 1 s after the run started.
+            sink.delay_recipients(std::time::Duration::from_millis(1500));
+            let started = std::time::Instant::now();
+            let report = send(&app, "2027-06-01T10:00:00Z").await;
+            let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap();
+            sink.delay_recipients(std::time::Duration::ZERO);
+            assert_eq!(report.retrying, 1, "{report:?}");
+            let waiting = emails(&app, json!({ "status": "RETRYING" })).await;
+            assert_eq!(waiting.len(), 1);
+            let retry_at = at(waiting[0]["scheduledFor"].as_str().unwrap());
+            assert!(
+                retry_at >= at("2027-06-01T10:00:02.500Z"),
+                "retry at {retry_at}: before the failure (1.5 s) plus the backoff (1 s)"
+            );
+
+            // A dispatcher running right after the slow run finds nothing due yet.
+            let just_after = at("2027-06-01T10:00:00Z") + elapsed;
+            assert!(just_after < retry_at, "the run took {elapsed}");
+            let report = dispatch::dispatch(&app.db, &app.job_context().mail, just_after)
+                .await
+                .expect("dispatch runs");
+            assert_eq!(
+                report.claimed, 0,
+                "a second attempt before its time: {report:?}"
+            );
+            // At its time it goes.
+            let report = dispatch::dispatch(&app.db, &app.job_context().mail, retry_at)
+                .await
+                .expect("dispatch runs");
+            assert_eq!((report.claimed, report.retrying), (1, 1), "{report:?}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn smtp_outages_are_retried_and_permanent_rejections_fail_at_once() {
     let sink = SmtpSink::start().await;
@@ -294,10 +361,8 @@ async fn smtp_outages_are_retried_and_permanent_rejections_fail_at_once() {
             assert_eq!(waiting.len(), 3);
             for email in &waiting {
                 assert_eq!(email["attempts"], 1);
-                assert_eq!(
-                    email["scheduledFor"], "2027-06-01T10:01:00+00:00",
-                    "first retry after 60 s"
-                );
+                // First retry 60 s after the failure.
+                assert_soon_after(&email["scheduledFor"], "2027-06-01T10:01:00Z");
                 assert!(
                     email["lastError"]
                         .as_str()
@@ -310,7 +375,7 @@ async fn smtp_outages_are_retried_and_permanent_rejections_fail_at_once() {
             // Not due yet: nothing happens; after the backoff the server is back.
             sink.restart().await;
             assert_eq!(send(&app, "2027-06-01T10:00:30Z").await.claimed, 0);
-            let report = send(&app, "2027-06-01T10:01:00Z").await;
+            let report = send(&app, "2027-06-01T10:01:05Z").await;
             assert_eq!(
                 (report.sent, report.failed, report.retrying),
                 (1, 1, 1),
@@ -329,10 +394,10 @@ async fn smtp_outages_are_retried_and_permanent_rejections_fail_at_once() {
                 bounce[0]
             );
             assert_eq!(bounce[0]["attempts"], 2);
-            // 452: retried (after 120 s, then 240 s) until max_attempts, then FAILED.
+            // 452: retried (120 s after the failure, then 240 s) until max_attempts, then FAILED.
             let full = emails(&app, json!({ "status": "RETRYING" })).await;
-            assert_eq!(full[0]["scheduledFor"], "2027-06-01T10:03:00+00:00");
-            assert_eq!(send(&app, "2027-06-01T10:03:00Z").await.failed, 1);
+            assert_soon_after(&full[0]["scheduledFor"], "2027-06-01T10:03:05Z");
+            assert_eq!(send(&app, "2027-06-01T10:03:10Z").await.failed, 1);
             let failed = emails(&app, json!({ "status": "FAILED" })).await;
             assert_eq!(failed.len(), 2);
             let full = failed
@@ -480,8 +545,8 @@ async fn quiet_hours_and_the_frequency_cap_defer_emails_instead_of_dropping_them
             assert_eq!((report.sent, report.deferred), (0, 1), "{report:?}");
             let day_three = emails(&app, json!({ "customerId": id, "kind": "HOLIDAY" })).await;
             let deferred = day_three.iter().find(|e| e["status"] == "QUEUED").unwrap();
-            assert_eq!(deferred["scheduledFor"], "2027-03-05T01:00:00+00:00");
-            assert_eq!(send(&app, "2027-03-05T01:00:00Z").await.sent, 1);
+            assert_soon_after(&deferred["scheduledFor"], "2027-03-05T01:00:00Z");
+            assert_eq!(send(&app, "2027-03-05T01:00:05Z").await.sent, 1);
             let received = received_since(&sink, before);
             assert_eq!(received.len(), 3, "deferred, never dropped");
         }

@@ -186,3 +186,57 @@ async fn a_schedule_changed_through_the_api_reaches_a_running_scheduler() {
     })
     .await;
 }
+
+/// A worker killed mid-run (SIGKILL: nothing recorded its end) leaves its run `RUNNING`
+/// only until its heartbeat expires; then any scheduler closes it as `ABANDONED`, and
+/// `jobRuns` says so. Runs that are alive or that ended are left alone.
+#[tokio::test]
+async fn a_killed_workers_run_is_closed_as_abandoned_once_its_heartbeat_expires() {
+    on_each_database(|app| async move {
+        use jobs::{
+            JobName, JobParams,
+            runs::{HEARTBEAT_LEASE, begin, close_abandoned, run},
+        };
+        let app = app;
+        let context = app.job_context();
+        // The killed worker: it began a run and died before recording its end.
+        let killed = begin(&context, JobName::Segments, &JobParams::default())
+            .await
+            .unwrap();
+        // Another run that ended normally.
+        let ended = run(&context, JobName::Segments, JobParams::default())
+            .await
+            .unwrap();
+        let started = Utc::now();
+
+        // Within its heartbeat the run may still be going: left alone.
+        assert_eq!(close_abandoned(&app.db, started).await.unwrap(), 0);
+        let runs = "{ jobRuns(name: \"segments\") { nodes { id status finishedAt error } } }";
+        let status = |nodes: &serde_json::Value, id: i64| {
+            nodes["jobRuns"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["id"].as_str() == Some(id.to_string().as_str()))
+                .unwrap_or_else(|| panic!("run {id} listed"))
+                .clone()
+        };
+        let listed = app.admin_ok(runs, serde_json::json!({})).await;
+        assert_eq!(status(&listed, killed.id)["status"], "RUNNING");
+
+        // Once the heartbeat has expired, the run is closed, once.
+        let later = started + HEARTBEAT_LEASE + Duration::seconds(1);
+        assert_eq!(close_abandoned(&app.db, later).await.unwrap(), 1);
+        assert_eq!(close_abandoned(&app.db, later).await.unwrap(), 0);
+        let listed = app.admin_ok(runs, serde_json::json!({})).await;
+        let abandoned = status(&listed, killed.id);
+        assert_eq!(abandoned["status"], "ABANDONED", "{abandoned}");
+        assert!(abandoned["finishedAt"].is_string(), "{abandoned}");
+        assert!(
+            abandoned["error"].as_str().unwrap().contains("heartbeat"),
+            "{abandoned}"
+        );
+        assert_eq!(status(&listed, ended.id)["status"], "SUCCEEDED");
+    })
+    .await;
+}

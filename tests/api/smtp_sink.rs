@@ -65,6 +65,8 @@ struct Shared {
     messages: Mutex<Vec<Received>>,
     /// Lower-cased address -> (code, text).
     rejections: Mutex<HashMap<String, (u16, String)>>,
+    /// How long the sink waits before answering each `RCPT TO` (a slow relay).
+    rcpt_delay: Mutex<Duration>,
 }
 
 struct Server {
@@ -173,6 +175,11 @@ impl SmtpSink {
     /// optional) is answered `{code} {text}` and the recipient is not added. Use a 5xx code
     /// for a permanent failure, 4xx for a transient one. A later call for the same address
     /// replaces the earlier one.
+    /// Waits `delay` before answering each `RCPT TO` from now on.
+    pub fn delay_recipients(&self, delay: Duration) {
+        *lock(&self.inner.shared.rcpt_delay) = delay;
+    }
+
     pub fn reject_recipient(&self, address: &str, code: u16, text: &str) {
         lock(&self.inner.shared.rejections).insert(normalise(address), (code, text.to_owned()));
     }
@@ -344,6 +351,10 @@ async fn session(mut stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             "RCPT" if mail_from.is_none() => b"503 Need MAIL before RCPT\r\n".as_slice().into(),
             "RCPT" => match parse_path(argument, "TO:") {
                 Some(address) => {
+                    let delay = *lock(&shared.rcpt_delay);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     let rejection = lock(&shared.rejections).get(&normalise(&address)).cloned();
                     if let Some((code, text)) = rejection {
                         format!("{code} {text}\r\n").into_bytes().into()

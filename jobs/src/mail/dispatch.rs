@@ -123,25 +123,52 @@ pub async fn has_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> anyhow::R
     Ok(row.try_get::<bool>("", "due")?)
 }
 
-/// Sends everything due at `now`, batch after batch, until nothing due is left.
+/// The dispatcher's clock: the wall clock moved to the `now` the run was given (tests and
+/// `run-job --at` simulate time). Every time a run records — claims, `sentAt`, a retry's
+/// `scheduledFor` — is read from it at the moment it is recorded: a run that lasts longer
+/// than a backoff would otherwise schedule retries in the past, and a relay throttling
+/// with 4xx would use up `max_attempts` in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    offset: Duration,
+}
+
+impl Clock {
+    /// A clock that reads `now` at this moment.
+    pub fn starting_at(now: DateTime<Utc>) -> Self {
+        Self {
+            offset: now - Utc::now(),
+        }
+    }
+
+    /// The time now: never before the `now` the clock started at, so rows due then are
+    /// due to the run's first claim.
+    pub fn now(self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
+}
+
+/// Sends everything due, batch after batch, until nothing due is left; `now` is when the
+/// run starts, and the run's clock moves on from it.
 pub async fn dispatch(
     db: &sea_orm::DatabaseConnection,
     mailer: &Mailer,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Report> {
+    let clock = Clock::starting_at(now);
     let mut report = Report::default();
     loop {
-        // From the clock, batch by batch: a long backlog must not hand out claims that
-        // are already over (another dispatcher would send those rows again).
-        let claimed_until =
-            std::cmp::Ord::max(now, Utc::now()) + Duration::seconds(mailer.settings.claim_seconds);
+        // Batch by batch: a long backlog must not hand out claims that are already over
+        // (another dispatcher would send those rows again).
+        let now = clock.now();
+        let claimed_until = now + Duration::seconds(mailer.settings.claim_seconds);
         let rows = claim(db, now, claimed_until, mailer.settings.batch_size).await?;
         let full = rows.len() as u64 == mailer.settings.batch_size;
         if rows.is_empty() {
             break;
         }
         report.claimed += rows.len() as u64;
-        process(db, mailer, now, claimed_until, rows, &mut report).await?;
+        process(db, mailer, clock, claimed_until, rows, &mut report).await?;
         if !full {
             break;
         }
@@ -167,7 +194,7 @@ enum Decision {
 async fn process(
     db: &sea_orm::DatabaseConnection,
     mailer: &Mailer,
-    now: DateTime<Utc>,
+    clock: Clock,
     claimed_until: DateTime<Utc>,
     rows: Vec<email::Model>,
     report: &mut Report,
@@ -196,7 +223,7 @@ async fn process(
         let decision = decide(
             mailer,
             &secret,
-            now,
+            clock.now(),
             row,
             &customers,
             &campaigns,
@@ -299,7 +326,7 @@ async fn process(
                         email::Column::Status,
                         Expr::value(EmailStatus::Sent.as_str()),
                     )
-                    .col_expr(email::Column::SentAt, Expr::value(now))
+                    .col_expr(email::Column::SentAt, Expr::value(clock.now()))
                     .col_expr(email::Column::LastError, Expr::value(None::<String>))
             }
             Err(error) => {
@@ -321,7 +348,9 @@ async fn process(
                         )
                         .col_expr(
                             email::Column::ScheduledFor,
-                            Expr::value(now + backoff(mailer.settings.retry_base_seconds, attempt)),
+                            Expr::value(
+                                clock.now() + backoff(mailer.settings.retry_base_seconds, attempt),
+                            ),
                         )
                 }
             }
