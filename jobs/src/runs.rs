@@ -5,7 +5,9 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::job_run::{self, JobStatus};
 use entity::sql::nth_placeholder as p;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, IntoActiveModel, Statement};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ConnectionTrait, IntoActiveModel, Statement,
+};
 
 use crate::{JobContext, JobParams, JobStats};
 
@@ -178,7 +180,7 @@ pub async fn complete(
     tracing::info!(
         job = %job.as_str(),
         run_id,
-        status = %status_name(status),
+        status = %status.to_value(),
         duration_ms,
         stats = %stats.as_deref().unwrap_or("{}"),
         "job finished"
@@ -265,7 +267,7 @@ pub async fn close_abandoned(db: &impl ConnectionTrait, now: DateTime<Utc>) -> a
         let result = job_run::Entity::update_many()
             .filter(job_run::Column::Id.eq(run_id))
             .filter(job_run::Column::Status.eq(JobStatus::Running))
-            .col_expr(job_run::Column::Status, Expr::value(status_name(JobStatus::Abandoned)))
+            .col_expr(job_run::Column::Status, Expr::value(JobStatus::Abandoned))
             .col_expr(job_run::Column::FinishedAt, Expr::value(now))
             .col_expr(
                 job_run::Column::Error,
@@ -292,16 +294,6 @@ pub async fn close_abandoned(db: &impl ConnectionTrait, now: DateTime<Utc>) -> a
         .context("failed to remove an expired run heartbeat")?;
     }
     Ok(closed)
-}
-
-/// The status as the API spells it.
-fn status_name(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Running => "RUNNING",
-        JobStatus::Succeeded => "SUCCEEDED",
-        JobStatus::Failed => "FAILED",
-        JobStatus::Abandoned => "ABANDONED",
-    }
 }
 
 /// Begins and completes a run: what the scheduler and `clientele run-job` do.

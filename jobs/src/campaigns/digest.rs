@@ -90,11 +90,6 @@ pub struct Digest {
     pub rfm: [[u64; 5]; 5],
 }
 
-/// Money units (ten-thousandths) as `12,345.67`, the one rule for figures.
-fn format_money(units: i64) -> String {
-    entity::Money(units).to_grouped_figure()
-}
-
 struct Q<'a, C: ConnectionTrait> {
     db: &'a C,
     backend: DatabaseBackend,
@@ -241,7 +236,7 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             at_risk.push(AtRisk {
                 customer_id: row.try_get("", "id")?,
                 name: row.try_get("", "name")?,
-                clv: format_money(clv.unwrap_or(0)),
+                clv: entity::Money(clv.unwrap_or(0)).to_grouped_figure(),
             });
         }
     }
