@@ -76,6 +76,9 @@ pub async fn erase_customer(
     let digests = email::Entity::find()
         .filter(email::Column::Kind.eq(EmailKind::Digest))
         .filter(email::Column::Payload.like(format!("%\"customer_id\":{customer_id},%")))
+        // Rewritten from what was read: two erasures naming one digest take turns
+        // (PostgreSQL row locks; SQLite writers are serialised and ignore the clause).
+        .lock_exclusive()
         .all(db)
         .await
         .context("failed to find digests naming the erased customer")?;
