@@ -63,6 +63,10 @@ pub struct Settings {
     /// stopped and answered with `TIMEOUT`.
     #[serde(default = "default_request_timeout_seconds")]
     pub request_timeout_seconds: f64,
+    /// Time limit of each database statement an API request runs, in seconds; the
+    /// database stops a statement still running then (jobs have no such limit).
+    #[serde(default = "default_statement_timeout_seconds")]
+    pub statement_timeout_seconds: f64,
     /// Distinct operation names `/metrics` labels; later names count as `other`.
     #[serde(default = "default_metrics_operation_labels")]
     pub metrics_operation_labels: usize,
@@ -72,6 +76,10 @@ pub struct Settings {
 }
 
 fn default_request_timeout_seconds() -> f64 {
+    10.0
+}
+
+fn default_statement_timeout_seconds() -> f64 {
     10.0
 }
 
@@ -151,6 +159,11 @@ impl Settings {
         std::time::Duration::from_secs_f64(self.request_timeout_seconds)
     }
 
+    /// The time limit of each statement an API request runs.
+    pub fn statement_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.statement_timeout_seconds)
+    }
+
     /// Refuses settings that cannot work, before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
         crate::database::parse(self.database_url())?;
@@ -158,6 +171,14 @@ impl Settings {
             anyhow::bail!(
                 "request_timeout_seconds must be more than 0 and at most 86400, got {}",
                 self.request_timeout_seconds
+            );
+        }
+        // PostgreSQL counts whole milliseconds, and 0 would mean no limit.
+        if !(self.statement_timeout_seconds >= 0.001 && self.statement_timeout_seconds <= 86_400.0)
+        {
+            anyhow::bail!(
+                "statement_timeout_seconds must be from 0.001 to 86400, got {}",
+                self.statement_timeout_seconds
             );
         }
         self.scheduler().validate()?;
@@ -250,6 +271,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<f64>,
+    /// Time limit of each database statement of an API request, in seconds [default: 10]
+    #[arg(long, env = "STATEMENT_TIMEOUT_SECONDS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_seconds: Option<f64>,
     /// Distinct operation names labelled in /metrics; later ones count as `other`
     /// [default: 100]
     #[arg(long, env = "METRICS_OPERATION_LABELS", global = true)]

@@ -1,11 +1,11 @@
 use std::sync::{
     Arc,
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 /// How often, and how patiently, start-up tries to reach the database.
 const CONNECT_ATTEMPTS: u32 = 5;
@@ -77,12 +77,130 @@ pub fn parse(url: &str) -> anyhow::Result<Kind> {
 /// alongside the service may need a few seconds) and then failing with a message that
 /// shows the URL without its password. A URL that cannot work is refused at once.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    open(url, Role::Jobs).await
+}
+
+/// The pool API requests run on: like [`connect`], but every statement stops after
+/// `statement_timeout` (see [`Role::Api`]).
+pub async fn connect_api(
+    url: &str,
+    statement_timeout: Duration,
+) -> anyhow::Result<DatabaseConnection> {
+    open(
+        url,
+        Role::Api {
+            statement_timeout,
+            cancel: None,
+        },
+    )
+    .await
+}
+
+/// Whose statements a pool runs: job statements take as long as the work needs, API
+/// statements have a time limit.
+#[derive(Clone)]
+enum Role {
+    /// Jobs, migrations and the command line.
+    Jobs,
+    /// API requests. PostgreSQL enforces `statement_timeout` itself (and plans without
+    /// JIT: compiling a plan costs up to seconds, which a request never earns back).
+    /// SQLite has no statement timeout: a progress handler, armed whenever a connection
+    /// is handed out, interrupts the statement (or transaction) running past the limit,
+    /// or at once when `cancel` is raised.
+    Api {
+        statement_timeout: Duration,
+        cancel: Option<Arc<Cancel>>,
+    },
+}
+
+/// How a [`Dedicated`] pool's work is cancelled: SQLite connections watch the flag,
+/// PostgreSQL connections record their backend's process id when they open.
+#[derive(Default)]
+struct Cancel {
+    raised: AtomicBool,
+    backends: std::sync::Mutex<Vec<i32>>,
+}
+
+/// SQLite virtual-machine instructions between two looks at the clock: a few
+/// microseconds of work, so an interrupt lands within a millisecond.
+const SQLITE_PROGRESS_OPS: i32 = 10_000;
+
+/// Installs the progress handler that interrupts this connection's statements once
+/// `limit` has passed from now, or as soon as `cancel` is raised.
+async fn arm_sqlite(
+    connection: &mut sea_orm::sqlx::SqliteConnection,
+    limit: Duration,
+    cancel: Option<Arc<Cancel>>,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let deadline = Instant::now() + limit;
+    connection
+        .lock_handle()
+        .await?
+        .set_progress_handler(SQLITE_PROGRESS_OPS, move || {
+            Instant::now() < deadline
+                && !cancel
+                    .as_ref()
+                    .is_some_and(|cancel| cancel.raised.load(Ordering::Relaxed))
+        });
+    Ok(())
+}
+
+async fn open(url: &str, role: Role) -> anyhow::Result<DatabaseConnection> {
     let kind = parse(url)?;
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30));
+    if let Role::Api {
+        statement_timeout,
+        cancel,
+    } = role.clone()
+    {
+        match kind {
+            Kind::Postgres => {
+                options
+                    .statement_timeout(statement_timeout)
+                    .map_sqlx_postgres_opts(|opts| opts.options([("jit", "off")]));
+                if let Some(cancel) = cancel {
+                    options.map_sqlx_postgres_pool_opts(move |pool| {
+                        let cancel = cancel.clone();
+                        pool.after_connect(move |connection, _| {
+                            let cancel = cancel.clone();
+                            Box::pin(async move {
+                                let pid: i32 =
+                                    sea_orm::sqlx::query_scalar("SELECT pg_backend_pid()")
+                                        .fetch_one(&mut *connection)
+                                        .await?;
+                                if let Ok(mut backends) = cancel.backends.lock() {
+                                    backends.push(pid);
+                                }
+                                Ok(())
+                            })
+                        })
+                    });
+                }
+            }
+            Kind::Sqlite { .. } => {
+                let on_acquire = cancel.clone();
+                options
+                    .map_sqlx_sqlite_pool_opts(move |pool| {
+                        let cancel = cancel.clone();
+                        pool.after_connect(move |connection, _| {
+                            let cancel = cancel.clone();
+                            Box::pin(arm_sqlite(connection, statement_timeout, cancel))
+                        })
+                    })
+                    .map_sqlx_sqlite_before_acquire(move |connection, _| {
+                        let cancel = on_acquire.clone();
+                        Box::pin(async move {
+                            arm_sqlite(connection, statement_timeout, cancel).await?;
+                            Ok(true)
+                        })
+                    });
+            }
+        }
+    }
     match kind {
         Kind::Sqlite { create_if_missing } => {
             // One writer at a time is SQLite's nature; WAL lets readers go on meanwhile and
@@ -108,6 +226,17 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         Kind::Postgres => {
             options.max_connections(20);
         }
+    }
+    if matches!(
+        role,
+        Role::Api {
+            cancel: Some(_),
+            ..
+        }
+    ) {
+        // A dedicated pool (see [`Dedicated`]): one connection, more when the request's
+        // resolvers run side by side or one reads a stream while another queries.
+        options.max_connections(4).min_connections(1);
     }
 
     // A pool keeps retrying a refused connection until its acquire timeout (30 s), so
@@ -144,6 +273,120 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     })
 }
 
+/// Where requests that may run long get a connection of their own (see [`Dedicated`]).
+#[derive(Clone)]
+pub struct DedicatedConnections {
+    url: String,
+    statement_timeout: Duration,
+    /// The API pool: it sends the cancellation.
+    pool: DatabaseConnection,
+    queries: Arc<AtomicU64>,
+}
+
+impl DedicatedConnections {
+    /// `None` for an in-memory SQLite database, which a second connection cannot see.
+    pub fn new(
+        url: &str,
+        statement_timeout: Duration,
+        pool: DatabaseConnection,
+        queries: Arc<AtomicU64>,
+    ) -> Option<Self> {
+        (!url.contains(":memory:") && !url.contains("mode=memory")).then(|| Self {
+            url: url.to_owned(),
+            statement_timeout,
+            pool,
+            queries,
+        })
+    }
+
+    /// Opens a connection (a small pool) for one request.
+    pub async fn open(&self) -> anyhow::Result<Dedicated> {
+        let cancel = Arc::new(Cancel::default());
+        let mut db = open(
+            &self.url,
+            Role::Api {
+                statement_timeout: self.statement_timeout,
+                cancel: Some(cancel.clone()),
+            },
+        )
+        .await?;
+        instrument_with(&mut db, self.queries.clone());
+        Ok(Dedicated {
+            db,
+            cancel: Some((cancel, self.pool.clone())),
+        })
+    }
+}
+
+/// One request's own connections. Dropped before [`Dedicated::finish`] — the client
+/// went away, or the request ran out of time — it cancels what still runs on them:
+/// `pg_cancel_backend` on PostgreSQL (a dropped future alone leaves the statement
+/// running on the server), the progress handler's flag on SQLite.
+pub struct Dedicated {
+    pub db: DatabaseConnection,
+    /// What to cancel, and the API pool that sends PostgreSQL's cancellations.
+    cancel: Option<(Arc<Cancel>, DatabaseConnection)>,
+}
+
+impl Dedicated {
+    /// The request is done: close the connections without cancelling anything.
+    pub async fn finish(mut self) {
+        self.cancel = None;
+        if let Err(error) = self.db.clone().close().await {
+            tracing::warn!(%error, "failed to close a dedicated connection");
+        }
+    }
+}
+
+impl Drop for Dedicated {
+    fn drop(&mut self) {
+        let Some((cancel, via)) = self.cancel.take() else {
+            return;
+        };
+        cancel.raised.store(true, Ordering::Relaxed);
+        let backends = cancel
+            .backends
+            .lock()
+            .map(|backends| backends.clone())
+            .unwrap_or_default();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if backends.is_empty() {
+            return;
+        }
+        runtime.spawn(async move {
+            for pid in backends {
+                let cancel = sea_orm::Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_cancel_backend($1)",
+                    [pid.into()],
+                );
+                if let Err(error) = via.execute_raw(cancel).await {
+                    tracing::warn!(%error, pid, "failed to cancel an abandoned request's statement");
+                }
+            }
+        });
+    }
+}
+
+/// Whether `error` is a statement stopped by its time limit or cancelled (see
+/// [`connect_api`]): PostgreSQL's `query_canceled` (57014), SQLite's `SQLITE_INTERRUPT`.
+pub fn is_statement_timeout(error: &anyhow::Error) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    error.chain().any(|cause| {
+        let sqlx = match cause.downcast_ref::<DbErr>() {
+            Some(
+                DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)),
+            ) => Some(e.as_ref()),
+            _ => cause.downcast_ref::<sea_orm::sqlx::Error>(),
+        };
+        sqlx.and_then(|e| e.as_database_error())
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "57014" || code == "9")
+    })
+}
+
 /// Opens and closes one connection (PostgreSQL); SQLite files need no probe.
 async fn probe(url: &str, kind: Kind) -> anyhow::Result<()> {
     use sea_orm::sqlx::Connection;
@@ -162,14 +405,18 @@ async fn probe(url: &str, kind: Kind) -> anyhow::Result<()> {
 /// tests that hold the API to "a handful of queries per page") and records its latency.
 pub fn instrument(db: &mut DatabaseConnection) -> Arc<AtomicU64> {
     let count = Arc::new(AtomicU64::new(0));
-    let counter = count.clone();
+    instrument_with(db, count.clone());
+    count
+}
+
+/// [`instrument`] with a counter shared by several pools.
+pub fn instrument_with(db: &mut DatabaseConnection, counter: Arc<AtomicU64>) {
     db.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::Relaxed);
         let outcome = if info.failed { "error" } else { "ok" };
         metrics::counter!("db_queries_total", "outcome" => outcome).increment(1);
         metrics::histogram!("db_query_duration_seconds").record(info.elapsed.as_secs_f64());
     });
-    count
 }
 
 /// Applies every pending migration.

@@ -39,9 +39,14 @@ impl Application {
     /// listener (port 0 picks a free one) and, unless `with_scheduler` is false, starts
     /// the scheduler.
     pub async fn build(settings: &Settings, with_scheduler: bool) -> anyhow::Result<Self> {
+        settings.validate()?;
+        // Two pools: API requests' statements have a time limit, jobs' do not.
         let mut db = database::connect(settings.database_url()).await?;
         let queries = database::instrument(&mut db);
         database::migrate(&db).await?;
+        let mut api_db =
+            database::connect_api(settings.database_url(), settings.statement_timeout()).await?;
+        database::instrument_with(&mut api_db, queries.clone());
         let bootstrap_key = api_keys::bootstrap_admin(&db).await?;
 
         let listener = TcpListener::bind(&settings.bind_addr)
@@ -50,14 +55,19 @@ impl Application {
             .local_addr()
             .context("listener has no address")?
             .port();
-        settings.validate()?;
         let job_context = settings.job_context(db.clone())?;
         jobs::campaigns::install_built_ins(&db).await?;
         let state = web::Data::new(AppState {
-            db: db.clone(),
+            db: api_db.clone(),
+            dedicated: database::DedicatedConnections::new(
+                settings.database_url(),
+                settings.statement_timeout(),
+                api_db.clone(),
+                queries.clone(),
+            ),
             mail: job_context.mail.clone(),
             schema: build_schema(
-                db.clone(),
+                api_db.clone(),
                 job_context.clone(),
                 settings.scheduler(),
                 settings.privacy.clone(),

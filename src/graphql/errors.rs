@@ -7,7 +7,7 @@
 //! | `FORBIDDEN` | the key lacks the scope the field needs |
 //! | `NOT_FOUND` | the entity named by an argument does not exist |
 //! | `INTERNAL` | our fault; the cause is logged, never echoed |
-//! | `TIMEOUT` | the query ran past its wall-clock budget (`request_timeout_seconds`) and was stopped |
+//! | `TIMEOUT` | the query ran past its wall-clock budget (`request_timeout_seconds`), or one of its statements past `statement_timeout_seconds`, and was stopped |
 
 use async_graphql::{Error, ErrorExtensions};
 use serde::Serialize;
@@ -124,9 +124,18 @@ pub fn unauthenticated(message: impl Into<String>) -> Error {
     Error::new(message.into()).extend_with(|_, e| e.set("code", UNAUTHENTICATED))
 }
 
-/// Logs the whole cause chain and returns an error that says nothing about it.
+/// Logs the whole cause chain and returns an error that says nothing about it; a
+/// statement stopped by the API's statement time limit is `TIMEOUT` instead.
 pub fn internal(error: impl Into<anyhow::Error>) -> Error {
     let error = error.into();
+    if crate::database::is_statement_timeout(&error) {
+        tracing::warn!(error.cause_chain = ?error, "a request's statement ran out of time");
+        return Error::new(
+            "a database statement ran longer than the API allows (statement_timeout_seconds) \
+             and was stopped; ask for fewer conditions, smaller pages or fewer fields",
+        )
+        .extend_with(|_, e| e.set("code", TIMEOUT));
+    }
     tracing::error!(error.cause_chain = ?error, "internal error while serving a request");
     Error::new("internal error").extend_with(|_, e| e.set("code", INTERNAL))
 }

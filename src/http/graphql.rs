@@ -121,7 +121,32 @@ async fn run_within_limits(
         } else {
             None
         };
-        state.schema.execute(request).await
+        // A heavy query runs on a connection of its own, so that a client that leaves
+        // (or a query out of time) cancels its statements: dropping this future drops
+        // the connection's guard. Resolvers find it first: request data shadows the
+        // schema's pool. Mutations run to the end, like every write.
+        let dedicated = match &state.dedicated {
+            Some(source) if measure.heavy && !measure.mutation => match source.open().await {
+                Ok(dedicated) => Some(dedicated),
+                Err(error) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "no dedicated connection; using the pool"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let request = match &dedicated {
+            Some(dedicated) => request.data(dedicated.db.clone()),
+            None => request,
+        };
+        let response = state.schema.execute(request).await;
+        if let Some(dedicated) = dedicated {
+            dedicated.finish().await;
+        }
+        response
     };
     let mut response = if measure.mutation {
         run.await

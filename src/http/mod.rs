@@ -25,7 +25,10 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// What every handler may need.
 #[derive(Clone)]
 pub struct AppState {
+    /// The API pool: its statements have a time limit.
     pub db: sea_orm::DatabaseConnection,
+    /// Connections of their own for heavy queries, cancelled when the client leaves.
+    pub dedicated: Option<crate::database::DedicatedConnections>,
     /// Signs and checks unsubscribe links.
     pub mail: std::sync::Arc<jobs::mail::Mailer>,
     pub schema: AppSchema,

@@ -278,6 +278,121 @@ async fn a_query_past_its_time_budget_is_stopped_with_timeout() {
     .await;
 }
 
+/// A statement that runs for about `seconds` (PostgreSQL) or far longer (SQLite: a
+/// counting loop the progress handler must interrupt), writing on SQLite so that a
+/// writer after it can tell whether it still runs.
+fn slow_statement(app: &TestApp, seconds: u32) -> String {
+    match app.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("SELECT pg_sleep({seconds})"),
+        _ => format!(
+            "CREATE TABLE spin AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 \
+             FROM c WHERE x < {}) SELECT count(*) AS n FROM c",
+            u64::from(seconds) * 100_000_000
+        ),
+    }
+}
+
+#[tokio::test]
+async fn api_statements_stop_at_their_time_limit_and_job_statements_do_not() {
+    on_each_database(|app| async move {
+        use sea_orm::ConnectionTrait;
+        let api = clientele::database::connect_api(&app.database_url, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let error = within(api.execute_unprepared(&slow_statement(&app, 60)))
+            .await
+            .expect_err("the statement is stopped");
+        assert!(
+            clientele::database::is_statement_timeout(&anyhow::Error::from(error)),
+            "stopped by the limit"
+        );
+        // The pool's next statement runs normally, and the jobs' pool has no limit.
+        api.execute_unprepared("SELECT 1").await.unwrap();
+        let pause = match app.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "SELECT pg_sleep(0.5)".to_owned(),
+            _ => {
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) \
+                  SELECT count(*) FROM c"
+                    .to_owned()
+            }
+        };
+        app.db.execute_unprepared(&pause).await.unwrap();
+    })
+    .await;
+}
+
+/// A heavy query runs on a connection of its own; when the request is dropped (client
+/// gone, time out) the statement still running on it is cancelled, not left to finish.
+#[tokio::test]
+async fn dropping_a_dedicated_connection_cancels_its_running_statement() {
+    on_each_database(|app| async move {
+        use sea_orm::ConnectionTrait;
+        let source = clientele::database::DedicatedConnections::new(
+            &app.database_url,
+            Duration::from_secs(600),
+            app.db.clone(),
+            Default::default(),
+        )
+        .expect("a file or server database");
+        let dedicated = source.open().await.unwrap();
+        let db = dedicated.db.clone();
+        let slow = slow_statement(&app, 600);
+        let running = tokio::spawn(async move {
+            let _guard = dedicated;
+            db.execute_unprepared(&slow).await
+        });
+        let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let active = || async {
+            app.db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE state = 'active' AND query = 'SELECT pg_sleep(600)'",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        };
+        if postgres {
+            let mut seen = false;
+            for _ in 0..100 {
+                if active().await == 1 {
+                    seen = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(seen, "the statement started");
+        } else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        running.abort();
+        assert!(running.await.unwrap_err().is_cancelled());
+        if postgres {
+            let mut gone = false;
+            for _ in 0..200 {
+                if active().await == 0 {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(gone, "the abandoned statement was cancelled");
+        } else {
+            // The loop held the write lock; a write gets through only once it stopped.
+            within(
+                app.db
+                    .execute_unprepared("CREATE TABLE after_cancel (x INTEGER)"),
+            )
+            .await
+            .expect("the abandoned statement was interrupted");
+        }
+    })
+    .await;
+}
+
 async fn metrics(app: &TestApp, token: Option<&str>) -> (u16, String) {
     let mut request = app.client.get(format!("{}/metrics", app.address));
     if let Some(token) = token {

@@ -177,6 +177,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
         },
         privacy: Default::default(),
         request_timeout_seconds: 10.0,
+        statement_timeout_seconds: 10.0,
         metrics_operation_labels: 100,
         metrics_token: None,
     };

@@ -622,17 +622,29 @@ fn customers(column: &str) -> Expr {
     Expr::col((Alias::new("customers"), Alias::new(column)))
 }
 
-/// `EXISTS (SELECT … FROM table WHERE table.customer_id = customers.id AND …)`:
+/// `EXISTS (SELECT … FROM table WHERE table.customer_id = customers.id AND …) IS TRUE`:
 /// two-valued whatever the table holds. EXISTS rather than `id IN (subquery)`, because
 /// PostgreSQL turns `NOT (id IN (a million ids))` into a per-row scan once the ids no
-/// longer fit `work_mem` — minutes instead of a second — while NOT EXISTS is an
-/// anti-join on both databases.
+/// longer fit `work_mem` — minutes instead of a second.
+///
+/// `IS TRUE` (a no-op: EXISTS is never NULL) keeps the rule's cost linear in its number
+/// of conditions. PostgreSQL rewrites a bare EXISTS under AND into a semi-join, and a rule
+/// of n such conditions into an n-way join: planning time grew fivefold and more with
+/// every eight conditions (20,000 customers, 16: 0.09 s, 24: 0.5 s, 48: over 10 s and
+/// gigabytes of planner memory), and
+/// the multiplied selectivities misled it into nested loops. Wrapped, each condition stays
+/// a filter on the one scan of `customers`, run as a hashed subplan (the inner table read
+/// once) or a per-customer index probe, whichever is cheaper: planning stays in
+/// milliseconds and work grows by one subplan per condition. SQLite never turns EXISTS
+/// into joins, and reads `IS TRUE` the same way.
 fn id_in(table: &str, mut select: SelectStatement) -> SqlCondition {
     select.and_where(
         Expr::col((Alias::new(table), Alias::new("customer_id")))
             .equals((Alias::new("customers"), Alias::new("id"))),
     );
-    Expr::exists(select).into_condition()
+    Expr::exists(select)
+        .is(Expr::custom_keyword("TRUE"))
+        .into_condition()
 }
 
 /// The generic comparison of a column expression against a checked operand.
