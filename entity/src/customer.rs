@@ -95,3 +95,17 @@ impl Related<super::customer_value::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// How many customers exist, erased ones included: the sum of the counters kept by the
+/// `customer_counts` triggers (migration 13), 16 rows to read instead of every customer.
+pub async fn count_all(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(COALESCE(SUM(customers), 0) AS BIGINT) AS n FROM customer_counts",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("customer_counts".into()))?;
+    let n: i64 = row.try_get("", "n")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

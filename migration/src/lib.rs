@@ -15,6 +15,7 @@ mod m20261122_000009_value_scores_per_run;
 mod m20261122_000010_create_segments;
 mod m20261122_000011_create_job_leases;
 mod m20261123_000012_create_campaigns;
+mod m20261130_000013_customer_counts;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_create_segments::Migration),
             Box::new(m20261122_000011_create_job_leases::Migration),
             Box::new(m20261123_000012_create_campaigns::Migration),
+            Box::new(m20261130_000013_customer_counts::Migration),
         ]
     }
 }

@@ -144,3 +144,34 @@ async fn concurrent_upserts_of_one_new_external_id_all_succeed_on_one_customer()
     })
     .await;
 }
+
+/// The kept customer count (`customers { totalCount }` without a filter) equals a count
+/// of the rows after 48 concurrent writers: single creations and bulk upserts that
+/// create some customers and update others, on both databases.
+#[tokio::test]
+async fn the_kept_customer_count_is_exact_under_concurrent_creation() {
+    on_each_database(|app| async move {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        app.create_customer(json!({ "externalId": "kept-0" })).await;
+        let create = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { id } }";
+        let mut requests: Vec<(&'static str, Value)> = (0..32)
+            .map(|i| (create, json!({ "input": { "externalId": format!("kept-c{i}") } })))
+            .collect();
+        // Each batch creates five new customers and updates two that other batches create.
+        requests.extend((0..16).map(|i| {
+            let rows: Vec<Value> = (0..5)
+                .map(|j| json!({ "externalId": format!("kept-u{i}-{j}") }))
+                .chain((0..2).map(|j| json!({ "externalId": format!("kept-shared-{j}"), "name": format!("n{i}") })))
+                .collect();
+            (UPSERT, json!({ "input": rows }))
+        }));
+        for body in fire_all(&app, requests).await {
+            assert!(body.get("errors").is_none(), "a concurrent write failed: {body}");
+        }
+        let counted = customer::Entity::find().count(&app.db).await.unwrap();
+        assert_eq!(counted, 1 + 32 + 16 * 5 + 2);
+        let total = app.admin_ok("{ customers { totalCount } }", json!({})).await;
+        assert_eq!(total["customers"]["totalCount"], counted, "{total}");
+    })
+    .await;
+}

@@ -150,3 +150,46 @@ async fn a_page_of_a_hundred_customers_with_their_relations_costs_a_handful_of_q
     })
     .await;
 }
+
+/// Upgrading a database of the previous version (before the kept customer count) keeps
+/// every customer and starts the count from them; the count follows later writes.
+#[tokio::test]
+async fn upgrading_to_the_kept_customer_count_counts_the_customers_already_there() {
+    on_each_database(|app| async move {
+        use migration::MigratorTrait;
+        use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+        for i in 0..3 {
+            app.create_customer(json!({ "externalId": format!("old-{i}") }))
+                .await;
+        }
+        // Back to the previous version, where customers are written without counters.
+        migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+        for i in 3..7 {
+            app.create_customer(json!({ "externalId": format!("old-{i}") }))
+                .await;
+        }
+        let missing = app
+            .db
+            .execute_unprepared("SELECT 1 FROM customer_counts")
+            .await;
+        assert!(missing.is_err(), "the previous version has no counters");
+        clientele::database::migrate(&app.db).await.unwrap();
+        let total = || async {
+            app.admin_ok("{ customers { totalCount } }", json!({}))
+                .await["customers"]["totalCount"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(total().await, 7);
+        app.create_customer(json!({ "externalId": "new" })).await;
+        assert_eq!(total().await, 8);
+        assert_eq!(
+            entity::customer::Entity::find()
+                .count(&app.db)
+                .await
+                .unwrap(),
+            8
+        );
+    })
+    .await;
+}
