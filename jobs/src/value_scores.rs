@@ -128,7 +128,12 @@ pub async fn run(context: &JobContext, run_id: i64, as_of: NaiveDate) -> anyhow:
 
     let inputs = load_inputs(db, cutoff, InputSource::Auto).await?;
     let loaded = started.elapsed();
-    let outcome = scoring::score(&inputs, as_of, &context.value);
+    // Fitting takes seconds on a large base: off the async threads, which serve API
+    // requests and the scheduler in the same process.
+    let settings = context.value.clone();
+    let outcome = tokio::task::spawn_blocking(move || scoring::score(&inputs, as_of, &settings))
+        .await
+        .context("the scoring task failed")?;
     let computed = started.elapsed();
 
     let txn = db.begin().await.context("failed to begin writing scores")?;
@@ -553,7 +558,11 @@ pub async fn backtest<C: ConnectionTrait + StreamTrait>(
         .filter_map(|c| scoring::purchase_history(c, as_of_day).map(|h| (c.customer_id, h)))
         .collect();
     let histories: Vec<bgnbd::PurchaseHistory> = buyers.iter().map(|(_, h)| *h).collect();
-    let fit = match bgnbd::fit(&histories) {
+    // CPU for up to seconds: off the async thread, which serves other requests.
+    let fit = match tokio::task::spawn_blocking(move || bgnbd::fit(&histories))
+        .await
+        .context("the fitting task failed")?
+    {
         Ok(fit) => fit,
         Err(error) => {
             return Ok(Err(format!(
