@@ -6,8 +6,8 @@ use chrono::{Duration, Utc};
 use entity::api_key;
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -175,12 +175,134 @@ pub async fn revoke(db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {
         key.revoked_at.is_none(),
         "the API key `{name}` is already revoked"
     );
+    let txn = db
+        .begin()
+        .await
+        .context("failed to start revoking the API key")?;
     let mut key: api_key::ActiveModel = key.into();
     key.revoked_at = Set(Some(Utc::now()));
-    key.update(db)
+    key.update(&txn)
         .await
         .context("failed to revoke the API key")?;
-    Ok(())
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Delivered at commit to every serving process (see [`KeyCache`]).
+        txn.execute_unprepared(&format!("NOTIFY {REVOCATIONS}"))
+            .await
+            .context("failed to announce the revocation")?;
+    }
+    txn.commit()
+        .await
+        .context("failed to commit the revocation")
+}
+
+/// The PostgreSQL notification channel of key revocations.
+const REVOCATIONS: &str = "clientele_api_key_revocations";
+
+/// Keys already verified, so that a request costs no lookup. Only on PostgreSQL, where
+/// `revoke` (in any process) notifies every server on [`REVOCATIONS`] in the revoking
+/// transaction and a listener empties the cache on each notification, within
+/// milliseconds of the commit. While the listener is not connected the cache is off:
+/// notifications sent meanwhile would be lost. On SQLite a lookup is an in-process read
+/// and there is no notification, so every request reads the key.
+#[derive(Default)]
+pub struct KeyCache {
+    live: std::sync::atomic::AtomicBool,
+    keys: std::sync::Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    /// Bumped by every invalidation: a lookup that began before one does not store its
+    /// (maybe revoked) key.
+    generation: u64,
+    by_hash: std::collections::HashMap<String, (Principal, chrono::DateTime<Utc>)>,
+}
+
+impl KeyCache {
+    /// Starts the listener on PostgreSQL (a task that lives as long as the runtime);
+    /// on SQLite the cache stays off.
+    pub fn start(url: &str) -> std::sync::Arc<Self> {
+        let cache = std::sync::Arc::new(Self::default());
+        if crate::database::parse(url).ok() == Some(crate::database::Kind::Postgres) {
+            let listening = cache.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move { listening.listen(&url).await });
+        }
+        cache
+    }
+
+    /// Empties the cache; a listener that connects again calls this first too.
+    fn invalidate(&self) {
+        if let Ok(mut cached) = self.keys.lock() {
+            cached.generation += 1;
+            cached.by_hash.clear();
+        }
+    }
+
+    fn set_live(&self, live: bool) {
+        self.invalidate();
+        self.live.store(live, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn listen(&self, url: &str) {
+        use sea_orm::sqlx::postgres::PgListener;
+        let mut retry = std::time::Duration::from_millis(250);
+        loop {
+            let listener = async {
+                let mut listener = PgListener::connect(url).await?;
+                listener.listen(REVOCATIONS).await?;
+                Ok::<_, sea_orm::sqlx::Error>(listener)
+            };
+            let mut listener = match listener.await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for key revocations; keys are read on every request");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(std::time::Duration::from_secs(30));
+                    continue;
+                }
+            };
+            retry = std::time::Duration::from_millis(250);
+            self.set_live(true);
+            // `try_recv` answers `None` when the connection dropped: from then on
+            // notifications may be missed, so the cache goes off until listening again.
+            while let Ok(Some(_)) = listener.try_recv().await {
+                self.invalidate();
+            }
+            self.set_live(false);
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<(Principal, chrono::DateTime<Utc>)> {
+        if !self.live.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        self.keys.lock().ok()?.by_hash.get(hash).cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.keys
+            .lock()
+            .map(|cached| cached.generation)
+            .unwrap_or(0)
+    }
+
+    fn put(
+        &self,
+        generation: u64,
+        hash: String,
+        principal: Principal,
+        used: chrono::DateTime<Utc>,
+    ) {
+        if !self.live.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(mut cached) = self.keys.lock()
+            && cached.generation == generation
+        {
+            cached.by_hash.insert(hash, (principal, used));
+        }
+    }
 }
 
 /// On a database without any key, creates the first admin key and returns it so that the
@@ -201,12 +323,24 @@ pub async fn bootstrap_admin(db: &DatabaseConnection) -> anyhow::Result<Option<N
 const LAST_USED_RESOLUTION: Duration = Duration::minutes(1);
 
 /// Finds the live key for a presented secret. `Ok(None)` for unknown or revoked keys.
+/// A key in `cache` costs no statement, except its `last_used_at` once a minute.
 pub async fn authenticate(
     db: &DatabaseConnection,
+    cache: &KeyCache,
     secret: &str,
 ) -> anyhow::Result<Option<Principal>> {
+    let hash = hash(secret);
+    let now = Utc::now();
+    if let Some((principal, used)) = cache.get(&hash) {
+        if now - used > LAST_USED_RESOLUTION {
+            record_use(db, principal.key_id, now).await?;
+            cache.put(cache.generation(), hash, principal.clone(), now);
+        }
+        return Ok(Some(principal));
+    }
+    let generation = cache.generation();
     let Some(key) = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash(secret)))
+        .filter(api_key::Column::KeyHash.eq(&hash))
         .one(db)
         .await
         .context("failed to look up the API key")?
@@ -216,20 +350,13 @@ pub async fn authenticate(
     if key.revoked_at.is_some() {
         return Ok(None);
     }
-    let now = Utc::now();
+    let mut used = key.last_used_at.unwrap_or(now);
     if key
         .last_used_at
         .is_none_or(|at| now - at > LAST_USED_RESOLUTION)
     {
-        api_key::Entity::update_many()
-            .col_expr(
-                api_key::Column::LastUsedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(api_key::Column::Id.eq(key.id))
-            .exec(db)
-            .await
-            .context("failed to record the API key's last use")?;
+        record_use(db, key.id, now).await?;
+        used = now;
     }
     // Unknown names in the stored list (from a newer version, say) are ignored.
     let scopes = key
@@ -237,11 +364,30 @@ pub async fn authenticate(
         .split(',')
         .filter_map(|s| Scope::from_str(s).ok())
         .collect();
-    Ok(Some(Principal {
+    let principal = Principal {
         key_id: key.id,
         key_name: key.name,
         scopes,
-    }))
+    };
+    cache.put(generation, hash, principal.clone(), used);
+    Ok(Some(principal))
+}
+
+async fn record_use(
+    db: &DatabaseConnection,
+    key_id: i64,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::LastUsedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_key::Column::Id.eq(key_id))
+        .exec(db)
+        .await
+        .context("failed to record the API key's last use")?;
+    Ok(())
 }
 
 #[cfg(test)]

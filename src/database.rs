@@ -151,7 +151,10 @@ async fn open(url: &str, role: Role) -> anyhow::Result<DatabaseConnection> {
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(30));
+        .acquire_timeout(Duration::from_secs(30))
+        // A ping on every acquire is a round trip per statement; a connection idle this
+        // long is pinged first, and a broken one fails its statement and is replaced.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if let Role::Api {
         statement_timeout,
         cancel,

@@ -59,6 +59,7 @@ impl Application {
         jobs::campaigns::install_built_ins(&db).await?;
         let state = web::Data::new(AppState {
             db: api_db.clone(),
+            keys: api_keys::KeyCache::start(settings.database_url()),
             dedicated: database::DedicatedConnections::new(
                 settings.database_url(),
                 settings.statement_timeout(),

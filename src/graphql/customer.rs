@@ -383,6 +383,14 @@ impl CustomerOrderField {
         )
     }
 
+    /// Whether the key comes from the latest value scores rather than the customer row.
+    fn keyed_by_scores(self) -> bool {
+        matches!(
+            self,
+            CustomerOrderField::PredictedClv | CustomerOrderField::ChurnRisk
+        )
+    }
+
     fn key_of(
         self,
         model: &customer::Model,
@@ -829,29 +837,53 @@ impl CustomerQuery {
         }
         let page = Page::<CustomerCursor>::new(first, after, last, before)?;
         let condition = filter.unwrap_or_default().condition(ctx)?;
-        let filtered = customer::Entity::find().filter(condition);
+        let filtered = customer::Entity::find().filter(condition.clone());
 
         let count_db = db.clone();
         let count_query = filtered.clone();
+        // Unfiltered, the count is kept by triggers (exact, 16 rows to read); filtered,
+        // the matching rows are counted.
+        let unfiltered = condition.is_empty();
         let total = TotalCount::new(move || {
             let db = count_db.clone();
             let query = count_query.clone();
-            async move { query.count(&db).await.or_internal() }.boxed()
+            async move {
+                if unfiltered {
+                    customer::count_all(&db).await.or_internal()
+                } else {
+                    query.count(&db).await.or_internal()
+                }
+            }
+            .boxed()
         });
 
-        // The current scores come along in the same query (a LEFT JOIN on the customer
-        // and the latest run), so value fields can sort the page and key its cursors.
-        let with_scores = filtered.select_also(customer_value::Entity).join(
-            JoinType::LeftJoin,
-            customer::Relation::CustomerValue
-                .def()
-                .on_condition(|_, _| Condition::all().add(customer_value::latest_run())),
-        );
-        let rows = keyset(with_scores, order_by.field, order_by.direction, &page)?
-            .limit(page.fetch_limit())
-            .all(&db)
-            .await
-            .or_internal()?;
+        // Sorted by a value field, the current scores come along in the same query (a
+        // LEFT JOIN on the customer and the latest run) to sort the page and key its
+        // cursors. Otherwise the page reads customers alone: the join costs the database
+        // about as much as the page itself, and `Customer.value` has its own loader.
+        let rows: Vec<(customer::Model, Option<customer_value::Model>)> =
+            if order_by.field.keyed_by_scores() {
+                let with_scores = filtered.select_also(customer_value::Entity).join(
+                    JoinType::LeftJoin,
+                    customer::Relation::CustomerValue
+                        .def()
+                        .on_condition(|_, _| Condition::all().add(customer_value::latest_run())),
+                );
+                keyset(with_scores, order_by.field, order_by.direction, &page)?
+                    .limit(page.fetch_limit())
+                    .all(&db)
+                    .await
+                    .or_internal()?
+            } else {
+                keyset(filtered, order_by.field, order_by.direction, &page)?
+                    .limit(page.fetch_limit())
+                    .all(&db)
+                    .await
+                    .or_internal()?
+                    .into_iter()
+                    .map(|row| (row, None))
+                    .collect()
+            };
         let (rows, has_previous, has_next) = page.finish(rows);
         let mut connection =
             CountedConnection::with_additional_fields(has_previous, has_next, total);

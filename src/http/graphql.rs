@@ -23,7 +23,7 @@ pub async fn execute(
                 true,
             );
         }
-        Some(secret) => match api_keys::authenticate(&state.db, secret).await {
+        Some(secret) => match api_keys::authenticate(&state.db, &state.keys, secret).await {
             Ok(Some(principal)) => principal,
             Ok(None) => {
                 return refuse(StatusCode::UNAUTHORIZED, "unknown or revoked API key", true);

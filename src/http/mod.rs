@@ -27,6 +27,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub struct AppState {
     /// The API pool: its statements have a time limit.
     pub db: sea_orm::DatabaseConnection,
+    /// Verified keys (PostgreSQL; emptied on every revocation).
+    pub keys: std::sync::Arc<crate::api_keys::KeyCache>,
     /// Connections of their own for heavy queries, cancelled when the client leaves.
     pub dedicated: Option<crate::database::DedicatedConnections>,
     /// Signs and checks unsubscribe links.

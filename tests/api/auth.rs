@@ -29,9 +29,53 @@ async fn requests_without_a_live_key_get_401_unauthenticated() {
             "last use is recorded"
         );
         clientele::api_keys::revoke(&app.db, name).await.unwrap();
+        assert_eq!(app.status_after_revocation(&key).await, 401);
         let (status, body) = app.post_graphql(Some(&key), LIST, json!({})).await;
         assert_eq!(status, 401);
         assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    })
+    .await;
+}
+
+/// On PostgreSQL a key already seen costs no statement (the key cache); a revocation
+/// empties every process's cache through NOTIFY, so the key is refused on its next use.
+/// On SQLite every request reads its key.
+#[tokio::test]
+async fn a_known_key_costs_no_lookup_on_postgres_until_it_is_revoked() {
+    on_each_database(|app| async move {
+        use std::sync::atomic::Ordering;
+        let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let key = app.key_with(&["customers:read"]).await;
+        let statements = || async {
+            let before = app.queries.load(Ordering::SeqCst);
+            let (status, _) = app
+                .post_graphql(Some(&key), "{ __typename }", json!({}))
+                .await;
+            assert_eq!(status, 200);
+            app.queries.load(Ordering::SeqCst) - before
+        };
+        // The first use also records `last_used_at`. The listener connects in the
+        // background: wait for the cache to serve.
+        statements().await;
+        let mut spent = statements().await;
+        for _ in 0..100 {
+            if spent == 0 || !postgres {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            spent = statements().await;
+        }
+        assert_eq!(spent, if postgres { 0 } else { 1 });
+
+        let name = clientele::api_keys::list(&app.db)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .name
+            .clone();
+        clientele::api_keys::revoke(&app.db, &name).await.unwrap();
+        assert_eq!(app.status_after_revocation(&key).await, 401);
     })
     .await;
 }

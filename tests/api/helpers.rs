@@ -221,6 +221,25 @@ impl TestApp {
         self.settings.job_context(self.db.clone()).unwrap()
     }
 
+    /// The status a revoked `key` gets once the revocation has reached the server: at
+    /// once on SQLite (every request reads its key); on PostgreSQL when the server's
+    /// listener has taken the NOTIFY sent at commit, milliseconds later. Waits at most
+    /// two seconds for a 401, so a server that kept serving the key fails the test.
+    pub async fn status_after_revocation(&self, key: &str) -> u16 {
+        let mut status = 0;
+        for _ in 0..100 {
+            status = self
+                .post_graphql(Some(key), "{ __typename }", json!({}))
+                .await
+                .0;
+            if status == 401 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        status
+    }
+
     /// POSTs a GraphQL request with `key`, returning status and JSON body.
     pub async fn post_graphql(
         &self,
