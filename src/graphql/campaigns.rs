@@ -71,7 +71,7 @@ pub struct CampaignTemplate {
 }
 
 /// How a campaign's emails fared, all time.
-#[derive(SimpleObject, Default)]
+#[derive(SimpleObject, Clone, Default)]
 pub struct CampaignStats {
     pub queued: u64,
     pub sent: u64,
@@ -117,12 +117,10 @@ impl Campaign {
         let Some(id) = self.0.target().or_internal()?.segment_id else {
             return Ok(None);
         };
-        let db = ctx.data::<DatabaseConnection>()?;
-        Ok(entity::segment::Entity::find_by_id(id)
-            .one(db)
-            .await
-            .or_internal()?
-            .map(Segment))
+        let loader = ctx
+            .data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::SegmentLoader>>(
+            )?;
+        Ok(loader.load_one(id).await?.map(Segment))
     }
     /// Local hour (customer's time zone) at which its emails go out.
     async fn send_hour(&self) -> i32 {
@@ -172,42 +170,8 @@ impl Campaign {
         self.0.updated_at
     }
     async fn stats(&self, ctx: &Context<'_>) -> Result<CampaignStats> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        let rows: Vec<(entity::EmailStatus, i64)> = email::Entity::find()
-            .select_only()
-            .column(email::Column::Status)
-            .column_as(email::Column::Id.count(), "n")
-            .filter(email::Column::CampaignId.eq(self.0.id))
-            .group_by(email::Column::Status)
-            .into_tuple()
-            .all(db)
-            .await
-            .or_internal()?;
-        let mut stats = CampaignStats::default();
-        for (status, n) in rows {
-            let n = n as u64;
-            match status {
-                entity::EmailStatus::Queued
-                | entity::EmailStatus::Sending
-                | entity::EmailStatus::Retrying => stats.queued += n,
-                entity::EmailStatus::Sent => stats.sent += n,
-                entity::EmailStatus::Failed => stats.failed += n,
-                entity::EmailStatus::Suppressed => stats.suppressed += n,
-            }
-        }
-        let campaign_emails =
-            || email::Entity::find().filter(email::Column::CampaignId.eq(self.0.id));
-        stats.unsubscribed = campaign_emails()
-            .filter(email::Column::UnsubscribedAt.is_not_null())
-            .count(db)
-            .await
-            .or_internal()?;
-        stats.converted = campaign_emails()
-            .filter(email::Column::ConvertedAt.is_not_null())
-            .count(db)
-            .await
-            .or_internal()?;
-        Ok(stats)
+        let loader = ctx.data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::CampaignStatsLoader>>()?;
+        Ok(loader.load_one(self.0.id).await?.unwrap_or_default())
     }
     /// Its emails, newest first.
     async fn emails(
@@ -362,24 +326,20 @@ pub(crate) async fn email_page(
 
 /// The campaigns (by id) for which `keep` holds.
 async fn campaigns_where(
-    db: &DatabaseConnection,
+    ctx: &Context<'_>,
     keep: impl Fn(&campaign::Model) -> bool,
 ) -> Result<Vec<Campaign>> {
-    let all = campaign::Entity::find()
-        .order_by_asc(campaign::Column::Id)
-        .all(db)
-        .await
-        .or_internal()?;
+    let loader = ctx
+        .data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::CampaignsLoader>>(
+        )?;
+    let all = loader.load_one(()).await?.unwrap_or_default();
     Ok(all.into_iter().filter(|c| keep(c)).map(Campaign).collect())
 }
 
 /// Campaigns linked to a lifecycle stage: those targeting it, and those its entry
 /// triggers (win-back for silent and churned, welcome for new).
-pub(crate) async fn campaigns_for_stage(
-    db: &DatabaseConnection,
-    stage: &str,
-) -> Result<Vec<Campaign>> {
-    campaigns_where(db, |c| {
+pub(crate) async fn campaigns_for_stage(ctx: &Context<'_>, stage: &str) -> Result<Vec<Campaign>> {
+    campaigns_where(ctx, |c| {
         let triggered = match c.kind {
             entity::EmailKind::WinBack => stage == "SILENT" || stage == "CHURNED",
             entity::EmailKind::Welcome => stage == "NEW",
@@ -394,10 +354,10 @@ pub(crate) async fn campaigns_for_stage(
 
 /// Campaigns that target a segment (its strategy in action).
 pub(crate) async fn campaigns_for_segment(
-    db: &DatabaseConnection,
+    ctx: &Context<'_>,
     segment_id: i64,
 ) -> Result<Vec<Campaign>> {
-    campaigns_where(db, |c| {
+    campaigns_where(ctx, |c| {
         c.target().is_ok_and(|t| t.segment_id == Some(segment_id))
     })
     .await

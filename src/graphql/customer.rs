@@ -166,8 +166,14 @@ impl Customer {
     /// The segments the customer is in (as of their last refresh). Needs `segments:read`.
     async fn segments(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::segments::Segment>> {
         require(ctx, Scope::SegmentsRead)?;
-        let db = ctx.data::<DatabaseConnection>()?;
-        crate::graphql::segments::segments_of(db, self.0.id).await
+        let loader = ctx.data::<DataLoader<crate::graphql::loaders::SegmentsOfCustomerLoader>>()?;
+        Ok(loader
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(crate::graphql::segments::Segment)
+            .collect())
     }
     /// Care emails to the customer, newest first. Needs `campaigns:read`.
     async fn emails(

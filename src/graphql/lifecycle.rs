@@ -208,8 +208,7 @@ impl LifecyclePlaybook {
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::campaigns::Campaign>> {
         crate::graphql::guards::require(ctx, crate::api_keys::Scope::CampaignsRead)?;
-        let db = ctx.data::<sea_orm::DatabaseConnection>()?;
-        crate::graphql::campaigns::campaigns_for_stage(db, &self.0.stage).await
+        crate::graphql::campaigns::campaigns_for_stage(ctx, &self.0.stage).await
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at

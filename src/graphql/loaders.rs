@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use async_graphql::{Error, dataloader::Loader};
 use chrono::{DateTime, Utc};
 use entity::{
-    customer, customer_interest, customer_lifecycle, customer_value, feedback, interaction,
-    lifecycle_event, order, value_model,
+    campaign, customer, customer_interest, customer_lifecycle, customer_value, email, feedback,
+    interaction, lifecycle_event, order, segment, segment_member, value_model,
 };
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
 };
 
@@ -257,5 +257,123 @@ fn customer_id_of<E: CustomerChild>(model: &E::Model) -> i64 {
     match model.get(E::customer_id()) {
         sea_orm::Value::BigInt(Some(id)) => id,
         _ => 0,
+    }
+}
+
+/// Segments by id (`Campaign.segment`).
+pub struct SegmentLoader(pub DatabaseConnection);
+
+impl Loader<i64> for SegmentLoader {
+    type Value = segment::Model;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = segment::Entity::find()
+            .filter(segment::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        Ok(rows.into_iter().map(|s| (s.id, s)).collect())
+    }
+}
+
+/// The segments each customer belongs to, by id (`Customer.segments`): two statements
+/// for a whole page, the memberships and then their segments.
+pub struct SegmentsOfCustomerLoader(pub DatabaseConnection);
+
+impl Loader<i64> for SegmentsOfCustomerLoader {
+    type Value = Vec<segment::Model>;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let memberships = segment_member::Entity::find()
+            .filter(segment_member::Column::CustomerId.is_in(ids.iter().copied()))
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        let segment_ids: std::collections::BTreeSet<i64> =
+            memberships.iter().map(|m| m.segment_id).collect();
+        let segments: HashMap<i64, segment::Model> = segment::Entity::find()
+            .filter(segment::Column::Id.is_in(segment_ids))
+            .all(&self.0)
+            .await
+            .or_internal()?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let mut of: HashMap<i64, Vec<segment::Model>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        for membership in memberships {
+            if let Some(segment) = segments.get(&membership.segment_id) {
+                of.entry(membership.customer_id)
+                    .or_default()
+                    .push(segment.clone());
+            }
+        }
+        for list in of.values_mut() {
+            list.sort_by_key(|s| s.id);
+        }
+        Ok(of)
+    }
+}
+
+/// Every campaign, by id, read once per batch (`Segment.campaigns`,
+/// `LifecyclePlaybook.campaigns`): campaigns are a short shared list, and which of them
+/// belong to a segment or a stage is read from their targets.
+pub struct CampaignsLoader(pub DatabaseConnection);
+
+impl Loader<()> for CampaignsLoader {
+    type Value = Vec<campaign::Model>;
+    type Error = Error;
+
+    async fn load(&self, _: &[()]) -> Result<HashMap<(), Self::Value>, Self::Error> {
+        let all = campaign::Entity::find()
+            .order_by_asc(campaign::Column::Id)
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        Ok(HashMap::from([((), all)]))
+    }
+}
+
+/// How each campaign's emails fared (`Campaign.stats`), in one grouped statement.
+pub struct CampaignStatsLoader(pub DatabaseConnection);
+
+impl Loader<i64> for CampaignStatsLoader {
+    type Value = crate::graphql::campaigns::CampaignStats;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows: Vec<(i64, entity::EmailStatus, i64, i64, i64)> = email::Entity::find()
+            .select_only()
+            .column(email::Column::CampaignId)
+            .column(email::Column::Status)
+            .column_as(email::Column::Id.count(), "n")
+            .column_as(email::Column::UnsubscribedAt.count(), "unsubscribed")
+            .column_as(email::Column::ConvertedAt.count(), "converted")
+            .filter(email::Column::CampaignId.is_in(ids.iter().copied()))
+            .group_by(email::Column::CampaignId)
+            .group_by(email::Column::Status)
+            .into_tuple()
+            .all(&self.0)
+            .await
+            .or_internal()?;
+        let mut stats: HashMap<i64, Self::Value> =
+            ids.iter().map(|id| (*id, Self::Value::default())).collect();
+        for (campaign_id, status, n, unsubscribed, converted) in rows {
+            let of = stats.entry(campaign_id).or_default();
+            let n = n as u64;
+            match status {
+                entity::EmailStatus::Queued
+                | entity::EmailStatus::Sending
+                | entity::EmailStatus::Retrying => of.queued += n,
+                entity::EmailStatus::Sent => of.sent += n,
+                entity::EmailStatus::Failed => of.failed += n,
+                entity::EmailStatus::Suppressed => of.suppressed += n,
+            }
+            of.unsubscribed += unsubscribed as u64;
+            of.converted += converted as u64;
+        }
+        Ok(stats)
     }
 }

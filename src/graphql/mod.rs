@@ -132,6 +132,22 @@ pub fn build_schema(
             loaders::CustomerLifecycleLoader(db.clone()),
             tokio::spawn,
         ))
+        .data(DataLoader::new(
+            loaders::SegmentLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::SegmentsOfCustomerLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::CampaignsLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::CampaignStatsLoader(db.clone()),
+            tokio::spawn,
+        ))
         .data(db)
         .finish()
 }

@@ -15,7 +15,7 @@ use jobs::segments::{
     evaluate::{self, Snapshot},
     rule::{self, CheckedRule, Clock, Rule},
 };
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -365,8 +365,7 @@ impl Segment {
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::campaigns::Campaign>> {
         require(ctx, Scope::CampaignsRead)?;
-        let db = ctx.data::<DatabaseConnection>()?;
-        crate::graphql::campaigns::campaigns_for_segment(db, self.0.id).await
+        crate::graphql::campaigns::campaigns_for_segment(ctx, self.0.id).await
     }
     async fn owner(&self) -> Option<&str> {
         self.0.owner.as_deref()
@@ -878,7 +877,7 @@ impl SegmentMutation {
                 ));
             }
         }
-        if let Some(campaign) = crate::graphql::campaigns::campaigns_for_segment(db, segment_id)
+        if let Some(campaign) = crate::graphql::campaigns::campaigns_for_segment(ctx, segment_id)
             .await?
             .first()
         {
@@ -1136,24 +1135,6 @@ async fn insert_segment(db: &DatabaseConnection, mut row: segment::ActiveModel) 
     let saved = row.insert(db).await.or_internal()?;
     segments::refresh(db, &saved, now).await.or_internal()?;
     Ok(Segment(find_segment(db, saved.id).await?))
-}
-
-/// The segments a customer is in.
-pub async fn segments_of(db: &DatabaseConnection, customer_id: i64) -> Result<Vec<Segment>> {
-    let ids = Query::select()
-        .column(Alias::new("segment_id"))
-        .from(Alias::new("segment_members"))
-        .and_where(Expr::col(Alias::new("customer_id")).eq(customer_id))
-        .to_owned();
-    Ok(segment::Entity::find()
-        .filter(segment::Column::Id.in_subquery(ids))
-        .order_by_asc(segment::Column::Id)
-        .all(db)
-        .await
-        .or_internal()?
-        .into_iter()
-        .map(Segment)
-        .collect())
 }
 
 #[derive(FromQueryResult)]

@@ -799,3 +799,63 @@ async fn bad_order_paging_arguments_are_bad_user_input() {
     })
     .await;
 }
+
+/// Every list with every relation costs the same number of statements whatever the page
+/// holds: a base with `n` customers, segments and campaigns is read with one document
+/// (customers with their segments, segments with their campaigns, campaigns with their
+/// segment and stats, playbooks with their campaigns), once with 2 of each and once
+/// with 12, within the same fixed budget of statements.
+#[tokio::test]
+async fn lists_with_every_relation_cost_statements_independent_of_the_page_size() {
+    on_each_database(|app| async move {
+        let query = "{ customers(first: 100) { nodes { id segments { id name } } } \
+                     segments(first: 100) { nodes { id campaigns { id } } } \
+                     campaigns(first: 100) { nodes { id segment { id } stats { queued sent failed suppressed unsubscribed converted } } } \
+                     lifecyclePlaybooks { stage campaigns { id } } }";
+        let mut spent = Vec::new();
+        let mut made = 0;
+        for n in [2, 12] {
+            while made < n {
+                let customer = app.create_customer(json!({ "externalId": format!("b{made}") })).await;
+                let segment = app
+                    .admin_ok(
+                        "mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+                        json!({ "input": { "name": format!("s{made}"), "kind": "STATIC" } }),
+                    )
+                    .await["createSegment"]["id"]
+                    .clone();
+                app.admin_ok(
+                    "mutation($id: ID!, $c: ID!) { addSegmentMembers(id: $id, input: { customerIds: [$c] }) { size } }",
+                    json!({ "id": segment, "c": customer }),
+                )
+                .await;
+                app.admin_ok(
+                    "mutation($input: CreateCampaignInput!) { createCampaign(input: $input) { id } }",
+                    json!({ "input": { "name": format!("c{made}"), "kind": "SEGMENT_ENTRY",
+                                        "target": { "segmentId": segment } } }),
+                )
+                .await;
+                made += 1;
+            }
+            let before = app.queries.load(std::sync::atomic::Ordering::SeqCst);
+            let data = app.admin_ok(query, json!({})).await;
+            spent.push(app.queries.load(std::sync::atomic::Ordering::SeqCst) - before);
+            let customers = data["customers"]["nodes"].as_array().unwrap();
+            assert_eq!(customers.len(), n);
+            assert!(customers.iter().all(|c| c["segments"].as_array().unwrap().len() == 1), "{data}");
+            let campaigns = data["campaigns"]["nodes"].as_array().unwrap();
+            assert!(
+                campaigns.iter().filter(|c| !c["segment"].is_null()).count() == n,
+                "{data}"
+            );
+            let segments = data["segments"]["nodes"].as_array().unwrap();
+            assert!(segments.iter().all(|s| s["campaigns"].as_array().unwrap().len() == 1), "{data}");
+        }
+        // Key lookup, customers, memberships, their segments, segments, campaigns (shared
+        // by segments and playbooks unless batched apart), campaigns page, their segments,
+        // their stats, playbooks: at most 12 whatever the page holds (one per row would
+        // be over 50 for 12 of each).
+        assert!(spent.iter().all(|n| *n <= 12), "statements for 2 and for 12 of each: {spent:?}");
+    })
+    .await;
+}
