@@ -788,9 +788,15 @@ pub(crate) async fn customer_emails(
     after: Option<String>,
 ) -> Result<PlainConnection<Email>> {
     require(ctx, Scope::CampaignsRead)?;
-    let filter = EmailFilter {
-        customer_id: Some(ID(customer_id.to_string())),
-        ..Default::default()
+    let page = Page::<IdCursor>::forward(first, after)?;
+    let loader = ctx
+        .data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::EmailPageLoader>>(
+        )?;
+    let key = crate::graphql::loaders::EmailPageKey {
+        customer_id,
+        limit: page.fetch_limit(),
+        after: page.cursor.map(|IdCursor(id)| id),
     };
-    email_page(ctx, filter, first, after).await
+    let rows = loader.load_one(key).await?.unwrap_or_default();
+    Ok(by_id(&page, rows, |e| e.id, Email))
 }

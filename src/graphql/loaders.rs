@@ -377,3 +377,83 @@ impl Loader<i64> for CampaignStatsLoader {
         Ok(stats)
     }
 }
+
+/// One page of one customer's emails, newest first: the first `limit` past the id
+/// `after` (`Customer.emails`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EmailPageKey {
+    pub customer_id: i64,
+    pub limit: u64,
+    pub after: Option<i64>,
+}
+
+/// Pages of emails for many customers at once, like [`ChildPageLoader`] but keyed by
+/// id alone, as the outbox's cursors are.
+pub struct EmailPageLoader(pub DatabaseConnection);
+
+impl Loader<EmailPageKey> for EmailPageLoader {
+    type Value = Vec<email::Model>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[EmailPageKey],
+    ) -> Result<HashMap<EmailPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(u64, Option<i64>), Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.limit, key.after))
+                .or_default()
+                .push(key.customer_id);
+        }
+        let backend = self.0.get_database_backend();
+        let mut pages = HashMap::new();
+        for ((limit, after), customer_ids) in groups {
+            let row_number = Alias::new("row_number_in_customer");
+            let mut inner = Query::select();
+            inner
+                .column(Asterisk)
+                .expr_window_as(
+                    Func::cust("ROW_NUMBER"),
+                    WindowStatement::partition_by(email::Column::CustomerId)
+                        .order_by(email::Column::Id, Order::Desc)
+                        .to_owned(),
+                    row_number.clone(),
+                )
+                .from(email::Entity)
+                .and_where(email::Column::CustomerId.is_in(customer_ids.iter().copied()));
+            if let Some(after) = after {
+                inner.and_where(email::Column::Id.lt(after));
+            }
+            let outer = Query::select()
+                .column(Asterisk)
+                .from_subquery(inner, Alias::new("numbered"))
+                .and_where(Expr::col(row_number).lte(limit as i64))
+                .order_by(email::Column::Id, Order::Desc)
+                .to_owned();
+            let rows = email::Entity::find()
+                .from_raw_sql(backend.build(&outer))
+                .all(&self.0)
+                .await
+                .or_internal()?;
+            let mut by_customer: HashMap<i64, Vec<email::Model>> = HashMap::new();
+            for row in rows {
+                if let Some(customer_id) = row.customer_id {
+                    by_customer.entry(customer_id).or_default().push(row);
+                }
+            }
+            for customer_id in customer_ids {
+                let rows = by_customer.remove(&customer_id).unwrap_or_default();
+                pages.insert(
+                    EmailPageKey {
+                        customer_id,
+                        limit,
+                        after,
+                    },
+                    rows,
+                );
+            }
+        }
+        Ok(pages)
+    }
+}

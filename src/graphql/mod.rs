@@ -148,6 +148,10 @@ pub fn build_schema(
             loaders::CampaignStatsLoader(db.clone()),
             tokio::spawn,
         ))
+        .data(DataLoader::new(
+            loaders::EmailPageLoader(db.clone()),
+            tokio::spawn,
+        ))
         .data(db)
         .finish()
 }

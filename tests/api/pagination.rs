@@ -802,13 +802,13 @@ async fn bad_order_paging_arguments_are_bad_user_input() {
 
 /// Every list with every relation costs the same number of statements whatever the page
 /// holds: a base with `n` customers, segments and campaigns is read with one document
-/// (customers with their segments, segments with their campaigns, campaigns with their
+/// (customers with their segments and emails, segments with their campaigns, campaigns with their
 /// segment and stats, playbooks with their campaigns), once with 2 of each and once
 /// with 12, within the same fixed budget of statements.
 #[tokio::test]
 async fn lists_with_every_relation_cost_statements_independent_of_the_page_size() {
     on_each_database(|app| async move {
-        let query = "{ customers(first: 100) { nodes { id segments { id name } } } \
+        let query = "{ customers(first: 100) { nodes { id segments { id name } emails(first: 3) { nodes { id } pageInfo { hasNextPage } } } } \
                      segments(first: 100) { nodes { id campaigns { id } } } \
                      campaigns(first: 100) { nodes { id segment { id } stats { queued sent failed suppressed unsubscribed converted } } } \
                      lifecyclePlaybooks { stage campaigns { id } } }";
@@ -851,11 +851,68 @@ async fn lists_with_every_relation_cost_statements_independent_of_the_page_size(
             let segments = data["segments"]["nodes"].as_array().unwrap();
             assert!(segments.iter().all(|s| s["campaigns"].as_array().unwrap().len() == 1), "{data}");
         }
-        // Key lookup, customers, memberships, their segments, segments, campaigns (shared
-        // by segments and playbooks unless batched apart), campaigns page, their segments,
-        // their stats, playbooks: at most 12 whatever the page holds (one per row would
-        // be over 50 for 12 of each).
-        assert!(spent.iter().all(|n| *n <= 12), "statements for 2 and for 12 of each: {spent:?}");
+        // Key lookup, customers, memberships, their segments, their emails, segments,
+        // campaigns (shared by segments and playbooks unless batched apart), campaigns
+        // page, their segments, their stats, playbooks: at most 13 whatever the page holds
+        // (one per row would be over 60 for 12 of each).
+        assert!(spent.iter().all(|n| *n <= 13), "statements for 2 and for 12 of each: {spent:?}");
+    })
+    .await;
+}
+
+/// `Customer.emails` pages each customer's own emails, newest first, when a whole list of
+/// customers asks at once (one loader statement per page shape), and its cursors walk on.
+#[tokio::test]
+async fn each_customer_in_a_list_pages_its_own_emails_newest_first() {
+    on_each_database(|app| async move {
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = Utc::now();
+        let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+        for (c, count) in [3_usize, 0, 5].into_iter().enumerate() {
+            let customer = app.create_customer(json!({ "externalId": format!("mail-{c}") })).await;
+            let id: i64 = customer.parse().unwrap();
+            let mut ids = Vec::new();
+            for k in 0..count {
+                let row = entity::email::ActiveModel {
+                    dedupe_key: Set(format!("test:{c}:{k}")),
+                    kind: Set(entity::EmailKind::Birthday),
+                    customer_id: Set(Some(id)),
+                    status: Set(entity::EmailStatus::Sent),
+                    attempts: Set(1),
+                    scheduled_for: Set(now),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&app.db)
+                .await
+                .unwrap();
+                ids.push(row.id.to_string());
+            }
+            ids.reverse();
+            expected.push((customer.clone(), ids));
+        }
+        let query = "query($after: String) { customers(first: 10) { nodes { id emails(first: 2, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } } }";
+        let data = app.admin_ok(query, json!({})).await;
+        let nodes = data["customers"]["nodes"].as_array().unwrap();
+        for (customer, ids) in &expected {
+            let node = nodes.iter().find(|n| n["id"] == customer.as_str()).unwrap();
+            let got: Vec<&str> = node["emails"]["nodes"].as_array().unwrap().iter()
+                .map(|e| e["id"].as_str().unwrap()).collect();
+            let want: Vec<&str> = ids.iter().take(2).map(String::as_str).collect();
+            assert_eq!(got, want, "{customer}");
+            assert_eq!(node["emails"]["pageInfo"]["hasNextPage"], ids.len() > 2);
+        }
+        // The third customer's second page, through the list.
+        let (third, ids) = &expected[2];
+        let cursor = nodes.iter().find(|n| n["id"] == third.as_str()).unwrap()["emails"]["pageInfo"]["endCursor"].clone();
+        let data = app.admin_ok(query, json!({ "after": cursor })).await;
+        let node = data["customers"]["nodes"].as_array().unwrap().iter()
+            .find(|n| n["id"] == third.as_str()).unwrap().clone();
+        let got: Vec<&str> = node["emails"]["nodes"].as_array().unwrap().iter()
+            .map(|e| e["id"].as_str().unwrap()).collect();
+        assert_eq!(got, vec![ids[2].as_str(), ids[3].as_str()]);
+        assert_eq!(node["emails"]["pageInfo"]["hasNextPage"], true);
     })
     .await;
 }
