@@ -331,14 +331,16 @@ pub async fn authenticate(
 ) -> anyhow::Result<Option<Principal>> {
     let hash = hash(secret);
     let now = Utc::now();
+    // Read before anything else: a revocation that empties the cache while this request
+    // awaits the database bumps it, and the key is then not stored again.
+    let generation = cache.generation();
     if let Some((principal, used)) = cache.get(&hash) {
         if now - used > LAST_USED_RESOLUTION {
             record_use(db, principal.key_id, now).await?;
-            cache.put(cache.generation(), hash, principal.clone(), now);
+            cache.put(generation, hash, principal.clone(), now);
         }
         return Ok(Some(principal));
     }
-    let generation = cache.generation();
     let Some(key) = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(&hash))
         .one(db)

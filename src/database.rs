@@ -230,13 +230,14 @@ async fn open(url: &str, role: Role) -> anyhow::Result<DatabaseConnection> {
             options.max_connections(20);
         }
     }
-    if matches!(
+    let dedicated = matches!(
         role,
         Role::Api {
             cancel: Some(_),
             ..
         }
-    ) {
+    );
+    if dedicated {
         // A dedicated pool (see [`Dedicated`]): one connection, more when the request's
         // resolvers run side by side or one reads a stream while another queries.
         options.max_connections(4).min_connections(1);
@@ -244,27 +245,10 @@ async fn open(url: &str, role: Role) -> anyhow::Result<DatabaseConnection> {
 
     // A pool keeps retrying a refused connection until its acquire timeout (30 s), so
     // reachability is probed with single connections first: quick retries, a quick and
-    // clear failure.
-    let mut delay = FIRST_RETRY_DELAY;
-    let mut attempt = 1;
-    loop {
-        match probe(url, kind).await {
-            Ok(()) => break,
-            Err(error) if attempt < CONNECT_ATTEMPTS => {
-                tracing::warn!(url = %redact(url), attempt, %error, "database not reachable yet, retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            Err(error) => {
-                return Err(error).with_context(|| {
-                    format!(
-                        "could not connect to the database at {} after {attempt} attempts",
-                        redact(url)
-                    )
-                });
-            }
-        }
+    // clear failure. A dedicated pool opens while the server runs: the database was
+    // reachable at start, and a request should not pay a second connection for a probe.
+    if !dedicated {
+        wait_until_reachable(url, kind).await?;
     }
     // sea-orm's errors may quote the URL whole: keep only the redacted one.
     Database::connect(options).await.map_err(|error| {
@@ -388,6 +372,31 @@ pub fn is_statement_timeout(error: &anyhow::Error) -> bool {
             .and_then(|e| e.code())
             .is_some_and(|code| code == "57014" || code == "9")
     })
+}
+
+/// Probes `url` with single connections, retrying briefly with a growing delay.
+async fn wait_until_reachable(url: &str, kind: Kind) -> anyhow::Result<()> {
+    let mut delay = FIRST_RETRY_DELAY;
+    let mut attempt = 1;
+    loop {
+        match probe(url, kind).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < CONNECT_ATTEMPTS => {
+                tracing::warn!(url = %redact(url), attempt, %error, "database not reachable yet, retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!(
+                        "could not connect to the database at {} after {attempt} attempts",
+                        redact(url)
+                    )
+                });
+            }
+        }
+    }
 }
 
 /// Opens and closes one connection (PostgreSQL); SQLite files need no probe.
