@@ -8,6 +8,8 @@ pub mod app_settings;
 pub mod bulk;
 /// Care campaigns and their producers, the marketer digest.
 pub mod campaigns;
+/// Customers' shared rules (email addresses so far).
+pub mod customers;
 /// Database leases: each scheduled tick runs once across processes.
 pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.

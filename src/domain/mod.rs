@@ -4,14 +4,11 @@
 
 /// ISO and IANA codes: country, currency, locale, time zone.
 mod codes;
-/// Email addresses.
-mod email;
 /// Phone numbers in E.164.
 mod phone;
 /// Free-text labels and interest tags.
 mod text;
 
 pub use codes::{CountryCode, CurrencyCode, Locale, TimeZoneName, minor_units};
-pub use email::EmailAddress;
 pub use phone::PhoneNumber;
 pub use text::{InterestTag, Label, parse_birth_date};

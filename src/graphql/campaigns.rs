@@ -761,15 +761,15 @@ impl CampaignMutation {
         let mut problems = Problems::new();
         let mut clean = Vec::new();
         for (i, address) in addresses.iter().enumerate() {
-            let address = address.trim().to_owned();
-            if !jobs::mail::is_address(&address) {
-                problems.push(
-                    Some(i),
-                    format!("addresses[{i}]"),
-                    format!("`{address}` is not an email address"),
-                );
-            } else if !clean.contains(&address) {
-                clean.push(address);
+            match jobs::customers::EmailAddress::parse(address) {
+                // The same rule as customers' addresses; the error names the field.
+                Err(message) => problems.push(Some(i), format!("addresses[{i}]"), message),
+                Ok(address) => {
+                    let address = address.into_inner();
+                    if !clean.contains(&address) {
+                        clean.push(address);
+                    }
+                }
             }
         }
         problems.into_result()?;

@@ -14,8 +14,7 @@ use sea_orm::{
 
 use crate::api_keys::Scope;
 use crate::domain::{
-    CountryCode, EmailAddress, InterestTag, Label, Locale, PhoneNumber, TimeZoneName,
-    parse_birth_date,
+    CountryCode, InterestTag, Label, Locale, PhoneNumber, TimeZoneName, parse_birth_date,
 };
 use crate::graphql::{
     customer::{Customer, customer_id_of},
@@ -185,7 +184,8 @@ impl CustomerFields {
         ParsedFields {
             name: patch(problems, index, &path("name"), &self.name, label(200)),
             email: patch(problems, index, &path("email"), &self.email, |v| {
-                EmailAddress::parse(v).map(EmailAddress::into_inner)
+                jobs::customers::EmailAddress::parse(v)
+                    .map(jobs::customers::EmailAddress::into_inner)
             }),
             phone: patch(problems, index, &path("phone"), &self.phone, |v| {
                 PhoneNumber::parse(v).map(PhoneNumber::into_inner)

@@ -786,7 +786,12 @@ async fn the_marketer_digest_reaches_its_recipients_with_figures_and_inline_char
             let bad = app.admin(update, json!({ "a": ["m1@shop.example", "not an address"] })).await;
             assert_eq!(error_code(&bad), "BAD_USER_INPUT");
             assert_eq!(bad["errors"][0]["extensions"]["field"], "addresses[1]");
-            app.admin_ok(update, json!({ "a": ["m1@shop.example", "m2@shop.example"] })).await;
+            // The customers' address rule: bare addresses with a dotted domain, lower-cased.
+            let bad = app.admin(update, json!({ "a": ["\"Boss\" <boss@shop.example>", "boss@localhost"] })).await;
+            let fields: Vec<&str> = bad["errors"][0]["extensions"]["problems"].as_array().unwrap()
+                .iter().map(|p| p["field"].as_str().unwrap()).collect();
+            assert_eq!(fields, ["addresses[0]", "addresses[1]"], "{bad}");
+            app.admin_ok(update, json!({ "a": ["M1@Shop.Example", "m2@shop.example"] })).await;
             let recipients = app.admin_ok("{ digestRecipients }", json!({})).await;
             assert_eq!(recipients["digestRecipients"], json!(["m1@shop.example", "m2@shop.example"]));
 

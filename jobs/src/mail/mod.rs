@@ -120,10 +120,8 @@ impl MailSettings {
             "email quiet hours are hours of the day (0–23)"
         );
         for address in &self.digest_recipients {
-            anyhow::ensure!(
-                address.parse::<lettre::Address>().is_ok(),
-                "DIGEST_RECIPIENTS: `{address}` is not an email address"
-            );
+            crate::customers::EmailAddress::parse(address)
+                .map_err(|message| anyhow::anyhow!("DIGEST_RECIPIENTS: `{address}` {message}"))?;
         }
         Ok(())
     }
@@ -145,11 +143,6 @@ pub fn group_thousands(n: u64) -> String {
 
 /// An image shown inside an HTML email: its content id and PNG bytes.
 pub type InlineImage = (String, Vec<u8>);
-
-/// Whether `text` is an address the dispatcher can send to (the same parser).
-pub fn is_address(text: &str) -> bool {
-    text.parse::<lettre::Address>().is_ok()
-}
 
 /// Everything the dispatcher and the unsubscribe page need, built once per process.
 pub struct Mailer {
