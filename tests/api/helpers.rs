@@ -275,6 +275,17 @@ impl TestApp {
         body
     }
 
+    /// Runs a job now through `runJob` (admin key); it must succeed.
+    pub async fn run_job_ok(&self, job: &str) {
+        let run = self
+            .admin_ok(
+                "mutation($n: String!) { runJob(name: $n) { status error } }",
+                json!({ "n": job }),
+            )
+            .await;
+        assert_eq!(run["runJob"]["status"], "SUCCEEDED", "{run}");
+    }
+
     /// Like `admin`, but the response must have no errors; its `data`.
     pub async fn admin_ok(&self, query: &str, variables: Value) -> Value {
         let body = self.admin(query, variables).await;

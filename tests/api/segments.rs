@@ -294,13 +294,7 @@ async fn both_ways(
 async fn scored_base(app: &TestApp, rng: &mut ChaCha8Rng) -> Vec<String> {
     generate_base(app, rng, 70).await;
     for job in ["value-scores", "lifecycle"] {
-        let run = app
-            .admin_ok(
-                "mutation($n: String!) { runJob(name: $n) { status error } }",
-                json!({ "n": job }),
-            )
-            .await;
-        assert_eq!(run["runJob"]["status"], "SUCCEEDED", "{run}");
+        app.run_job_ok(job).await;
     }
     // A base this small does not identify BG/NBD (the run says so and leaves P(alive)
     // and CLV null); the rules are what is under test here, so give the scores

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, on_each_database};
+use crate::helpers::on_each_database;
 
 const ORDERS: &str = "mutation($input: [OrderInput!]!) { recordOrders(input: $input) { created } }";
 const MAX_AMOUNT: &str = "1000000000.00";
@@ -28,16 +28,6 @@ fn figure(value: Decimal) -> String {
     let mut value = value;
     value.rescale(2);
     value.to_string()
-}
-
-async fn run(app: &TestApp, job: &str) {
-    let run = app
-        .admin_ok(
-            "mutation($n: String!) { runJob(name: $n) { status error } }",
-            json!({ "n": job }),
-        )
-        .await;
-    assert_eq!(run["runJob"]["status"], "SUCCEEDED", "{run}");
 }
 
 #[tokio::test]
@@ -120,8 +110,8 @@ async fn totals_past_the_range_of_one_amount_answer_exactly() {
             assert_eq!(node["totalSpent"], json!(figure(per_customer)));
         }
 
-        run(&app, "value-scores").await;
-        run(&app, "lifecycle").await;
+        app.run_job_ok("value-scores").await;
+        app.run_job_ok("lifecycle").await;
         // Every customer is alike, so each group's revenue is its size times one total.
         let of = |size: &Value| figure(per_customer * Decimal::from(size.as_i64().unwrap()));
 
