@@ -12,8 +12,8 @@ pub mod configuration;
 pub mod database;
 /// A synthetic, realistic customer base for demos and benchmarks.
 pub mod demo;
-/// Parsed profile values (email, phone, country, …): checked once at the boundary.
-pub mod domain;
+/// Parsed profile values (phone, country, …), kept in the domain core.
+pub use jobs::domain;
 /// The GraphQL schema and its resolvers.
 pub mod graphql;
 /// The actix-web application: routes, authentication, health and metrics.

@@ -10,6 +10,10 @@ pub mod bulk;
 pub mod campaigns;
 /// Customers' shared rules (email addresses so far).
 pub mod customers;
+/// Parsed input values (phone, country, currency, labels, …): checked once at the boundary.
+pub mod domain;
+/// The domain's error vocabulary: input problems, not found, internal.
+pub mod errors;
 /// Database leases: each scheduled tick runs once across processes.
 pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.
@@ -31,6 +35,7 @@ use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
 
 pub use entity::sql;
+pub use errors::{DomainError, DomainResult, Problem, Problems};
 pub use runs::JobName;
 pub use scheduler::{Scheduler, SchedulerSettings};
 pub use value_scores::ValueSettings;

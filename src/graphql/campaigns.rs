@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::api_keys::Scope;
 use crate::graphql::{
     enums::{EmailKind, EmailStatus},
-    errors::{OrInternal, Problems, bad_input, not_found},
+    errors::{IntoApi, OrInternal, Problems, bad_input, not_found},
     guards::{RequireScope, require},
     lifecycle::{LifecycleStage, stored_stage},
     pagination::{IdCursor, Page, PlainConnection, by_id},
@@ -593,7 +593,7 @@ async fn check(
     if same_name.count(db).await.or_internal()? > 0 {
         problems.push(None, "input.name", "another campaign has this name");
     }
-    problems.into_result()
+    problems.into_result().into_api()
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String> {
@@ -772,7 +772,7 @@ impl CampaignMutation {
                 }
             }
         }
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         jobs::app_settings::save(db, producers::digest::RECIPIENTS_KEY, &clean)
             .await
             .or_internal()?;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::Scope;
 use crate::graphql::{
     enums::{Gender, OrderDirection},
-    errors::{OrInternal, Problems, bad_input},
+    errors::{IntoApi, OrInternal, Problems, bad_input},
     feedback::Feedback,
     guards::{RequireScope, require},
     interaction::Interaction,
@@ -705,7 +705,7 @@ impl CustomerFilter {
         }
         condition = self.value_condition(condition, &mut problems);
         condition = self.stage_condition(condition);
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         Ok(condition)
     }
 

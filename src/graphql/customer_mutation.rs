@@ -19,7 +19,7 @@ use crate::domain::{
 use crate::graphql::{
     customer::{Customer, customer_id_of},
     enums::Gender,
-    errors::{OrInternal, Problems, bad_input, internal, not_found},
+    errors::{IntoApi, OrInternal, Problems, bad_input, internal, not_found},
     guards::{RequireScope, principal},
     scalars::Date,
     write_locks,
@@ -504,7 +504,7 @@ async fn save(
             );
         }
     }
-    problems.into_result()?;
+    problems.into_result().into_api()?;
 
     let mut saved = Vec::with_capacity(rows.len());
     for row in rows {

@@ -10,7 +10,6 @@
 //! | `TIMEOUT` | the query ran past its wall-clock budget (`request_timeout_seconds`), or one of its statements past `statement_timeout_seconds`, and was stopped |
 
 use async_graphql::{Error, ErrorExtensions};
-use serde::Serialize;
 
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
@@ -19,97 +18,51 @@ pub const NOT_FOUND: &str = "NOT_FOUND";
 pub const INTERNAL: &str = "INTERNAL";
 pub const TIMEOUT: &str = "TIMEOUT";
 
-/// One thing wrong with one input value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// Row of a bulk input, when the input is a list.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
-    /// Path of the field inside the input, e.g. `input[3].email`.
-    pub field: String,
-    pub message: String,
-}
+pub use jobs::{DomainError, DomainResult, Problem, Problems};
 
-/// Collects every problem of an input before anything is written, so that a client
-/// fixes a whole batch in one round trip.
-#[derive(Debug, Default)]
-pub struct Problems {
-    problems: Vec<Problem>,
-}
-
-impl Problems {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(
-        &mut self,
-        index: Option<usize>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.problems.push(Problem {
-            index,
-            field: field.into(),
-            message: message.into(),
-        });
-    }
-
-    /// Keeps the value when it parsed, records the problem otherwise.
-    pub fn check<T>(
-        &mut self,
-        index: Option<usize>,
-        field: &str,
-        result: Result<T, String>,
-    ) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(message) => {
-                self.push(index, field, message);
-                None
-            }
+/// `BAD_USER_INPUT` naming the first problem's field and listing all in
+/// `extensions.problems`.
+pub fn invalid(problems: Problems) -> Error {
+    let message = problems.message();
+    let first = problems
+        .as_slice()
+        .first()
+        .map(|p| p.field.clone())
+        .unwrap_or_default();
+    let listed = serde_json::to_value(problems.as_slice()).unwrap_or_default();
+    Error::new(message).extend_with(|_, e| {
+        e.set("code", BAD_USER_INPUT);
+        e.set("field", first);
+        if let Ok(value) = async_graphql::Value::from_json(listed) {
+            e.set("problems", value);
         }
-    }
+    })
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.problems.is_empty()
-    }
+/// `.into_api()?` on what the domain returns: each domain error becomes its code.
+pub trait IntoApi<T> {
+    fn into_api(self) -> Result<T, Error>;
+}
 
-    /// `Ok(())` when nothing was wrong; otherwise one `BAD_USER_INPUT` error listing all.
-    pub fn into_result(self) -> Result<(), Error> {
-        let Some(first) = self.problems.first() else {
-            return Ok(());
-        };
-        let message = if self.problems.len() == 1 {
-            format!("{}: {}", first.field, first.message)
-        } else {
-            format!(
-                "{} problems in the input, the first: {}: {}",
-                self.problems.len(),
-                first.field,
-                first.message
-            )
-        };
-        let field = first.field.clone();
-        let problems = serde_json::to_value(&self.problems).unwrap_or_default();
-        Err(Error::new(message).extend_with(|_, e| {
-            e.set("code", BAD_USER_INPUT);
-            e.set("field", field);
-            if let Ok(value) = async_graphql::Value::from_json(problems) {
-                e.set("problems", value);
-            }
-        }))
+impl<T> IntoApi<T> for Result<T, Problems> {
+    fn into_api(self) -> Result<T, Error> {
+        self.map_err(invalid)
+    }
+}
+
+impl<T> IntoApi<T> for Result<T, DomainError> {
+    fn into_api(self) -> Result<T, Error> {
+        self.map_err(|error| match error {
+            DomainError::Invalid(problems) => invalid(problems),
+            DomainError::NotFound(what) => not_found(what),
+            DomainError::Internal(error) => internal(error),
+        })
     }
 }
 
 /// A single bad input value.
 pub fn bad_input(field: &str, message: impl Into<String>) -> Error {
-    let mut problems = Problems::new();
-    problems.push(None, field, message);
-    match problems.into_result() {
-        Err(error) => error,
-        Ok(()) => Error::new("invalid input"),
-    }
+    invalid(Problems::one(field, message))
 }
 
 pub fn not_found(what: impl std::fmt::Display) -> Error {

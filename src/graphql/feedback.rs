@@ -9,7 +9,7 @@ use crate::api_keys::Scope;
 use crate::graphql::{
     customer_ref::{self, CustomerRef},
     enums::FeedbackKind,
-    errors::{OrInternal, Problems},
+    errors::{IntoApi, OrInternal, Problems},
     guards::RequireScope,
 };
 
@@ -96,7 +96,7 @@ impl FeedbackMutation {
             Some(comment) if !comment.is_empty() => Some(comment.to_owned()),
             _ => None,
         };
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         let now = Utc::now();
         let model = feedback::ActiveModel {
             customer_id: Set(customer_id.unwrap_or_default()),

@@ -10,7 +10,7 @@ use crate::domain::Label;
 use crate::graphql::{
     customer_ref::{self, CustomerRef},
     enums::{Direction, InteractionChannel},
-    errors::{OrInternal, Problems},
+    errors::{IntoApi, OrInternal, Problems},
     guards::RequireScope,
 };
 
@@ -95,7 +95,7 @@ impl InteractionMutation {
             Some(note) if !note.is_empty() => Some(note.to_owned()),
             _ => None,
         };
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         let now = Utc::now();
         let model = interaction::ActiveModel {
             customer_id: Set(customer_id.unwrap_or_default()),

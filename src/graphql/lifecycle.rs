@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::Scope;
 use crate::graphql::{
     customer::{Customer, child_page},
-    errors::{OrInternal, Problems, bad_input, not_found},
+    errors::{IntoApi, OrInternal, Problems, bad_input, not_found},
     guards::RequireScope,
     loaders::CustomerLoader,
     pagination::{Page, PlainConnection, encode_cursor},
@@ -568,7 +568,7 @@ impl LifecycleMutation {
                 }
             }
         }
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let name = Stage::from(stage).as_str();
         let existing = lifecycle_playbook::Entity::find_by_id(name)
@@ -606,7 +606,7 @@ impl LifecycleMutation {
         for (field, message) in updated.problems() {
             problems.push(None, format!("input.{field}"), message);
         }
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         rules::save_thresholds(db, &updated).await.or_internal()?;
         Ok(updated.into())
     }

@@ -15,7 +15,7 @@ use crate::domain::{CurrencyCode, Label};
 use crate::graphql::{
     customer_mutation::MAX_BATCH,
     customer_ref::{self, CustomerRef},
-    errors::{OrInternal, Problems, bad_input},
+    errors::{IntoApi, OrInternal, Problems, bad_input},
     guards::RequireScope,
     scalars::Decimal,
     write_locks,
@@ -351,7 +351,7 @@ impl OrderMutation {
                 });
             }
         }
-        problems.into_result()?;
+        problems.into_result().into_api()?;
 
         let external_ids: Vec<String> = input
             .iter()

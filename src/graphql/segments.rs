@@ -25,7 +25,7 @@ use sea_orm::{
 use crate::api_keys::Scope;
 use crate::graphql::{
     customer::{Customer, customer_id_of},
-    errors::{OrInternal, Problems, bad_input, not_found},
+    errors::{IntoApi, OrInternal, Problems, bad_input, not_found},
     guards::{RequireScope, require},
     loaders::CustomerLoader,
     pagination::{
@@ -763,7 +763,7 @@ impl SegmentMutation {
             }
             _ => {}
         }
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         if name_taken(db, &input.name, None).await? {
             return Err(bad_input("input.name", "a segment with this name exists"));
         }
@@ -820,7 +820,7 @@ impl SegmentMutation {
         if input.rule.is_some() && existing.kind == STATIC {
             problems.push(None, "input.rule", "a static segment has no rule");
         }
-        problems.into_result()?;
+        problems.into_result().into_api()?;
         if let Some(name) = &input.name
             && name_taken(db, name, Some(id)).await?
         {
@@ -1030,7 +1030,7 @@ async fn resolve_customers(
             ),
         }
     }
-    problems.into_result()?;
+    problems.into_result().into_api()?;
     if ids.is_empty() {
         return Err(bad_input("input", "name at least one customer"));
     }
