@@ -1,6 +1,12 @@
-//! Everything clientele computes or sends on a schedule. Each job is a plain async
-//! function over a [`JobContext`], so the scheduler, `clientele run-job` and the GraphQL
-//! `runJob` mutation all run the same code, and every run is recorded ([`runs`]).
+//! clientele's domain core (the crate keeps its first name, `jobs`): one module per
+//! concept — customers, orders, segments, lifecycle, value, campaigns, mail, scheduling —
+//! each owning its tables and its rules behind a small API of plain async functions over
+//! a `&impl ConnectionTrait` and typed inputs, answering [`DomainResult`]. The GraphQL
+//! layer maps input, calls one of these per resolver, and maps the answer.
+//!
+//! Scheduled work is the same: each job is a plain async function over a [`JobContext`],
+//! so the scheduler, `clientele run-job` and the GraphQL `runJob` mutation all run the
+//! same code, and every run is recorded ([`runs`]).
 
 /// Settings changed at run time through the API (JSON in `app_settings`).
 pub mod app_settings;
