@@ -72,6 +72,86 @@ impl Model {
         self.search_text =
             (!parts.is_empty()).then(|| parts.join(&Self::SEARCH_SEPARATOR.to_string()));
     }
+
+    /// A customer read for display with only some columns: list pages read the columns
+    /// their selection shows (ten of 31 for a typical CRM list) instead of every one,
+    /// which makes decoding a page about three times cheaper. `row`'s select list is
+    /// exactly `columns`, in that order (read by position, which also spares a name
+    /// lookup per column); every other field holds an empty value and must not be shown.
+    pub fn from_sparse_row(row: &sea_orm::QueryResult, columns: &[Column]) -> Result<Self, DbErr> {
+        let mut model = Model {
+            id: 0,
+            external_id: None,
+            name: None,
+            email: None,
+            phone: None,
+            gender: Gender::Unknown,
+            birth_date: None,
+            country: None,
+            region: None,
+            city: None,
+            income_band: None,
+            occupation: None,
+            lifestyle: None,
+            needs: None,
+            acquisition_channel: None,
+            referred_by: None,
+            locale: String::new(),
+            time_zone: String::new(),
+            marketing_consent: false,
+            consent_updated_at: None,
+            unsubscribed_at: None,
+            erased_at: None,
+            created_at: DateTimeUtc::UNIX_EPOCH,
+            updated_at: DateTimeUtc::UNIX_EPOCH,
+            order_count: 0,
+            total_spent: Money::ZERO,
+            first_order_at: None,
+            last_order_at: None,
+            purchase_days: 0,
+            first_day_total: Money::ZERO,
+            median_gap_days: None,
+            search_text: None,
+        };
+        for (i, column) in columns.iter().enumerate() {
+            let m = &mut model;
+            match column {
+                Column::Id => m.id = row.try_get_by_index(i)?,
+                Column::ExternalId => m.external_id = row.try_get_by_index(i)?,
+                Column::Name => m.name = row.try_get_by_index(i)?,
+                Column::Email => m.email = row.try_get_by_index(i)?,
+                Column::Phone => m.phone = row.try_get_by_index(i)?,
+                Column::Gender => m.gender = row.try_get_by_index(i)?,
+                Column::BirthDate => m.birth_date = row.try_get_by_index(i)?,
+                Column::Country => m.country = row.try_get_by_index(i)?,
+                Column::Region => m.region = row.try_get_by_index(i)?,
+                Column::City => m.city = row.try_get_by_index(i)?,
+                Column::IncomeBand => m.income_band = row.try_get_by_index(i)?,
+                Column::Occupation => m.occupation = row.try_get_by_index(i)?,
+                Column::Lifestyle => m.lifestyle = row.try_get_by_index(i)?,
+                Column::Needs => m.needs = row.try_get_by_index(i)?,
+                Column::AcquisitionChannel => m.acquisition_channel = row.try_get_by_index(i)?,
+                Column::ReferredBy => m.referred_by = row.try_get_by_index(i)?,
+                Column::Locale => m.locale = row.try_get_by_index(i)?,
+                Column::TimeZone => m.time_zone = row.try_get_by_index(i)?,
+                Column::MarketingConsent => m.marketing_consent = row.try_get_by_index(i)?,
+                Column::ConsentUpdatedAt => m.consent_updated_at = row.try_get_by_index(i)?,
+                Column::UnsubscribedAt => m.unsubscribed_at = row.try_get_by_index(i)?,
+                Column::ErasedAt => m.erased_at = row.try_get_by_index(i)?,
+                Column::CreatedAt => m.created_at = row.try_get_by_index(i)?,
+                Column::UpdatedAt => m.updated_at = row.try_get_by_index(i)?,
+                Column::OrderCount => m.order_count = row.try_get_by_index(i)?,
+                Column::TotalSpent => m.total_spent = row.try_get_by_index(i)?,
+                Column::FirstOrderAt => m.first_order_at = row.try_get_by_index(i)?,
+                Column::LastOrderAt => m.last_order_at = row.try_get_by_index(i)?,
+                Column::PurchaseDays => m.purchase_days = row.try_get_by_index(i)?,
+                Column::FirstDayTotal => m.first_day_total = row.try_get_by_index(i)?,
+                Column::MedianGapDays => m.median_gap_days = row.try_get_by_index(i)?,
+                Column::SearchText => m.search_text = row.try_get_by_index(i)?,
+            }
+        }
+        Ok(model)
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,8 @@
 pub mod campaigns;
 /// Customer and its queries.
 pub mod customer;
+/// Which customer columns a list selection needs.
+pub mod customer_columns;
 /// Customer writes: create, update, bulk upsert, erase.
 pub mod customer_mutation;
 /// Resolving `customerId` / `customerExternalId` references.

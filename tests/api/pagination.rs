@@ -916,3 +916,75 @@ async fn each_customer_in_a_list_pages_its_own_emails_newest_first() {
     })
     .await;
 }
+
+/// List pages read only the columns their selection shows; each field, asked alone (and
+/// through a fragment, and under `edges { node }`), must show on a list page what the
+/// whole-row read of the single customer shows. A field read from the wrong column, or
+/// not read at all, fails here.
+#[tokio::test]
+async fn a_list_page_shows_every_customer_field_as_the_single_customer_does() {
+    on_each_database(|app| async move {
+        let referrer = app.create_customer(json!({ "externalId": "ref", "name": "Ref" })).await;
+        let id = app
+            .create_customer(json!({
+                "externalId": "full-1", "name": "Ada Full", "email": "ada.full@mail.example",
+                "phone": "+14155550123", "gender": "FEMALE", "birthDate": "1990-02-03",
+                "country": "GB", "region": "London", "city": "Camden", "incomeBand": "HIGH",
+                "occupation": "engineer", "interests": ["tea", "maths"], "lifestyle": "urban",
+                "needs": "upgrade", "acquisitionChannel": "referral", "referredBy": referrer,
+                "locale": "en-GB", "timeZone": "Europe/London", "marketingConsent": true,
+            }))
+            .await;
+        app.record_orders(json!([
+            { "externalId": "full-o1", "customerId": id, "amount": "12.34", "currency": "USD", "orderedAt": "2026-01-05T10:00:00Z" },
+            { "externalId": "full-o2", "customerId": id, "amount": "7.66", "currency": "USD", "orderedAt": "2026-03-05T10:00:00Z" },
+        ]))
+        .await;
+        // Every field of Customer whose type is a scalar or an enum, from the schema.
+        let fields = app
+            .admin_ok(
+                "{ __type(name: \"Customer\") { fields { name type { kind ofType { kind ofType { kind } } } } } }",
+                json!({}),
+            )
+            .await;
+        let scalar = |t: &Value| -> bool {
+            let mut t = t;
+            while t["kind"] == "NON_NULL" || t["kind"] == "LIST" {
+                t = &t["ofType"];
+            }
+            t["kind"] == "SCALAR" || t["kind"] == "ENUM"
+        };
+        let names: Vec<String> = fields["__type"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| scalar(&f["type"]))
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(names.len() >= 25, "{names:?}");
+        let filter = json!({ "externalIds": ["full-1"] });
+        for name in &names {
+            let single = app
+                .admin_ok(&format!("query($id: ID!) {{ customer(id: $id) {{ {name} }} }}"), json!({ "id": id }))
+                .await["customer"][name.as_str()]
+                .clone();
+            let list = "query($filter: CustomerFilter) { customers(first: 5, filter: $filter)";
+            for query in [
+                format!("{list} {{ nodes {{ {name} }} }} }}"),
+                format!("{list} {{ nodes {{ ...F }} }} }} fragment F on Customer {{ {name} }}"),
+                format!("{list} {{ edges {{ node {{ {name} }} }} }} }}"),
+            ] {
+                let page = app.admin_ok(&query, json!({ "filter": filter })).await;
+                let connection = &page["customers"];
+                let node = if connection["nodes"].is_array() {
+                    &connection["nodes"][0]
+                } else {
+                    &connection["edges"][0]["node"]
+                };
+                assert_eq!(node[name.as_str()], single, "{name} through `{query}`");
+                assert!(!single.is_null() || name == "unsubscribedAt" || name == "erasedAt", "{name} is filled in the test data");
+            }
+        }
+    })
+    .await;
+}
