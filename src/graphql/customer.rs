@@ -1,5 +1,6 @@
 //! The `Customer` type and the customer queries.
 
+use anyhow::Context as _;
 use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -8,14 +9,15 @@ use entity::{
 };
 use futures::FutureExt;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait,
     sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order, Query},
 };
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::Scope;
 use crate::graphql::{
+    customer_columns,
     enums::{Gender, OrderDirection},
     errors::{IntoApi, OrInternal, Problems, bad_input},
     feedback::Feedback,
@@ -366,6 +368,18 @@ struct CustomerCursor {
 
 impl CustomerOrderField {
     /// The sort key, qualified by its table (value fields come from the joined scores).
+    /// The customer columns its key is read from (none for the value scores, which come
+    /// from the join).
+    fn customer_columns(self) -> Vec<customer::Column> {
+        match self {
+            CustomerOrderField::CreatedAt => vec![customer::Column::CreatedAt],
+            CustomerOrderField::Name => vec![customer::Column::Name],
+            CustomerOrderField::LastOrderAt => vec![customer::Column::LastOrderAt],
+            CustomerOrderField::TotalSpent => vec![customer::Column::TotalSpent],
+            CustomerOrderField::PredictedClv | CustomerOrderField::ChurnRisk => Vec::new(),
+        }
+    }
+
     fn column(self) -> Expr {
         let of_customer = |column: customer::Column| Expr::col((customer::Entity, column));
         match self {
@@ -879,6 +893,27 @@ impl CustomerQuery {
                     .limit(page.fetch_limit())
                     .all(&db)
                     .await
+                    .or_internal()?
+            } else if let Some(columns) =
+                customer_columns::for_connection(ctx, &order_by.field.customer_columns())
+            {
+                // Only the columns the selection shows (and the sort key): decoding
+                // every column of every row was a quarter of a list page's CPU.
+                let mut sparse = filtered.select_only();
+                for column in &columns {
+                    sparse = sparse.column(*column);
+                }
+                let statement = keyset(sparse, order_by.field, order_by.direction, &page)?
+                    .limit(page.fetch_limit())
+                    .build(db.get_database_backend());
+                db.query_all_raw(statement)
+                    .await
+                    .context("failed to read a page of customers")
+                    .or_internal()?
+                    .iter()
+                    .map(|row| customer::Model::from_sparse_row(row, &columns).map(|c| (c, None)))
+                    .collect::<Result<_, _>>()
+                    .context("failed to decode a page of customers")
                     .or_internal()?
             } else {
                 keyset(filtered, order_by.field, order_by.direction, &page)?
