@@ -218,6 +218,11 @@ async fn unsubscribe_links_are_signed_one_click_and_suppress_what_follows() {
                 .trim_matches(['<', '>'])
                 .to_owned();
             assert!(message.body_text(0).unwrap().contains(&link), "the text links the same page");
+            // The HTML footer (from the layout) links it as a word, not the raw URL (`/` is escaped).
+            let html = message.body_html(0).unwrap();
+            let href = link.replace('/', "&#x2f;");
+            assert!(html.contains(&format!("<a href=\"{href}\"")), "the HTML links the same page: {html}");
+            assert!(html.contains(">Unsubscribe</a>") && !html.contains(&format!(">{href}")), "{html}");
 
             // GET shows a confirmation and changes nothing (link scanners follow links).
             let page = app.client.get(&link).send().await.unwrap();

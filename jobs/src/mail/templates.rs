@@ -13,39 +13,26 @@ pub const LOCALES: [&str; 3] = ["en", "zh-CN", "zh-Hant"];
 pub const DEFAULT_LOCALE: &str = LOCALES[0];
 
 macro_rules! built_in {
-    ($($locale:literal / $kind:literal),* $(,)?) => {
+    ($($locale:literal: [$($kind:literal),* $(,)?]),* $(,)?) => {
         &[$(
-            (concat!($locale, "/", $kind, ".subject"), include_str!(concat!("../../templates/", $locale, "/", $kind, ".subject"))),
-            (concat!($locale, "/", $kind, ".html"), include_str!(concat!("../../templates/", $locale, "/", $kind, ".html"))),
-            (concat!($locale, "/", $kind, ".txt"), include_str!(concat!("../../templates/", $locale, "/", $kind, ".txt"))),
+            (concat!($locale, "/layout.html"), include_str!(concat!("../../templates/", $locale, "/layout.html"))),
+            (concat!($locale, "/layout.txt"), include_str!(concat!("../../templates/", $locale, "/layout.txt"))),
+            $(
+                (concat!($locale, "/", $kind, ".subject"), include_str!(concat!("../../templates/", $locale, "/", $kind, ".subject"))),
+                (concat!($locale, "/", $kind, ".html"), include_str!(concat!("../../templates/", $locale, "/", $kind, ".html"))),
+                (concat!($locale, "/", $kind, ".txt"), include_str!(concat!("../../templates/", $locale, "/", $kind, ".txt"))),
+            )*
         )*]
     };
 }
 
 /// Every built-in template, compiled into the binary so a fresh install sends without
-/// any files beside it.
+/// any files beside it: per locale the layout (`<locale>/layout.html`, `.txt`: the page
+/// and the footer every kind extends) and each kind's subject, HTML and text.
 const BUILT_IN: &[(&str, &str)] = built_in![
-    "en" / "birthday",
-    "en" / "win_back",
-    "en" / "welcome",
-    "en" / "purchase_anniversary",
-    "en" / "holiday",
-    "en" / "segment_entry",
-    "en" / "digest",
-    "zh-CN" / "birthday",
-    "zh-CN" / "win_back",
-    "zh-CN" / "welcome",
-    "zh-CN" / "purchase_anniversary",
-    "zh-CN" / "holiday",
-    "zh-CN" / "segment_entry",
-    "zh-CN" / "digest",
-    "zh-Hant" / "birthday",
-    "zh-Hant" / "win_back",
-    "zh-Hant" / "welcome",
-    "zh-Hant" / "purchase_anniversary",
-    "zh-Hant" / "holiday",
-    "zh-Hant" / "segment_entry",
-    "zh-Hant" / "digest",
+    "en": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "digest"],
+    "zh-CN": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "digest"],
+    "zh-Hant": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "digest"],
 ];
 
 /// A campaign's own templates for one locale; a missing part falls back to the default.
@@ -144,8 +131,10 @@ fn environment() -> Environment<'static> {
 }
 
 impl Templates {
-    /// The built-in templates, each replaced by `<dir>/<locale>/<kind>.<part>` when that
-    /// file exists. A file that does not parse is an error naming it and the line.
+    /// The built-in templates, each replaced by `<dir>/<locale>/<kind>.<part>` (or
+    /// `<dir>/<locale>/layout.html`, `.txt`) when that file exists; a replaced layout is the
+    /// page and footer of every kind in its locale that extends it. A file that does not
+    /// parse is an error naming it and the line.
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Self> {
         let mut env = environment();
         for (name, source) in BUILT_IN {
@@ -191,8 +180,9 @@ impl Templates {
     }
 
     /// Renders `kind` in the customer's language: the campaign's own template for that
-    /// locale when it has one, else the default. Fails with the reason when a template
-    /// does not render for these variables.
+    /// locale when it has one, else the default. Either may `{% extends "<locale>/layout.html" %}`
+    /// (resolved here, so a layout from the templates directory applies to campaigns too).
+    /// Fails with the reason when a template does not render for these variables.
     pub fn render(
         &self,
         kind: EmailKind,
@@ -395,6 +385,209 @@ mod tests {
         assert!(
             error.contains("welcome.html") && error.contains("line 2"),
             "{error}"
+        );
+    }
+
+    /// The word the HTML footer links with, per locale.
+    const UNSUBSCRIBE: [(&str, &str); 3] = [
+        ("en", "Unsubscribe"),
+        ("zh-CN", "退订"),
+        ("zh-Hant", "取消訂閱"),
+    ];
+
+    /// `customer_vars()["unsubscribe_url"]` as it appears in HTML (minijinja escapes `/`).
+    const UNSUBSCRIBE_URL_IN_HTML: &str = "http:&#x2f;&#x2f;x&#x2f;unsubscribe&#x2f;t";
+
+    /// The footer as the locale's layout renders it on its own: the row after the (empty)
+    /// content cell, up to the end of the card.
+    fn layout_footer(templates: &Templates, locale: &str) -> String {
+        let page = templates
+            .env
+            .get_template(&format!("{locale}/layout.html"))
+            .unwrap()
+            .render(minijinja::Value::from(minijinja::value::Serde(
+                customer_vars(),
+            )))
+            .unwrap();
+        let (_, after_content) = page.split_once("</td></tr>\n").unwrap();
+        let (footer, _) = after_content.split_once("</table>").unwrap();
+        assert!(footer.contains("<a "), "{locale}: {footer}");
+        footer.to_owned()
+    }
+
+    /// What the digest job passes, with nothing to report.
+    fn digest_vars() -> serde_json::Value {
+        json!({
+            "store_name": "Shop",
+            "week_start": "2026-11-16",
+            "week_end": "2026-11-22",
+            "summary": {"customers": 3, "new": 1, "active": 1, "silent": 1, "churned": 0,
+                        "reactivated": 0, "revenue": "76.50", "average_clv": null, "nps": null},
+            "movements": [], "at_risk": [], "value_at_risk": "0.00", "segments": [],
+            "campaigns": [], "charts": [],
+        })
+    }
+
+    #[test]
+    fn the_footer_is_written_once_in_each_locales_layout() {
+        // No kind carries a footer of its own: each extends its locale's layout.
+        for (name, source) in BUILT_IN {
+            let (locale, file) = name.split_once('/').unwrap();
+            if file.starts_with("layout.") || file.ends_with(".subject") {
+                continue;
+            }
+            let extension = file.rsplit_once('.').unwrap().1;
+            assert!(
+                source.starts_with(&format!("{{% extends \"{locale}/layout.{extension}\" %}}")),
+                "{name}"
+            );
+            assert!(
+                !source.contains("unsubscribe_url"),
+                "{name} has its own footer"
+            );
+        }
+        let templates = Templates::load(None).unwrap();
+        for (locale, word) in UNSUBSCRIBE {
+            let footer = layout_footer(&templates, locale);
+            // A link reading the localized word, pointing at the URL, which is not shown.
+            assert!(
+                footer.contains(&format!("href=\"{UNSUBSCRIBE_URL_IN_HTML}\""))
+                    && footer.contains(&format!(">{word}</a>")),
+                "{locale}: {footer}"
+            );
+            for kind in EmailKind::CAMPAIGN_KINDS {
+                let r = templates
+                    .render(kind, locale, None, &customer_vars())
+                    .unwrap();
+                assert!(r.html.contains(&footer), "{kind:?} {locale}: {}", r.html);
+                assert_eq!(
+                    r.html.matches(UNSUBSCRIBE_URL_IN_HTML).count(),
+                    1,
+                    "the URL is only the link's target: {kind:?} {locale}"
+                );
+                // Plain text has no links: there the URL itself is the way out.
+                assert!(
+                    r.text.ends_with(&format!("{word}: http://x/unsubscribe/t"))
+                        || r.text.ends_with(&format!("{word}：http://x/unsubscribe/t")),
+                    "{kind:?} {locale}: {}",
+                    r.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_digest_for_marketers_has_no_customer_footer() {
+        let templates = Templates::load(None).unwrap();
+        for locale in LOCALES {
+            // There is no `unsubscribe_url` to give: a footer printing it would fail here.
+            let r = templates
+                .render(EmailKind::Digest, locale, None, &digest_vars())
+                .unwrap();
+            assert!(r.html.contains(&format!("lang=\"{locale}\"")), "{locale}");
+            assert!(
+                r.html.contains("76.50") && r.text.contains("76.50"),
+                "{locale}"
+            );
+            assert!(
+                !r.html.contains("<a ") && !r.text.contains("\n--\n"),
+                "{locale}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_layout_in_the_templates_directory_changes_the_footer_of_every_email_of_its_locale() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("en")).unwrap();
+        std::fs::write(
+            dir.path().join("en/layout.html"),
+            "<html>{% block content %}{% endblock %}{% block footer %}\
+             <footer>Had enough? <a href=\"{{ unsubscribe_url }}\">Leave</a></footer>\
+             {% endblock %}</html>",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("en/layout.txt"),
+            "{% block content %}{% endblock %}{% block footer %}\n\nHad enough? {{ unsubscribe_url }}{% endblock %}",
+        )
+        .unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        for kind in EmailKind::CAMPAIGN_KINDS {
+            let r = templates
+                .render(kind, "en", None, &customer_vars())
+                .unwrap();
+            assert!(
+                r.html.contains("Ada &lt;b&gt;")
+                    && r.html.ends_with(&format!(
+                        "<footer>Had enough? <a href=\"{UNSUBSCRIBE_URL_IN_HTML}\">Leave</a></footer></html>"
+                    )),
+                "{kind:?}: {}",
+                r.html
+            );
+            assert!(!r.html.contains(">Unsubscribe</a>"), "{kind:?}");
+            assert!(
+                r.text.ends_with("\n\nHad enough? http://x/unsubscribe/t"),
+                "{kind:?}"
+            );
+        }
+        // The digest, which has no `unsubscribe_url`, empties the replaced layout's footer too.
+        let digest = templates
+            .render(EmailKind::Digest, "en", None, &digest_vars())
+            .unwrap();
+        assert!(digest.html.starts_with("<html>") && !digest.html.contains("<footer>"));
+        // Other locales keep their own layout.
+        let zh = templates
+            .render(EmailKind::Birthday, "zh-CN", None, &customer_vars())
+            .unwrap();
+        assert!(zh.html.contains(&layout_footer(&templates, "zh-CN")));
+        // A layout that does not parse is refused like any other template.
+        std::fs::create_dir_all(dir.path().join("zh-Hant")).unwrap();
+        std::fs::write(
+            dir.path().join("zh-Hant/layout.html"),
+            "{% block content %}",
+        )
+        .unwrap();
+        let error = format!("{:#}", Templates::load(Some(dir.path())).err().unwrap());
+        assert!(error.contains("zh-Hant/layout.html"), "{error}");
+    }
+
+    #[test]
+    fn a_campaigns_own_template_can_extend_the_layout_and_keeps_the_footer() {
+        let mut own = CampaignTemplates::new();
+        own.insert(
+            "en".into(),
+            TemplateSet {
+                html: Some(
+                    "{% extends \"en/layout.html\" %}\n\
+                     {% block title %}A gift{% endblock %}\n\
+                     {% block content %}<p>{{ name }}, 20% off this week.</p>{% endblock %}\n"
+                        .into(),
+                ),
+                text: Some(
+                    "{% extends \"en/layout.txt\" %}\n\
+                     {% block content %}{{ name }}, 20% off this week.{% endblock %}\n"
+                        .into(),
+                ),
+                ..Default::default()
+            },
+        );
+        Templates::check(&own).unwrap();
+        let templates = Templates::load(None).unwrap();
+        let r = templates
+            .render(EmailKind::Birthday, "en", Some(&own), &customer_vars())
+            .unwrap();
+        assert!(
+            r.html.contains("<title>A gift</title>")
+                && r.html.contains("<p>Ada &lt;b&gt;, 20% off this week.</p>")
+                && r.html.contains(&layout_footer(&templates, "en")),
+            "{}",
+            r.html
+        );
+        assert_eq!(
+            r.text,
+            "Ada <b>, 20% off this week.\n\n--\n\
+             You receive this because you agreed to hear from Shop. Unsubscribe: http://x/unsubscribe/t"
         );
     }
 }
