@@ -155,7 +155,7 @@ async fn check_rule(
     let rule = Rule::from(input);
     let checked = rule
         .check(field)
-        .map_err(|e| bad_input(&e.path, e.message))?;
+        .map_err(|e| bad_input(&e.field, e.message))?;
     if checked.conditions().iter().any(|c| c.field.is_personal()) {
         require(ctx, Scope::PiiRead)?;
     }
