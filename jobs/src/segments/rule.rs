@@ -267,6 +267,17 @@ fn problem_at(path: String, message: String) -> Problem {
 }
 
 impl Rule {
+    /// Whether a condition looks at personal data ([`Field::is_personal`]): such rules
+    /// are for callers allowed to read it. Answered before the rule is checked, so an
+    /// unauthorized caller learns nothing from the checker's messages.
+    pub fn reads_personal_data(&self) -> bool {
+        match self {
+            Rule::All(rules) | Rule::Any(rules) => rules.iter().any(Rule::reads_personal_data),
+            Rule::Not(rule) => rule.reads_personal_data(),
+            Rule::Condition(condition) => condition.field.is_personal(),
+        }
+    }
+
     /// Checks the whole rule; `path` names its root (e.g. `rule`).
     pub fn check(&self, path: &str) -> Result<CheckedRule, Problem> {
         let mut conditions = 0;
@@ -1058,5 +1069,14 @@ mod tests {
         assert_eq!(problem.field, "rule.all[1].condition.value");
         assert_eq!(problem.index, None);
         assert!(problem.message.contains("whole number"), "{problem}");
+    }
+
+    #[test]
+    fn a_personal_field_anywhere_in_the_tree_makes_the_rule_personal() {
+        let city = condition(Field::City, Op::Eq, serde_json::json!("Shanghai"));
+        let email = condition(Field::Email, Op::StartsWith, serde_json::json!("li"));
+        assert!(!city.reads_personal_data());
+        let nested = Rule::Any(vec![city.clone(), Rule::Not(Box::new(email))]);
+        assert!(nested.reads_personal_data());
     }
 }
