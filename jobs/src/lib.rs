@@ -30,7 +30,8 @@ pub mod mail;
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
-/// Segments: the rule language, materialized membership, the `segments` job.
+/// Segments: definitions, the rule language, membership and its history, personas, the
+/// suggested catalogue, the `segments` job.
 pub mod segments;
 /// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
 pub mod value;

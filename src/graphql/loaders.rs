@@ -7,14 +7,14 @@ use async_graphql::{Error, dataloader::Loader};
 use chrono::{DateTime, Utc};
 use entity::{
     campaign, customer, customer_interest, customer_lifecycle, customer_value, email, feedback,
-    interaction, lifecycle_event, order, segment, segment_member, value_model,
+    interaction, lifecycle_event, order, segment, value_model,
 };
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
 };
 
-use crate::graphql::errors::OrInternal;
+use crate::graphql::errors::{IntoApi, OrInternal};
 
 /// Customers by id (for `referredBy` and anything else that points at a customer).
 pub struct CustomerLoader(pub DatabaseConnection);
@@ -268,12 +268,7 @@ impl Loader<i64> for SegmentLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = segment::Entity::find()
-            .filter(segment::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.0)
-            .await
-            .or_internal()?;
-        Ok(rows.into_iter().map(|s| (s.id, s)).collect())
+        jobs::segments::by_ids(&self.0, ids).await.into_api()
     }
 }
 
@@ -286,34 +281,9 @@ impl Loader<i64> for SegmentsOfCustomerLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let memberships = segment_member::Entity::find()
-            .filter(segment_member::Column::CustomerId.is_in(ids.iter().copied()))
-            .all(&self.0)
+        jobs::segments::segments_of_customers(&self.0, ids)
             .await
-            .or_internal()?;
-        let segment_ids: std::collections::BTreeSet<i64> =
-            memberships.iter().map(|m| m.segment_id).collect();
-        let segments: HashMap<i64, segment::Model> = segment::Entity::find()
-            .filter(segment::Column::Id.is_in(segment_ids))
-            .all(&self.0)
-            .await
-            .or_internal()?
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
-        let mut of: HashMap<i64, Vec<segment::Model>> =
-            ids.iter().map(|id| (*id, Vec::new())).collect();
-        for membership in memberships {
-            if let Some(segment) = segments.get(&membership.segment_id) {
-                of.entry(membership.customer_id)
-                    .or_default()
-                    .push(segment.clone());
-            }
-        }
-        for list in of.values_mut() {
-            list.sort_by_key(|s| s.id);
-        }
-        Ok(of)
+            .into_api()
     }
 }
 

@@ -1,10 +1,21 @@
-//! Segments: the rule language ([`rule`]), materialized membership and the `segments`
-//! job that refreshes every dynamic segment. A refresh is four set-based statements in
-//! one transaction — record exits, delete them, record entries, insert them — so a
-//! million-customer segment never crosses the wire.
+//! Segments: groups of customers and what clientele does with them. Dynamic segments
+//! follow a rule ([`rule`], compiled to SQL) and are refreshed by the `segments` job;
+//! static ones are edited by hand. This module owns `segments`, `segment_members` and
+//! `segment_events`; the API and the command line call the functions re-exported here.
 
+/// The suggested segments an administrator installs in one step.
+pub mod catalogue;
+/// Reading, creating, changing and deleting segments, and the rules a definition keeps.
+pub mod edit;
 /// In-memory evaluation over a customer snapshot (explanations, tests).
 pub mod evaluate;
+/// Preview of a rule and the explanation of one customer's membership.
+pub mod inspect;
+/// Members and their entries and exits: the one writer of `segment_members` and
+/// `segment_events`.
+pub mod membership;
+/// A segment's persona over its members.
+pub mod profile;
 /// The rule language and its compilation to SQL.
 pub mod rule;
 
@@ -12,16 +23,25 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use entity::{segment, segment_member};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, TransactionSession, TransactionTrait,
-};
+use chrono::Utc;
+use entity::segment;
+use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::{JobContext, JobStats};
 use rule::{CheckedRule, Clock, Rule};
+
+pub use catalogue::{Suggestion, install_suggested, suggestions};
+pub use edit::{
+    NewSegment, SegmentChanges, SegmentKind, by_ids, create, delete, find, get, page, refresh,
+    update,
+};
+pub use inspect::{ConditionOutcome, Explanation, Preview, explain, preview};
+pub use membership::{
+    ChangeKind, MemberRefs, Refresh, change_members, changes_page, member_count, members_page,
+    refresh_members, segments_of_customers,
+};
+pub use profile::{Profile, Share, profile};
 
 pub const DYNAMIC: &str = "DYNAMIC";
 pub const STATIC: &str = "STATIC";
@@ -64,153 +84,6 @@ pub async fn count_matching(
         .context("failed to count the matching customers")?
         .context("COUNT returned no row")?;
     Ok(row.try_get::<i64>("", "n")? as u64)
-}
-
-/// What a refresh changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Refresh {
-    pub entered: u64,
-    pub exited: u64,
-    pub size: u64,
-}
-
-/// Brings a dynamic segment's members up to date with its rule, recording each entry
-/// and exit at `now`.
-pub async fn refresh<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    segment: &segment::Model,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Refresh> {
-    let Some(rule) = stored_rule(segment)? else {
-        // Static: nothing to recompute, the size is kept by the member mutations.
-        return Ok(Refresh {
-            size: u64::try_from(segment.size).unwrap_or(0),
-            ..Refresh::default()
-        });
-    };
-    let clock = Clock { now };
-    let id = segment.id;
-    let txn = db
-        .begin()
-        .await
-        .context("failed to begin a segment refresh")?;
-    // Anti-joins with NOT EXISTS, never NOT IN: see `rule::id_in`.
-    let still_matching = || {
-        let mut select = matching_ids(&rule, clock);
-        select.and_where(
-            Expr::col((Alias::new("customers"), Alias::new("id")))
-                .equals((Alias::new("segment_members"), Alias::new("customer_id"))),
-        );
-        select
-    };
-    let leaving = || {
-        Condition::all()
-            .add(Expr::col((Alias::new("segment_members"), Alias::new("segment_id"))).eq(id))
-            .add(Expr::exists(still_matching()).not())
-    };
-    let exits = Query::insert()
-        .into_table(Alias::new("segment_events"))
-        .columns(["segment_id", "customer_id", "kind", "at"].map(Alias::new))
-        .select_from(
-            Query::select()
-                .expr(Expr::val(id))
-                .column((Alias::new("segment_members"), Alias::new("customer_id")))
-                .expr(Expr::val("EXITED"))
-                .expr(Expr::val(now))
-                .from(Alias::new("segment_members"))
-                .cond_where(leaving())
-                .to_owned(),
-        )
-        .context("failed to build the exits")?
-        .to_owned();
-    let exited = txn
-        .execute(&exits)
-        .await
-        .context("failed to record exits")?;
-    let delete = Query::delete()
-        .from_table(Alias::new("segment_members"))
-        .cond_where(leaving())
-        .to_owned();
-    txn.execute(&delete)
-        .await
-        .context("failed to remove leavers")?;
-
-    // Newcomers: matching customers who are not members yet. The rule runs once; their
-    // entry events are then read back from the members this refresh stamped.
-    let member = Query::select()
-        .expr(Expr::val(1))
-        .from_as(Alias::new("segment_members"), Alias::new("m"))
-        .and_where(Expr::col((Alias::new("m"), Alias::new("segment_id"))).eq(id))
-        .and_where(
-            Expr::col((Alias::new("m"), Alias::new("customer_id")))
-                .equals((Alias::new("customers"), Alias::new("id"))),
-        )
-        .to_owned();
-    let mut joining = matching_ids(&rule, clock);
-    joining.and_where(Expr::exists(member).not());
-    let insert = Query::insert()
-        .into_table(Alias::new("segment_members"))
-        .columns(["segment_id", "customer_id", "entered_at"].map(Alias::new))
-        .select_from(
-            Query::select()
-                .expr(Expr::val(id))
-                .column(Alias::new("id"))
-                .expr(Expr::val(now))
-                .from_subquery(joining, Alias::new("joining"))
-                .to_owned(),
-        )
-        .context("failed to build the new members")?
-        .to_owned();
-    let entered = txn
-        .execute(&insert)
-        .await
-        .context("failed to add new members")?;
-    let entries = Query::insert()
-        .into_table(Alias::new("segment_events"))
-        .columns(["segment_id", "customer_id", "kind", "at"].map(Alias::new))
-        .select_from(
-            Query::select()
-                .expr(Expr::val(id))
-                .column(Alias::new("customer_id"))
-                .expr(Expr::val("ENTERED"))
-                .expr(Expr::val(now))
-                .from(Alias::new("segment_members"))
-                .and_where(Expr::col(Alias::new("segment_id")).eq(id))
-                .and_where(Expr::col(Alias::new("entered_at")).eq(now))
-                .order_by(Alias::new("customer_id"), sea_orm::sea_query::Order::Asc)
-                .to_owned(),
-        )
-        .context("failed to build the entries")?
-        .to_owned();
-    txn.execute(&entries)
-        .await
-        .context("failed to record entries")?;
-
-    let size = segment_member::Entity::find()
-        .filter(segment_member::Column::SegmentId.eq(id))
-        .count(&txn)
-        .await
-        .context("failed to count members")?;
-    segment::ActiveModel {
-        id: Set(id),
-        size: Set(size as i64),
-        refreshed_at: Set(Some(now)),
-        ..Default::default()
-    }
-    .update(&txn)
-    .await
-    .context("failed to store the segment size")?;
-    txn.commit().await.context("failed to commit the refresh")?;
-    if entered.rows_affected() + exited.rows_affected() >= crate::bulk::ANALYZE_AFTER_ROWS {
-        crate::bulk::analyze(db, &["segment_members", "segment_events"])
-            .await
-            .context("failed to analyze the membership")?;
-    }
-    Ok(Refresh {
-        entered: entered.rows_affected(),
-        exited: exited.rows_affected(),
-        size,
-    })
 }
 
 /// Dynamic segments in an order where every segment comes after the segments its rule
@@ -283,7 +156,7 @@ pub async fn run(context: &JobContext, _run_id: i64) -> anyhow::Result<JobStats>
     let now = Utc::now();
     let (mut entered, mut exited) = (0, 0);
     for segment in refresh_order(&segments)? {
-        let result = refresh(db, segment, now)
+        let result = refresh_members(db, segment, now)
             .await
             .with_context(|| format!("refreshing segment {} ({})", segment.id, segment.name))?;
         entered += result.entered;

@@ -16,7 +16,7 @@ use sea_orm::sea_query::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::day_start;
+use crate::{Problem, day_start};
 
 /// Rules nest at most this deep …
 pub const MAX_DEPTH: usize = 6;
@@ -256,22 +256,30 @@ pub enum CheckedRule {
     Condition(Checked),
 }
 
-/// Something wrong with a rule, at a path such as `rule.all[2].condition.value`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RuleError {
-    pub path: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for RuleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+/// Something wrong with a rule is a [`Problem`] at a path such as
+/// `rule.all[2].condition.value`: the checker stops at the first, so one is all it reports.
+fn problem_at(path: String, message: String) -> Problem {
+    Problem {
+        index: None,
+        field: path,
+        message,
     }
 }
 
 impl Rule {
+    /// Whether a condition looks at personal data ([`Field::is_personal`]): such rules
+    /// are for callers allowed to read it. Answered before the rule is checked, so an
+    /// unauthorized caller learns nothing from the checker's messages.
+    pub fn reads_personal_data(&self) -> bool {
+        match self {
+            Rule::All(rules) | Rule::Any(rules) => rules.iter().any(Rule::reads_personal_data),
+            Rule::Not(rule) => rule.reads_personal_data(),
+            Rule::Condition(condition) => condition.field.is_personal(),
+        }
+    }
+
     /// Checks the whole rule; `path` names its root (e.g. `rule`).
-    pub fn check(&self, path: &str) -> Result<CheckedRule, RuleError> {
+    pub fn check(&self, path: &str) -> Result<CheckedRule, Problem> {
         let mut conditions = 0;
         self.check_at(path, 1, &mut conditions)
     }
@@ -281,11 +289,8 @@ impl Rule {
         path: &str,
         depth: usize,
         conditions: &mut usize,
-    ) -> Result<CheckedRule, RuleError> {
-        let error = |message: String| RuleError {
-            path: path.to_owned(),
-            message,
-        };
+    ) -> Result<CheckedRule, Problem> {
+        let error = |message: String| problem_at(path.to_owned(), message);
         if depth > MAX_DEPTH {
             return Err(error(format!("rules nest at most {MAX_DEPTH} levels deep")));
         }
@@ -348,11 +353,8 @@ impl CheckedRule {
 }
 
 impl Condition {
-    fn check(&self, path: &str) -> Result<Checked, RuleError> {
-        let error = |at: &str, message: String| RuleError {
-            path: format!("{path}{at}"),
-            message,
-        };
+    fn check(&self, path: &str) -> Result<Checked, Problem> {
+        let error = |at: &str, message: String| problem_at(format!("{path}{at}"), message);
         let kind = self.field.kind();
         if !kind.operators().contains(&self.op) {
             let allowed: Vec<&str> = kind.operators().iter().map(|o| o.as_str()).collect();
@@ -1042,4 +1044,39 @@ fn nps_category(op: Op, operand: &Operand) -> SqlCondition {
         (op, operand) => (op, operand.clone()),
     };
     in_table("feedback", latest_feedback("NPS"), "score", op, &operand)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(field: Field, op: Op, value: Json) -> Rule {
+        Rule::Condition(Condition {
+            field,
+            op,
+            value: Some(value),
+            values: None,
+        })
+    }
+
+    #[test]
+    fn a_bad_value_is_one_problem_at_its_path_from_the_argument() {
+        let rule = Rule::All(vec![
+            condition(Field::City, Op::Eq, serde_json::json!("Shanghai")),
+            condition(Field::OrderCount, Op::Eq, serde_json::json!("three")),
+        ]);
+        let problem = rule.check("rule").unwrap_err();
+        assert_eq!(problem.field, "rule.all[1].condition.value");
+        assert_eq!(problem.index, None);
+        assert!(problem.message.contains("whole number"), "{problem}");
+    }
+
+    #[test]
+    fn a_personal_field_anywhere_in_the_tree_makes_the_rule_personal() {
+        let city = condition(Field::City, Op::Eq, serde_json::json!("Shanghai"));
+        let email = condition(Field::Email, Op::StartsWith, serde_json::json!("li"));
+        assert!(!city.reads_personal_data());
+        let nested = Rule::Any(vec![city.clone(), Rule::Not(Box::new(email))]);
+        assert!(nested.reads_personal_data());
+    }
 }
