@@ -8,7 +8,7 @@ pub mod app_settings;
 pub mod bulk;
 /// Care campaigns and their producers, the marketer digest.
 pub mod campaigns;
-/// Customers' shared rules (email addresses so far).
+/// Customers: references, the locks of writers, email addresses.
 pub mod customers;
 /// Parsed input values (phone, country, currency, labels, …): checked once at the boundary.
 pub mod domain;
@@ -20,6 +20,8 @@ pub mod leases;
 pub mod lifecycle;
 /// Email: templates, transports, the outbox dispatcher, unsubscribe links.
 pub mod mail;
+/// Orders: recording them and the aggregates kept on customers.
+pub mod orders;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.

@@ -517,8 +517,7 @@ fn keyset<S: QueryFilter + QueryOrder>(
 
 /// The numeric id behind a customer `ID`.
 pub fn customer_id_of(id: &ID) -> Result<i64, String> {
-    id.parse::<i64>()
-        .map_err(|_| format!("`{}` is not a customer id", id.as_str()))
+    jobs::customers::parse_id(id.as_str())
 }
 
 fn parse_id(field: &str, id: &ID) -> Result<i64> {

@@ -22,11 +22,9 @@ use crate::graphql::{
     errors::{IntoApi, OrInternal, Problems, bad_input, internal, not_found},
     guards::{RequireScope, principal},
     scalars::Date,
-    write_locks,
 };
+use jobs::customers::{MAX_BATCH, locks as write_locks};
 
-/// Most rows one bulk call may carry.
-pub const MAX_BATCH: usize = 1000;
 /// Most interest tags per customer.
 const MAX_INTERESTS: usize = 50;
 

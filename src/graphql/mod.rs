@@ -36,8 +36,6 @@ pub mod scalars;
 pub mod segments;
 /// Value scores, models, RFM matrix, tiers.
 pub mod value;
-/// Locks that serialise writers which read before they write.
-pub mod write_locks;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
 use sea_orm::DatabaseConnection;

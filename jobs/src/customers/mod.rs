@@ -5,5 +5,13 @@
 
 /// Email addresses.
 mod email;
+/// Locks that serialise writers which read a customer before they write it.
+pub mod locks;
+/// Resolving `customerId` / `customerExternalId` references.
+mod refs;
 
 pub use email::EmailAddress;
+pub use refs::{CustomerRef, parse_id, resolve as resolve_refs};
+
+/// Most rows one bulk call (customers, orders) may carry.
+pub const MAX_BATCH: usize = 1000;
