@@ -14,6 +14,10 @@ pub mod customers;
 pub mod domain;
 /// The domain's error vocabulary: input problems, not found, internal.
 pub mod errors;
+/// Feedback (NPS, CSAT): recording answers, erasing comments.
+pub mod feedback;
+/// Interactions with customers: recording them, erasing their texts.
+pub mod interactions;
 /// Database leases: each scheduled tick runs once across processes.
 pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.

@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{NaiveDate, Utc};
-use entity::{Gender as StoredGender, Money, customer, customer_interest, feedback, interaction};
+use entity::{Gender as StoredGender, Money, customer, customer_interest};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, SqlErr, TransactionTrait, sea_query::Expr,
+    IntoActiveModel, QueryFilter, SqlErr, TransactionTrait,
 };
 
 use crate::api_keys::Scope;
@@ -817,26 +817,10 @@ impl CustomerMutation {
         let active = erased.into_active_model().reset_all();
         let saved = active.update(&txn).await.or_internal()?;
         replace_interests(&txn, saved.id, Vec::new()).await?;
-        interaction::Entity::update_many()
-            .col_expr(
-                interaction::Column::Subject,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                interaction::Column::Note,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(interaction::Column::CustomerId.eq(saved.id))
-            .exec(&txn)
+        jobs::interactions::erase_texts(&txn, saved.id)
             .await
             .or_internal()?;
-        feedback::Entity::update_many()
-            .col_expr(
-                feedback::Column::Comment,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(feedback::Column::CustomerId.eq(saved.id))
-            .exec(&txn)
+        jobs::feedback::erase_comments(&txn, saved.id)
             .await
             .or_internal()?;
         let files = jobs::mail::erasure::erase_customer(&txn, saved.id, now)

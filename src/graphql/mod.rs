@@ -6,8 +6,6 @@ pub mod campaigns;
 pub mod customer;
 /// Customer writes: create, update, bulk upsert, erase.
 pub mod customer_mutation;
-/// Resolving `customerId` / `customerExternalId` references.
-pub mod customer_ref;
 /// GraphQL enums mirroring the stored ones.
 pub mod enums;
 /// Error codes and input problem lists.

@@ -11,7 +11,7 @@ pub mod locks;
 mod refs;
 
 pub use email::EmailAddress;
-pub use refs::{CustomerRef, parse_id, resolve as resolve_refs};
+pub use refs::{CustomerRef, parse_id, resolve as resolve_refs, resolve_one as resolve_ref};
 
 /// Most rows one bulk call (customers, orders) may carry.
 pub const MAX_BATCH: usize = 1000;

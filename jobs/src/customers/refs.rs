@@ -23,6 +23,22 @@ pub fn parse_id(id: &str) -> Result<i64, String> {
         .map_err(|_| format!("`{id}` is not a customer id"))
 }
 
+/// Resolves the reference of a single input (the argument `input`).
+pub async fn resolve_one(
+    db: &impl ConnectionTrait,
+    customer_id: Option<&str>,
+    customer_external_id: Option<&str>,
+    problems: &mut Problems,
+) -> Result<Option<i64>, DbErr> {
+    let reference = CustomerRef {
+        index: None,
+        prefix: "input".into(),
+        customer_id,
+        customer_external_id,
+    };
+    Ok(resolve(db, &[reference], problems).await?.pop().flatten())
+}
+
 /// Resolves every reference; a missing, doubled or unknown reference is a problem at
 /// `<prefix>.customerId` / `<prefix>.customerExternalId` and resolves to `None`.
 pub async fn resolve(
