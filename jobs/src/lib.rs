@@ -8,7 +8,7 @@ pub mod app_settings;
 pub mod bulk;
 /// Care campaigns and their producers, the marketer digest.
 pub mod campaigns;
-/// Customers: references, the locks of writers, email addresses.
+/// Customers: profiles, erasure, consent, lists, and the lookups other concepts use.
 pub mod customers;
 /// Parsed input values (phone, country, currency, labels, …): checked once at the boundary.
 pub mod domain;

@@ -74,6 +74,19 @@ impl OrderAggregates {
         })
     }
 
+    /// The aggregates a stored customer row holds.
+    pub fn kept_on(row: &customer::Model) -> Self {
+        OrderAggregates {
+            order_count: row.order_count,
+            total_spent: row.total_spent,
+            first_order_at: row.first_order_at,
+            last_order_at: row.last_order_at,
+            purchase_days: row.purchase_days,
+            first_day_total: row.first_day_total,
+            median_gap_days: row.median_gap_days,
+        }
+    }
+
     /// Writes the aggregates into a customer row about to be stored.
     pub fn apply_to(&self, row: &mut customer::Model) {
         row.order_count = self.order_count;
