@@ -14,18 +14,24 @@ pub mod app_settings;
 pub mod bulk;
 /// Care campaigns and their producers, the marketer digest.
 pub mod campaigns;
-/// Customers' shared rules (email addresses so far).
+/// Customers: profiles, erasure, consent, lists, and the lookups other concepts use.
 pub mod customers;
 /// Parsed input values (phone, country, currency, labels, …): checked once at the boundary.
 pub mod domain;
 /// The domain's error vocabulary: input problems, not found, internal.
 pub mod errors;
+/// Feedback (NPS, CSAT): recording answers, erasing comments.
+pub mod feedback;
+/// Interactions with customers: recording them, erasing their texts.
+pub mod interactions;
 /// Database leases: each scheduled tick runs once across processes.
 pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.
 pub mod lifecycle;
 /// Email: templates, transports, the outbox dispatcher, unsubscribe links.
 pub mod mail;
+/// Orders: recording them and the aggregates kept on customers.
+pub mod orders;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.

@@ -275,21 +275,12 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
     interests.sort_unstable();
 
     let orders = simulate_orders(rng, acquired_at, end_at);
-    let total: i64 = orders.iter().map(|o| o.1).sum();
-    // Orders come in time order, so purchase days are the changes of UTC date.
-    let mut days: Vec<NaiveDate> = orders.iter().map(|o| o.0.date_naive()).collect();
-    days.dedup();
-    let purchase_days = days.len() as i64;
-    let first_day_total: i64 = orders
-        .iter()
-        .filter(|o| Some(o.0.date_naive()) == days.first().copied())
-        .map(|o| o.1)
-        .sum();
-    let day_numbers: Vec<i64> = days
-        .iter()
-        .map(|d| jobs::value::scoring::day_number(*d))
-        .collect();
-    let median_gap_days = jobs::lifecycle::rules::median_gap(&day_numbers);
+    // The aggregates the customer row keeps, by the formula `recordOrders` keeps them
+    // with; amounts of at most $20,000 cannot reach the most a customer may total.
+    let amounts: Vec<(DateTime<Utc>, entity::Money)> =
+        orders.iter().map(|o| (o.0, entity::Money(o.1))).collect();
+    let aggregates =
+        jobs::orders::OrderAggregates::of(&amounts).unwrap_or(jobs::orders::OrderAggregates::NONE);
     let interactions = (0..rng.random_range(0..=2))
         .map(|_| {
             let at = between(rng, acquired_at, end_at);
@@ -359,16 +350,17 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         erased_at: None,
         created_at: acquired_at,
         updated_at: acquired_at,
-        order_count: orders.len() as i64,
-        total_spent: entity::Money(total),
-        first_order_at: orders.first().map(|o| o.0),
-        last_order_at: orders.last().map(|o| o.0),
-        purchase_days,
-        first_day_total: entity::Money(first_day_total),
-        median_gap_days,
+        order_count: 0,
+        total_spent: entity::Money::ZERO,
+        first_order_at: None,
+        last_order_at: None,
+        purchase_days: 0,
+        first_day_total: entity::Money::ZERO,
+        median_gap_days: None,
         search_text: None,
     };
     let mut row = row;
+    aggregates.apply_to(&mut row);
     row.refresh_search_text();
     Simulated {
         row,

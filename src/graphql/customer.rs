@@ -1,31 +1,28 @@
-//! The `Customer` type and the customer queries.
+//! The `Customer` type and the customer queries (the rules and SQL are
+//! `jobs::customers`). Longer than most: `Customer` has some forty fields and the list
+//! filter as many inputs, each mapped once to the domain's filter; every resolver is
+//! still one domain call or one loader.
 
 use anyhow::Context as _;
 use async_graphql::connection::Edge;
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
-use chrono::{DateTime, NaiveDate, Utc};
-use entity::{
-    customer, customer_interest, customer_lifecycle, customer_value, feedback, interaction, order,
-};
+use chrono::{DateTime, Utc};
+use entity::{customer, feedback, interaction, order};
 use futures::FutureExt;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait,
-    sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order, Query},
-};
-use serde::{Deserialize, Serialize};
+use jobs::customers::{children::CustomerChild, list};
+use sea_orm::DatabaseConnection;
 
 use crate::api_keys::Scope;
 use crate::graphql::{
     customer_columns,
     enums::{Gender, OrderDirection},
-    errors::{IntoApi, OrInternal, Problems, bad_input},
+    errors::{IntoApi, OrInternal, bad_input},
     feedback::Feedback,
     guards::{RequireScope, require},
     interaction::Interaction,
     lifecycle::{Lifecycle, LifecycleStage},
     loaders::{
-        ChildPageKey, ChildPageLoader, CustomerChild, CustomerLifecycleLoader, CustomerLoader,
+        ChildPageKey, ChildPageLoader, CustomerLifecycleLoader, CustomerLoader,
         CustomerValueLoader, InterestsLoader,
     },
     order::Order as OrderNode,
@@ -333,9 +330,8 @@ pub struct CustomerFilter {
 }
 
 /// What a customer list is sorted by; ties are broken by id.
-#[derive(
-    async_graphql::Enum, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Debug,
-)]
+#[derive(async_graphql::Enum, Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[graphql(remote = "jobs::customers::list::SortField")]
 pub enum CustomerOrderField {
     #[default]
     CreatedAt,
@@ -357,454 +353,84 @@ pub struct CustomerOrder {
     pub direction: OrderDirection,
 }
 
-/// Where a customer list page starts: the sort field (a cursor from another order is
-/// refused), the sort key of the row, and its id.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-struct CustomerCursor {
-    field: CustomerOrderField,
-    key: serde_json::Value,
-    id: i64,
-}
-
-impl CustomerOrderField {
-    /// The sort key, qualified by its table (value fields come from the joined scores).
-    /// The customer columns its key is read from (none for the value scores, which come
-    /// from the join).
-    fn customer_columns(self) -> Vec<customer::Column> {
-        match self {
-            CustomerOrderField::CreatedAt => vec![customer::Column::CreatedAt],
-            CustomerOrderField::Name => vec![customer::Column::Name],
-            CustomerOrderField::LastOrderAt => vec![customer::Column::LastOrderAt],
-            CustomerOrderField::TotalSpent => vec![customer::Column::TotalSpent],
-            CustomerOrderField::PredictedClv | CustomerOrderField::ChurnRisk => Vec::new(),
+impl From<CustomerOrder> for list::Sort {
+    fn from(order: CustomerOrder) -> Self {
+        list::Sort {
+            field: order.field.into(),
+            direction: match order.direction {
+                OrderDirection::Asc => list::SortDirection::Asc,
+                OrderDirection::Desc => list::SortDirection::Desc,
+            },
         }
     }
-
-    fn column(self) -> Expr {
-        let of_customer = |column: customer::Column| Expr::col((customer::Entity, column));
-        match self {
-            CustomerOrderField::CreatedAt => of_customer(customer::Column::CreatedAt),
-            CustomerOrderField::Name => of_customer(customer::Column::Name),
-            CustomerOrderField::LastOrderAt => of_customer(customer::Column::LastOrderAt),
-            CustomerOrderField::TotalSpent => of_customer(customer::Column::TotalSpent),
-            CustomerOrderField::PredictedClv => {
-                Expr::col((customer_value::Entity, customer_value::Column::PredictedClv))
-            }
-            CustomerOrderField::ChurnRisk => {
-                Expr::col((customer_value::Entity, customer_value::Column::ChurnRisk))
-            }
-        }
-    }
-
-    fn nullable(self) -> bool {
-        !matches!(
-            self,
-            CustomerOrderField::CreatedAt | CustomerOrderField::TotalSpent
-        )
-    }
-
-    /// Whether the key comes from the latest value scores rather than the customer row.
-    fn keyed_by_scores(self) -> bool {
-        matches!(
-            self,
-            CustomerOrderField::PredictedClv | CustomerOrderField::ChurnRisk
-        )
-    }
-
-    fn key_of(
-        self,
-        model: &customer::Model,
-        value: Option<&customer_value::Model>,
-    ) -> serde_json::Value {
-        match self {
-            CustomerOrderField::CreatedAt => serde_json::json!(model.created_at),
-            CustomerOrderField::Name => serde_json::json!(model.name),
-            CustomerOrderField::LastOrderAt => serde_json::json!(model.last_order_at),
-            CustomerOrderField::TotalSpent => serde_json::json!(model.total_spent.0),
-            CustomerOrderField::PredictedClv => {
-                serde_json::json!(value.and_then(|v| v.predicted_clv).map(|m| m.0))
-            }
-            CustomerOrderField::ChurnRisk => serde_json::json!(value.and_then(|v| v.churn_risk)),
-        }
-    }
-
-    /// The cursor's key as a database value; `None` for a null key.
-    fn key_value(self, key: &serde_json::Value) -> Result<Option<sea_orm::Value>, String> {
-        if key.is_null() {
-            return if self.nullable() {
-                Ok(None)
-            } else {
-                Err("cursor has no sort key".into())
-            };
-        }
-        let value = match self {
-            CustomerOrderField::CreatedAt | CustomerOrderField::LastOrderAt => {
-                serde_json::from_value::<DateTime<Utc>>(key.clone())
-                    .map(sea_orm::Value::from)
-                    .ok()
-            }
-            CustomerOrderField::Name => key.as_str().map(|s| sea_orm::Value::from(s.to_owned())),
-            CustomerOrderField::TotalSpent | CustomerOrderField::PredictedClv => {
-                key.as_i64().map(sea_orm::Value::from)
-            }
-            CustomerOrderField::ChurnRisk => key.as_f64().map(sea_orm::Value::from),
-        };
-        value
-            .map(Some)
-            .ok_or_else(|| "cursor does not match the list's order".into())
-    }
-}
-
-/// Adds the keyset condition and ordering for one page. NULL keys sort last in display
-/// order on both databases; backward pages run the same order reversed.
-fn keyset<S: QueryFilter + QueryOrder>(
-    mut select: S,
-    field: CustomerOrderField,
-    direction: OrderDirection,
-    page: &Page<CustomerCursor>,
-) -> Result<S> {
-    let column = field.column();
-    let ascending =
-        (direction == OrderDirection::Asc) == (page.direction == PageDirection::Forward);
-    let order = if ascending { Order::Asc } else { Order::Desc };
-    let nulls_last = page.direction == PageDirection::Forward;
-    let beyond = |value: sea_orm::Value| {
-        if ascending {
-            column.clone().gt(value)
-        } else {
-            column.clone().lt(value)
-        }
-    };
-    let id_beyond = |id: i64| {
-        if ascending {
-            customer::Column::Id.gt(id)
-        } else {
-            customer::Column::Id.lt(id)
-        }
-    };
-
-    if let Some(cursor) = &page.cursor {
-        if cursor.field != field {
-            return Err(bad_input(
-                page.cursor_argument(),
-                "the cursor comes from a list in another order",
-            ));
-        }
-        let key = field
-            .key_value(&cursor.key)
-            .map_err(|message| bad_input(page.cursor_argument(), message))?;
-        let column = || column.clone();
-        let condition = match (key, field.nullable(), nulls_last) {
-            (Some(key), false, _) => Condition::any()
-                .add(beyond(key.clone()))
-                .add(column().eq(key).and(id_beyond(cursor.id))),
-            (Some(key), true, true) => Condition::any()
-                .add(beyond(key.clone()))
-                .add(column().eq(key).and(id_beyond(cursor.id)))
-                .add(column().is_null()),
-            (Some(key), true, false) => Condition::all().add(column().is_not_null()).add(
-                Condition::any()
-                    .add(beyond(key.clone()))
-                    .add(column().eq(key).and(id_beyond(cursor.id))),
-            ),
-            (None, _, true) => Condition::all()
-                .add(column().is_null())
-                .add(id_beyond(cursor.id)),
-            (None, _, false) => Condition::any()
-                .add(column().is_not_null())
-                .add(column().is_null().and(id_beyond(cursor.id))),
-        };
-        select = select.filter(condition);
-    }
-    select = if field.nullable() {
-        let nulls = if nulls_last {
-            NullOrdering::Last
-        } else {
-            NullOrdering::First
-        };
-        select.order_by_with_nulls(column, order.clone(), nulls)
-    } else {
-        select.order_by(column, order.clone())
-    };
-    Ok(select.order_by(customer::Column::Id, order))
 }
 
 /// The numeric id behind a customer `ID`.
 pub fn customer_id_of(id: &ID) -> Result<i64, String> {
-    id.parse::<i64>()
-        .map_err(|_| format!("`{}` is not a customer id", id.as_str()))
+    jobs::customers::parse_id(id.as_str())
 }
 
 fn parse_id(field: &str, id: &ID) -> Result<i64> {
     customer_id_of(id).map_err(|message| bad_input(field, message))
 }
 
-/// `%text%` for LIKE, with the user's own wildcards escaped.
-fn contains_pattern(text: &str) -> LikeExpr {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+fn strings<T>(values: Option<Vec<T>>, map: impl Fn(T) -> String) -> Option<Vec<String>> {
+    values.map(|values| values.into_iter().map(map).collect())
 }
 
-impl CustomerFilter {
-    /// Compiles the filter into one SQL condition (the same on both databases).
-    fn condition(&self, ctx: &Context<'_>) -> Result<Condition> {
-        use customer::Column as C;
-        let uses_pii = self.search.is_some()
-            || self.email.is_some()
-            || self.phone.is_some()
-            || self.birth_date_from.is_some()
-            || self.birth_date_to.is_some();
-        if uses_pii {
-            require(ctx, Scope::PiiRead)?;
+impl From<CustomerFilter> for list::Filter {
+    fn from(filter: CustomerFilter) -> Self {
+        list::Filter {
+            search: filter.search,
+            ids: strings(filter.ids, |id| id.0),
+            external_ids: filter.external_ids,
+            email: filter.email,
+            phone: filter.phone,
+            gender: filter
+                .gender
+                .map(|genders| genders.into_iter().map(Into::into).collect()),
+            country: filter.country,
+            region: filter.region,
+            city: filter.city,
+            income_band: filter.income_band,
+            occupation: filter.occupation,
+            lifestyle: filter.lifestyle,
+            needs: filter.needs,
+            acquisition_channel: filter.acquisition_channel,
+            locale: filter.locale,
+            time_zone: filter.time_zone,
+            interests_any: filter.interests_any,
+            interests_all: filter.interests_all,
+            marketing_consent: filter.marketing_consent,
+            referred_by: filter.referred_by.map(|id| id.0),
+            erased: filter.erased,
+            birth_date_from: filter.birth_date_from.map(|d| d.0),
+            birth_date_to: filter.birth_date_to.map(|d| d.0),
+            created_from: filter.created_from,
+            created_to: filter.created_to,
+            first_order_from: filter.first_order_from,
+            first_order_to: filter.first_order_to,
+            last_order_from: filter.last_order_from,
+            last_order_to: filter.last_order_to,
+            has_orders: filter.has_orders,
+            min_order_count: filter.min_order_count,
+            max_order_count: filter.max_order_count,
+            min_total_spent: filter.min_total_spent.map(|d| d.value()),
+            max_total_spent: filter.max_total_spent.map(|d| d.value()),
+            value_tier: filter
+                .value_tier
+                .map(|tiers| tiers.into_iter().map(Into::into).collect()),
+            rfm_group: filter
+                .rfm_group
+                .map(|groups| groups.into_iter().map(Into::into).collect()),
+            min_predicted_clv: filter.min_predicted_clv.map(|d| d.value()),
+            max_churn_risk: filter.max_churn_risk,
+            stage: filter
+                .stage
+                .map(|stages| stages.into_iter().map(Into::into).collect()),
+            stage_since_from: filter.stage_since_from,
+            stage_since_to: filter.stage_since_to,
         }
-        let mut problems = Problems::new();
-        let mut condition = Condition::all();
-        if let Some(search) = self
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            // Matched against `search_text`, lower-cased in Rust on the way in, so that
-            // "émilie" finds "Émilie" on SQLite too. A phone typed with spaces or dashes
-            // matches the compact E.164 form.
-            let needle = search.to_lowercase();
-            let compact: String = needle.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-            let mut any = Condition::any().add(C::SearchText.like(contains_pattern(&needle)));
-            if compact != needle && !compact.is_empty() {
-                any = any.add(C::Phone.like(contains_pattern(&compact)));
-            }
-            condition = condition.add(any);
-        }
-        if let Some(ids) = &self.ids {
-            let ids: Vec<i64> = ids
-                .iter()
-                .filter_map(|id| problems.check(None, "filter.ids", customer_id_of(id)))
-                .collect();
-            condition = condition.add(C::Id.is_in(ids));
-        }
-        if let Some(external_ids) = &self.external_ids {
-            condition = condition.add(C::ExternalId.is_in(external_ids.clone()));
-        }
-        if let Some(email) = &self.email {
-            condition = condition.add(C::Email.eq(email.trim().to_lowercase()));
-        }
-        if let Some(phone) = &self.phone {
-            condition = condition.add(C::Phone.eq(phone.replace([' ', '-'], "")));
-        }
-        if let Some(genders) = &self.gender {
-            condition =
-                condition.add(C::Gender.is_in(genders.iter().map(|g| entity::Gender::from(*g))));
-        }
-        for (values, column) in [
-            (&self.region, C::Region),
-            (&self.city, C::City),
-            (&self.income_band, C::IncomeBand),
-            (&self.occupation, C::Occupation),
-            (&self.lifestyle, C::Lifestyle),
-            (&self.needs, C::Needs),
-            (&self.acquisition_channel, C::AcquisitionChannel),
-            (&self.locale, C::Locale),
-            (&self.time_zone, C::TimeZone),
-        ] {
-            if let Some(values) = values {
-                condition = condition.add(column.is_in(values.iter().map(|v| v.trim().to_owned())));
-            }
-        }
-        if let Some(countries) = &self.country {
-            condition =
-                condition.add(C::Country.is_in(countries.iter().map(|c| c.trim().to_uppercase())));
-        }
-        if let Some(tags) = &self.interests_any {
-            let tags: Vec<String> = tags.iter().map(|t| t.trim().to_lowercase()).collect();
-            condition = condition.add(
-                C::Id.in_subquery(
-                    Query::select()
-                        .column(customer_interest::Column::CustomerId)
-                        .from(customer_interest::Entity)
-                        .and_where(customer_interest::Column::Tag.is_in(tags))
-                        .to_owned(),
-                ),
-            );
-        }
-        if let Some(tags) = &self.interests_all {
-            let mut tags: Vec<String> = tags.iter().map(|t| t.trim().to_lowercase()).collect();
-            tags.sort();
-            tags.dedup();
-            let wanted = tags.len() as i64;
-            condition = condition.add(
-                C::Id.in_subquery(
-                    Query::select()
-                        .column(customer_interest::Column::CustomerId)
-                        .from(customer_interest::Entity)
-                        .and_where(customer_interest::Column::Tag.is_in(tags))
-                        .group_by_col(customer_interest::Column::CustomerId)
-                        .and_having(Expr::col(customer_interest::Column::Tag).count().eq(wanted))
-                        .to_owned(),
-                ),
-            );
-        }
-        if let Some(consent) = self.marketing_consent {
-            condition = condition.add(C::MarketingConsent.eq(consent));
-        }
-        if let Some(referrer) = &self.referred_by
-            && let Some(id) = problems.check(None, "filter.referredBy", customer_id_of(referrer))
-        {
-            condition = condition.add(C::ReferredBy.eq(id));
-        }
-        if let Some(erased) = self.erased {
-            condition = condition.add(if erased {
-                C::ErasedAt.is_not_null()
-            } else {
-                C::ErasedAt.is_null()
-            });
-        }
-        let dates: [(Option<NaiveDate>, Option<NaiveDate>, C); 1] = [(
-            self.birth_date_from.map(|d| d.0),
-            self.birth_date_to.map(|d| d.0),
-            C::BirthDate,
-        )];
-        for (from, to, column) in dates {
-            if let Some(from) = from {
-                condition = condition.add(column.gte(from));
-            }
-            if let Some(to) = to {
-                condition = condition.add(column.lte(to));
-            }
-        }
-        for (from, to, column) in [
-            (self.created_from, self.created_to, C::CreatedAt),
-            (self.first_order_from, self.first_order_to, C::FirstOrderAt),
-            (self.last_order_from, self.last_order_to, C::LastOrderAt),
-        ] {
-            if let Some(from) = from {
-                condition = condition.add(column.gte(from));
-            }
-            if let Some(to) = to {
-                condition = condition.add(column.lt(to));
-            }
-        }
-        if let Some(has_orders) = self.has_orders {
-            condition = condition.add(if has_orders {
-                C::OrderCount.gt(0)
-            } else {
-                C::OrderCount.eq(0)
-            });
-        }
-        if let Some(min) = self.min_order_count {
-            condition = condition.add(C::OrderCount.gte(min));
-        }
-        if let Some(max) = self.max_order_count {
-            condition = condition.add(C::OrderCount.lte(max));
-        }
-        for (bound, field, lower) in [
-            (self.min_total_spent, "filter.minTotalSpent", true),
-            (self.max_total_spent, "filter.maxTotalSpent", false),
-        ] {
-            let Some(value) = bound.map(|bound| bound.value()) else {
-                continue;
-            };
-            let money = entity::Money::from_decimal(value)
-                .map_err(|_| format!("{value} is not an amount of money"));
-            if let Some(money) = problems.check(None, field, money) {
-                condition = condition.add(if lower {
-                    C::TotalSpent.gte(money.0)
-                } else {
-                    C::TotalSpent.lte(money.0)
-                });
-            }
-        }
-        condition = self.value_condition(condition, &mut problems);
-        condition = self.stage_condition(condition);
-        problems.into_result().into_api()?;
-        Ok(condition)
-    }
-
-    /// Conditions on the current lifecycle stage, as `id IN (SELECT customer_id FROM
-    /// customer_lifecycle WHERE …)`: customers never classified never match.
-    fn stage_condition(&self, condition: Condition) -> Condition {
-        use customer_lifecycle::Column as L;
-        let mut stage = Condition::all();
-        if let Some(stages) = &self.stage {
-            stage = stage.add(
-                L::Stage.is_in(
-                    stages
-                        .iter()
-                        .map(|s| jobs::lifecycle::Stage::from(*s).as_str()),
-                ),
-            );
-        }
-        if let Some(from) = self.stage_since_from {
-            stage = stage.add(L::Since.gte(from));
-        }
-        if let Some(to) = self.stage_since_to {
-            stage = stage.add(L::Since.lt(to));
-        }
-        if stage.is_empty() {
-            return condition;
-        }
-        condition.add(
-            customer::Column::Id.in_subquery(
-                Query::select()
-                    .column(L::CustomerId)
-                    .from(customer_lifecycle::Entity)
-                    .cond_where(stage)
-                    .to_owned(),
-            ),
-        )
-    }
-
-    /// Conditions on the latest scores, as `id IN (SELECT customer_id FROM
-    /// customer_values WHERE …)`: customers without scores never match.
-    fn value_condition(&self, condition: Condition, problems: &mut Problems) -> Condition {
-        use customer_value::Column as V;
-        let mut scores = Condition::all();
-        let mut any = false;
-        if let Some(tiers) = &self.value_tier {
-            scores = scores.add(V::ValueTier.is_in(tiers.iter().map(|t| t.as_str())));
-            any = true;
-        }
-        if let Some(groups) = &self.rfm_group {
-            let labels = groups
-                .iter()
-                .map(|g| jobs::value::rfm::RfmGroup::from(*g).label());
-            scores = scores.add(V::RfmGroup.is_in(labels));
-            any = true;
-        }
-        if let Some(min) = self.min_predicted_clv.map(|min| min.value()) {
-            let money = entity::Money::from_decimal(min)
-                .map_err(|_| format!("{min} is not an amount of money"));
-            if let Some(money) = problems.check(None, "filter.minPredictedClv", money) {
-                scores = scores.add(V::PredictedClv.gte(money.0));
-            }
-            any = true;
-        }
-        if let Some(max) = self.max_churn_risk {
-            if !(0.0..=1.0).contains(&max) {
-                problems.push(
-                    None,
-                    "filter.maxChurnRisk",
-                    format!("a churn risk is between 0 and 1, got {max}"),
-                );
-            }
-            scores = scores.add(V::ChurnRisk.lte(max));
-            any = true;
-        }
-        if !any {
-            return condition;
-        }
-        condition.add(
-            customer::Column::Id.in_subquery(
-                Query::select()
-                    .column(V::CustomerId)
-                    .from(customer_value::Entity)
-                    .cond_where(scores.add(customer_value::latest_run()))
-                    .to_owned(),
-            ),
-        )
     }
 }
 
@@ -829,10 +455,9 @@ impl CustomerQuery {
         external_id: String,
     ) -> Result<Option<Customer>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let found = customer::Entity::find()
-            .filter(customer::Column::ExternalId.eq(external_id))
-            .one(db)
+        let found = jobs::customers::by_external_id(db, &external_id)
             .await
+            .context("failed to look a customer up by externalId")
             .or_internal()?;
         Ok(found.map(Customer))
     }
@@ -851,93 +476,39 @@ impl CustomerQuery {
         order_by: Option<CustomerOrder>,
     ) -> Result<CountedConnection<Customer>> {
         let db = ctx.data::<DatabaseConnection>()?.clone();
-        let order_by = order_by.unwrap_or_default();
-        if order_by.field == CustomerOrderField::Name {
+        let sort: list::Sort = order_by.unwrap_or_default().into();
+        if sort.field.is_personal() {
             require(ctx, Scope::PiiRead)?;
         }
-        let page = Page::<CustomerCursor>::new(first, after, last, before)?;
-        let condition = filter.unwrap_or_default().condition(ctx)?;
-        let filtered = customer::Entity::find().filter(condition.clone());
-
-        let count_db = db.clone();
-        let count_query = filtered.clone();
-        // Unfiltered, the count is kept by triggers (exact, 16 rows to read); filtered,
-        // the matching rows are counted.
-        let unfiltered = condition.is_empty();
+        let page = Page::<list::Cursor>::new(first, after, last, before)?;
+        let filter: list::Filter = filter.unwrap_or_default().into();
+        if filter.uses_personal_data() {
+            require(ctx, Scope::PiiRead)?;
+        }
+        let query = jobs::customers::ListQuery {
+            filter,
+            sort,
+            window: list::Window {
+                fetch: page.fetch_limit(),
+                backward: page.direction == PageDirection::Backward,
+                cursor: page.cursor.clone(),
+            },
+            columns: customer_columns::shown(ctx),
+        };
+        let listed = jobs::customers::list(&db, &query).await.into_api()?;
+        let total = listed.total;
         let total = TotalCount::new(move || {
-            let db = count_db.clone();
-            let query = count_query.clone();
-            async move {
-                if unfiltered {
-                    customer::count_all(&db).await.or_internal()
-                } else {
-                    query.count(&db).await.or_internal()
-                }
-            }
-            .boxed()
+            let db = db.clone();
+            let total = total.clone();
+            async move { total.count(&db).await.into_api() }.boxed()
         });
-
-        // Sorted by a value field, the current scores come along in the same query (a
-        // LEFT JOIN on the customer and the latest run) to sort the page and key its
-        // cursors. Otherwise the page reads customers alone: the join costs the database
-        // about as much as the page itself, and `Customer.value` has its own loader.
-        let rows: Vec<(customer::Model, Option<customer_value::Model>)> =
-            if order_by.field.keyed_by_scores() {
-                let with_scores = filtered.select_also(customer_value::Entity).join(
-                    JoinType::LeftJoin,
-                    customer::Relation::CustomerValue
-                        .def()
-                        .on_condition(|_, _| Condition::all().add(customer_value::latest_run())),
-                );
-                keyset(with_scores, order_by.field, order_by.direction, &page)?
-                    .limit(page.fetch_limit())
-                    .all(&db)
-                    .await
-                    .or_internal()?
-            } else if let Some(columns) =
-                customer_columns::for_connection(ctx, &order_by.field.customer_columns())
-            {
-                // Only the columns the selection shows (and the sort key): decoding
-                // every column of every row was a quarter of a list page's CPU.
-                let mut sparse = filtered.select_only();
-                for column in &columns {
-                    sparse = sparse.column(*column);
-                }
-                let statement = keyset(sparse, order_by.field, order_by.direction, &page)?
-                    .limit(page.fetch_limit())
-                    .build(db.get_database_backend());
-                db.query_all_raw(statement)
-                    .await
-                    .context("failed to read a page of customers")
-                    .or_internal()?
-                    .iter()
-                    .map(|row| customer::Model::from_sparse_row(row, &columns).map(|c| (c, None)))
-                    .collect::<Result<_, _>>()
-                    .context("failed to decode a page of customers")
-                    .or_internal()?
-            } else {
-                keyset(filtered, order_by.field, order_by.direction, &page)?
-                    .limit(page.fetch_limit())
-                    .all(&db)
-                    .await
-                    .or_internal()?
-                    .into_iter()
-                    .map(|row| (row, None))
-                    .collect()
-            };
-        let (rows, has_previous, has_next) = page.finish(rows);
+        let (rows, has_previous, has_next) = page.finish(listed.rows);
         let mut connection =
             CountedConnection::with_additional_fields(has_previous, has_next, total);
-        connection
-            .edges
-            .extend(rows.into_iter().map(|(row, value)| {
-                let cursor = CustomerCursor {
-                    field: order_by.field,
-                    key: order_by.field.key_of(&row, value.as_ref()),
-                    id: row.id,
-                };
-                Edge::new(encode_cursor(&cursor), Customer(row))
-            }));
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(encode_cursor(&row.cursor), Customer(row.customer))),
+        );
         Ok(connection)
     }
 }

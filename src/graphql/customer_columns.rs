@@ -9,31 +9,20 @@ use async_graphql::Context;
 use entity::customer::Column;
 
 /// The columns of the `Customer` fields selected under `nodes` and `edges { node }` of the
-/// connection being resolved, plus `always` (the keyset's sort column); `None` when a
-/// selected field needs the whole row.
-pub fn for_connection(ctx: &Context<'_>, always: &[Column]) -> Option<Vec<Column>> {
+/// connection being resolved; `None` when a selected field needs the whole row.
+pub fn shown(ctx: &Context<'_>) -> Option<Vec<Column>> {
     let connection = ctx.look_ahead();
     let nodes = connection
         .field("nodes")
         .selection_fields()
         .into_iter()
         .chain(connection.field("edges").field("node").selection_fields());
-    let mut columns = vec![Column::Id];
-    columns.extend_from_slice(always);
+    let mut columns = Vec::new();
     for node in nodes {
         for field in node.selection_set() {
-            for column in of_field(field.name())? {
-                columns.push(*column);
-            }
+            columns.extend_from_slice(of_field(field.name())?);
         }
     }
-    let mut seen = Vec::with_capacity(columns.len());
-    columns.retain(|column| {
-        let name = sea_orm::IdenStatic::as_str(column);
-        let new = !seen.contains(&name);
-        seen.push(name);
-        new
-    });
     Some(columns)
 }
 

@@ -1,17 +1,12 @@
-//! Feedback: NPS and CSAT answers.
+//! Feedback: NPS and CSAT answers (the rules are `jobs::feedback`).
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::feedback;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::DatabaseConnection;
 
 use crate::api_keys::Scope;
-use crate::graphql::{
-    customer_ref::{self, CustomerRef},
-    enums::FeedbackKind,
-    errors::{IntoApi, OrInternal, Problems},
-    guards::RequireScope,
-};
+use crate::graphql::{enums::FeedbackKind, errors::IntoApi, guards::RequireScope};
 
 /// One survey answer.
 pub struct Feedback(pub feedback::Model);
@@ -54,6 +49,19 @@ pub struct FeedbackInput {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
+impl From<FeedbackInput> for jobs::feedback::NewFeedback {
+    fn from(input: FeedbackInput) -> Self {
+        jobs::feedback::NewFeedback {
+            customer_id: input.customer_id.map(|id| id.0),
+            customer_external_id: input.customer_external_id,
+            kind: input.kind.into(),
+            score: input.score,
+            comment: input.comment,
+            occurred_at: input.occurred_at,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct FeedbackMutation;
 
@@ -62,58 +70,7 @@ impl FeedbackMutation {
     #[graphql(guard = "RequireScope(Scope::CustomersWrite)")]
     async fn record_feedback(&self, ctx: &Context<'_>, input: FeedbackInput) -> Result<Feedback> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let mut problems = Problems::new();
-        let reference = CustomerRef {
-            index: None,
-            prefix: "input".into(),
-            customer_id: input.customer_id.as_ref(),
-            customer_external_id: input.customer_external_id.as_deref(),
-        };
-        let customer_id = customer_ref::resolve(db, &[reference], &mut problems)
-            .await?
-            .pop()
-            .flatten();
-        let kind: entity::FeedbackKind = input.kind.into();
-        let range = kind.score_range();
-        if !range.contains(&input.score) {
-            problems.push(
-                None,
-                "input.score",
-                format!(
-                    "a {} score is {} to {}, got {}",
-                    kind_name(kind),
-                    range.start(),
-                    range.end(),
-                    input.score
-                ),
-            );
-        }
-        let comment = match input.comment.as_deref().map(str::trim) {
-            Some(comment) if comment.chars().count() > 10_000 => {
-                problems.push(None, "input.comment", "is longer than 10000 characters");
-                None
-            }
-            Some(comment) if !comment.is_empty() => Some(comment.to_owned()),
-            _ => None,
-        };
-        problems.into_result().into_api()?;
-        let now = Utc::now();
-        let model = feedback::ActiveModel {
-            customer_id: Set(customer_id.unwrap_or_default()),
-            kind: Set(kind),
-            score: Set(input.score),
-            comment: Set(comment),
-            occurred_at: Set(input.occurred_at.unwrap_or(now)),
-            created_at: Set(now),
-            ..Default::default()
-        };
-        Ok(Feedback(model.insert(db).await.or_internal()?))
-    }
-}
-
-fn kind_name(kind: entity::FeedbackKind) -> &'static str {
-    match kind {
-        entity::FeedbackKind::Nps => "NPS",
-        entity::FeedbackKind::Csat => "CSAT",
+        let recorded = jobs::feedback::record(db, input.into()).await.into_api()?;
+        Ok(Feedback(recorded))
     }
 }

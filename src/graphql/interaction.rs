@@ -1,16 +1,15 @@
-//! Interactions: contacts between the business and a customer.
+//! Interactions: contacts between the business and a customer (the rules are
+//! `jobs::interactions`).
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::interaction;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::DatabaseConnection;
 
 use crate::api_keys::Scope;
-use crate::domain::Label;
 use crate::graphql::{
-    customer_ref::{self, CustomerRef},
     enums::{Direction, InteractionChannel},
-    errors::{IntoApi, OrInternal, Problems},
+    errors::IntoApi,
     guards::RequireScope,
 };
 
@@ -60,6 +59,20 @@ pub struct InteractionInput {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
+impl From<InteractionInput> for jobs::interactions::NewInteraction {
+    fn from(input: InteractionInput) -> Self {
+        jobs::interactions::NewInteraction {
+            customer_id: input.customer_id.map(|id| id.0),
+            customer_external_id: input.customer_external_id,
+            channel: input.channel.into(),
+            direction: input.direction.into(),
+            subject: input.subject,
+            note: input.note,
+            occurred_at: input.occurred_at,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct InteractionMutation;
 
@@ -72,41 +85,9 @@ impl InteractionMutation {
         input: InteractionInput,
     ) -> Result<Interaction> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let mut problems = Problems::new();
-        let reference = CustomerRef {
-            index: None,
-            prefix: "input".into(),
-            customer_id: input.customer_id.as_ref(),
-            customer_external_id: input.customer_external_id.as_deref(),
-        };
-        let customer_id = customer_ref::resolve(db, &[reference], &mut problems)
-            .await?
-            .pop()
-            .flatten();
-        let subject = input
-            .subject
-            .as_deref()
-            .and_then(|s| problems.check(None, "input.subject", Label::parse(s, 200)));
-        let note = match input.note.as_deref().map(str::trim) {
-            Some(note) if note.chars().count() > 10_000 => {
-                problems.push(None, "input.note", "is longer than 10000 characters");
-                None
-            }
-            Some(note) if !note.is_empty() => Some(note.to_owned()),
-            _ => None,
-        };
-        problems.into_result().into_api()?;
-        let now = Utc::now();
-        let model = interaction::ActiveModel {
-            customer_id: Set(customer_id.unwrap_or_default()),
-            channel: Set(input.channel.into()),
-            direction: Set(input.direction.into()),
-            subject: Set(subject.map(Label::into_inner)),
-            note: Set(note),
-            occurred_at: Set(input.occurred_at.unwrap_or(now)),
-            created_at: Set(now),
-            ..Default::default()
-        };
-        Ok(Interaction(model.insert(db).await.or_internal()?))
+        let recorded = jobs::interactions::record(db, input.into())
+            .await
+            .into_api()?;
+        Ok(Interaction(recorded))
     }
 }

@@ -3,18 +3,16 @@
 
 use std::collections::HashMap;
 
+use anyhow::Context as _;
 use async_graphql::{Error, dataloader::Loader};
-use chrono::{DateTime, Utc};
-use entity::{
-    campaign, customer, customer_interest, customer_lifecycle, customer_value, email, feedback,
-    interaction, lifecycle_event, order, segment, value_model,
-};
+use entity::{campaign, customer, customer_lifecycle, customer_value, email, segment, value_model};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
 };
 
 use crate::graphql::errors::{IntoApi, OrInternal};
+use jobs::customers::children::{self, ChildCursor, CustomerChild};
 
 /// Customers by id (for `referredBy` and anything else that points at a customer).
 pub struct CustomerLoader(pub DatabaseConnection);
@@ -24,10 +22,9 @@ impl Loader<i64> for CustomerLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = customer::Entity::find()
-            .filter(customer::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.0)
+        let rows = jobs::customers::by_ids(&self.0, ids)
             .await
+            .context("failed to load customers")
             .or_internal()?;
         Ok(rows.into_iter().map(|c| (c.id, c)).collect())
     }
@@ -93,53 +90,12 @@ impl Loader<i64> for InterestsLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = customer_interest::Entity::find()
-            .filter(customer_interest::Column::CustomerId.is_in(ids.iter().copied()))
-            .order_by_asc(customer_interest::Column::Tag)
-            .all(&self.0)
+        jobs::customers::interests_of(&self.0, ids)
             .await
-            .or_internal()?;
-        let mut tags: HashMap<i64, Vec<String>> = ids.iter().map(|id| (*id, Vec::new())).collect();
-        for row in rows {
-            tags.entry(row.customer_id).or_default().push(row.tag);
-        }
-        Ok(tags)
+            .context("failed to load interests")
+            .or_internal()
     }
 }
-
-/// A customer's own rows (orders, interactions, feedback: newest first; lifecycle
-/// events: oldest first).
-pub trait CustomerChild: EntityTrait {
-    /// Pages run oldest first instead of newest first.
-    const OLDEST_FIRST: bool = false;
-    fn customer_id() -> Self::Column;
-    fn occurred_at() -> Self::Column;
-    fn id() -> Self::Column;
-}
-
-macro_rules! customer_child {
-    ($entity:path, $time:ident $(, $oldest_first:literal)?) => {
-        impl CustomerChild for $entity {
-            $(const OLDEST_FIRST: bool = $oldest_first;)?
-            fn customer_id() -> Self::Column {
-                <$entity as EntityTrait>::Column::CustomerId
-            }
-            fn occurred_at() -> Self::Column {
-                <$entity as EntityTrait>::Column::$time
-            }
-            fn id() -> Self::Column {
-                <$entity as EntityTrait>::Column::Id
-            }
-        }
-    };
-}
-customer_child!(order::Entity, OrderedAt);
-customer_child!(interaction::Entity, OccurredAt);
-customer_child!(feedback::Entity, OccurredAt);
-customer_child!(lifecycle_event::Entity, At, true);
-
-/// Where a page of children starts: the row's time and id.
-pub type ChildCursor = (DateTime<Utc>, i64);
 
 /// One page of one customer's rows: the first `limit` rows past `after`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -149,8 +105,8 @@ pub struct ChildPageKey {
     pub after: Option<ChildCursor>,
 }
 
-/// Loads a page of children for many customers at once with
-/// `ROW_NUMBER() OVER (PARTITION BY customer_id …)`, which SQLite and PostgreSQL share.
+/// Loads a page of children for many customers at once
+/// (`jobs::customers::children::pages`).
 pub struct ChildPageLoader<E> {
     db: DatabaseConnection,
     _entity: std::marker::PhantomData<E>,
@@ -186,77 +142,22 @@ where
                 .or_default()
                 .push(key.customer_id);
         }
-        let backend = self.db.get_database_backend();
         let mut pages = HashMap::new();
-        let order = if E::OLDEST_FIRST {
-            Order::Asc
-        } else {
-            Order::Desc
-        };
         for ((limit, after), customer_ids) in groups {
-            let row_number = Alias::new("row_number_in_customer");
-            let mut inner = Query::select();
-            inner
-                .column(Asterisk)
-                .expr_window_as(
-                    Func::cust("ROW_NUMBER"),
-                    WindowStatement::partition_by(E::customer_id())
-                        .order_by(E::occurred_at(), order.clone())
-                        .order_by(E::id(), order.clone())
-                        .to_owned(),
-                    row_number.clone(),
-                )
-                .from(E::default())
-                .and_where(E::customer_id().is_in(customer_ids.iter().copied()));
-            if let Some((at, id)) = after {
-                inner.and_where(if E::OLDEST_FIRST {
-                    E::occurred_at()
-                        .gt(at)
-                        .or(E::occurred_at().eq(at).and(E::id().gt(id)))
-                } else {
-                    E::occurred_at()
-                        .lt(at)
-                        .or(E::occurred_at().eq(at).and(E::id().lt(id)))
-                });
-            }
-            let outer = Query::select()
-                .column(Asterisk)
-                .from_subquery(inner, Alias::new("numbered"))
-                .and_where(Expr::col(row_number).lte(limit as i64))
-                .order_by(E::occurred_at(), order.clone())
-                .order_by(E::id(), order.clone())
-                .to_owned();
-            let rows = E::find()
-                .from_raw_sql(backend.build(&outer))
-                .all(&self.db)
+            let by_customer = children::pages::<E>(&self.db, &customer_ids, limit, after)
                 .await
+                .context("failed to load a page of customers' rows")
                 .or_internal()?;
-            let mut by_customer: HashMap<i64, Vec<E::Model>> = HashMap::new();
-            for row in rows {
-                let customer_id = customer_id_of::<E>(&row);
-                by_customer.entry(customer_id).or_default().push(row);
-            }
-            for customer_id in customer_ids {
-                let rows = by_customer.remove(&customer_id).unwrap_or_default();
-                pages.insert(
-                    ChildPageKey {
-                        customer_id,
-                        limit,
-                        after,
-                    },
-                    rows,
-                );
-            }
+            pages.extend(by_customer.into_iter().map(|(customer_id, rows)| {
+                let key = ChildPageKey {
+                    customer_id,
+                    limit,
+                    after,
+                };
+                (key, rows)
+            }));
         }
         Ok(pages)
-    }
-}
-
-fn customer_id_of<E: CustomerChild>(model: &E::Model) -> i64 {
-    use sea_orm::ModelTrait;
-    match model.get(E::customer_id()) {
-        sea_orm::Value::BigInt(Some(id)) => id,
-        _ => 0,
     }
 }
 

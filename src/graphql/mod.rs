@@ -8,8 +8,6 @@ pub mod customer;
 pub mod customer_columns;
 /// Customer writes: create, update, bulk upsert, erase.
 pub mod customer_mutation;
-/// Resolving `customerId` / `customerExternalId` references.
-pub mod customer_ref;
 /// GraphQL enums mirroring the stored ones.
 pub mod enums;
 /// Error codes and input problem lists.
@@ -38,8 +36,6 @@ pub mod scalars;
 pub mod segments;
 /// Value scores, models, RFM matrix, tiers.
 pub mod value;
-/// Locks that serialise writers which read before they write.
-pub mod write_locks;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
 use sea_orm::DatabaseConnection;

@@ -89,14 +89,14 @@ pub async fn confirm(state: web::Data<AppState>, token: web::Path<String>) -> Ht
     )
 }
 
-/// POST: unsubscribes at once (the rules are `jobs::mail::unsubscribe::unsubscribe`).
+/// POST: unsubscribes at once (the rules are `jobs::customers::unsubscribe`).
 pub async fn unsubscribe(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     let (email_id, customer_id) = match verify(&state, &token).await {
         Ok((email_id, customer_id, _)) => (email_id, customer_id),
         Err(response) => return response,
     };
-    use jobs::mail::unsubscribe::Outcome;
-    match jobs::mail::unsubscribe::unsubscribe(&state.db, email_id, customer_id, Utc::now()).await {
+    use jobs::customers::UnsubscribeOutcome as Outcome;
+    match jobs::customers::unsubscribe(&state.db, email_id, customer_id, Utc::now()).await {
         Ok(Outcome::Unsubscribed | Outcome::AlreadyUnsubscribed) => page(
             StatusCode::OK,
             "Unsubscribed",

@@ -24,6 +24,16 @@ impl Label {
     }
 }
 
+/// Free text (an interaction's note, a feedback comment): trimmed, `None` when nothing
+/// is left, refused past `max_chars` characters.
+pub fn parse_free_text(input: &str, max_chars: usize) -> Result<Option<String>, String> {
+    let text = input.trim();
+    if text.chars().count() > max_chars {
+        return Err(format!("is longer than {max_chars} characters"));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 /// An interest tag: lower-cased so that `Coffee` and `coffee` are one interest.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct InterestTag(String);

@@ -5,10 +5,11 @@
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::{customer, email};
+use entity::email;
 use hmac::{Hmac, Mac};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 use sha2::Sha256;
 
@@ -51,80 +52,33 @@ pub fn verify(secret: &[u8], token: &str) -> Option<(i64, i64)> {
         .map(|()| (email_id, customer_id))
 }
 
-/// What following an unsubscribe link did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Consent is off from now on.
-    Unsubscribed,
-    /// Consent was already off: nothing changed.
-    AlreadyUnsubscribed,
-    /// The customer agreed to email again after this email went out: the link speaks
-    /// for a consent that no longer exists, so it changes nothing (a newer email's link
-    /// does).
-    Stale { consented_at: DateTime<Utc> },
-    /// No such email to this customer.
-    Unknown,
-}
-
-/// Follows a verified link: turns marketing consent off and marks the email that lost
-/// the customer, unless consent is already off or was given again after the email
-/// went out. `unsubscribedAt` is the time of the latest unsubscribe.
-pub async fn unsubscribe(
-    db: &DatabaseConnection,
+/// When the email of a link went out (its creation, if it never did), or `None` when
+/// there is no such email to this customer. What the link may still change is the
+/// customers' rule (`crate::customers::unsubscribe`).
+pub async fn went_out(
+    db: &impl ConnectionTrait,
     email_id: i64,
     customer_id: i64,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Outcome> {
-    let txn = db.begin().await.context("failed to start an unsubscribe")?;
-    let Some(sent) = email::Entity::find_by_id(email_id)
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(email::Entity::find_by_id(email_id)
         .filter(email::Column::CustomerId.eq(customer_id))
-        .one(&txn)
-        .await
-        .context("failed to read the email of an unsubscribe link")?
-    else {
-        return Ok(Outcome::Unknown);
-    };
-    let Some(person) = customer::Entity::find_by_id(customer_id)
-        .one(&txn)
-        .await
-        .context("failed to read the customer of an unsubscribe link")?
-    else {
-        return Ok(Outcome::Unknown);
-    };
-    if !person.marketing_consent {
-        return Ok(Outcome::AlreadyUnsubscribed);
-    }
-    let went_out = sent.sent_at.unwrap_or(sent.created_at);
-    if let Some(consented_at) = person.consent_updated_at
-        && consented_at > went_out
-    {
-        return Ok(Outcome::Stale { consented_at });
-    }
-    // Guarded by consent still being on: of two concurrent clicks one unsubscribes.
-    let changed = customer::Entity::update_many()
-        .filter(customer::Column::Id.eq(customer_id))
-        .filter(customer::Column::MarketingConsent.eq(true))
-        .col_expr(customer::Column::MarketingConsent, Expr::value(false))
-        .col_expr(customer::Column::UnsubscribedAt, Expr::value(now))
-        .col_expr(customer::Column::ConsentUpdatedAt, Expr::value(now))
-        .col_expr(customer::Column::UpdatedAt, Expr::value(now))
-        .exec(&txn)
-        .await
-        .context("failed to turn marketing consent off")?
-        .rows_affected;
-    if changed == 0 {
-        return Ok(Outcome::AlreadyUnsubscribed);
-    }
+        .one(db)
+        .await?
+        .map(|sent| sent.sent_at.unwrap_or(sent.created_at)))
+}
+
+/// Marks the email whose link lost the customer (campaign reports count them).
+pub async fn mark_unsubscribed(
+    db: &impl ConnectionTrait,
+    email_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     email::Entity::update_many()
         .filter(email::Column::Id.eq(email_id))
         .col_expr(email::Column::UnsubscribedAt, Expr::value(now))
-        .exec(&txn)
+        .exec(db)
         .await
-        .context("failed to mark the email that lost the customer")?;
-    txn.commit()
-        .await
-        .context("failed to commit an unsubscribe")?;
-    Ok(Outcome::Unsubscribed)
+        .map(|_| ())
 }
 
 /// The link in an email.

@@ -1,4 +1,6 @@
-//! Serialising writers that read before they write, on both databases.
+//! Serialising writers that read before they write, on both databases: customer
+//! upserts (by externalId) and everything that recomputes what a customer row keeps
+//! (order aggregates).
 //!
 //! A resolver that reads (is this externalId known? what do this customer's orders add
 //! up to?) and then writes from what it read is only right if nobody changes what it read

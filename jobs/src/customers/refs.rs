@@ -1,34 +1,54 @@
-//! Inputs that name a customer by `customerId` or `customerExternalId`.
+//! Inputs that name a customer by `customerId` or `customerExternalId` (orders,
+//! interactions, feedback): resolved to ids with two statements for a whole batch.
 
 use std::collections::HashMap;
 
-use async_graphql::{ID, Result};
 use entity::customer;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::graphql::{
-    customer::customer_id_of,
-    errors::{OrInternal, Problems},
-};
+use crate::errors::Problems;
 
-/// One row's reference to a customer, as sent.
+/// One row's reference to a customer, as sent, and where it sits in the input (for the
+/// paths of its problems: `<prefix>.customerId`).
 pub struct CustomerRef<'a> {
     pub index: Option<usize>,
     pub prefix: String,
-    pub customer_id: Option<&'a ID>,
+    pub customer_id: Option<&'a str>,
     pub customer_external_id: Option<&'a str>,
 }
 
-/// Resolves every reference with two queries; a missing, doubled or unknown reference is
-/// a problem at `<prefix>.customerId` / `<prefix>.customerExternalId`.
+/// The numeric id behind a customer id as the API spells it.
+pub fn parse_id(id: &str) -> Result<i64, String> {
+    id.parse::<i64>()
+        .map_err(|_| format!("`{id}` is not a customer id"))
+}
+
+/// Resolves the reference of a single input (the argument `input`).
+pub async fn resolve_one(
+    db: &impl ConnectionTrait,
+    customer_id: Option<&str>,
+    customer_external_id: Option<&str>,
+    problems: &mut Problems,
+) -> Result<Option<i64>, DbErr> {
+    let reference = CustomerRef {
+        index: None,
+        prefix: "input".into(),
+        customer_id,
+        customer_external_id,
+    };
+    Ok(resolve(db, &[reference], problems).await?.pop().flatten())
+}
+
+/// Resolves every reference; a missing, doubled or unknown reference is a problem at
+/// `<prefix>.customerId` / `<prefix>.customerExternalId` and resolves to `None`.
 pub async fn resolve(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     refs: &[CustomerRef<'_>],
     problems: &mut Problems,
-) -> Result<Vec<Option<i64>>> {
+) -> Result<Vec<Option<i64>>, DbErr> {
     let ids: Vec<i64> = refs
         .iter()
-        .filter_map(|r| r.customer_id.and_then(|id| customer_id_of(id).ok()))
+        .filter_map(|r| r.customer_id.and_then(|id| parse_id(id).ok()))
         .collect();
     let external_ids: Vec<String> = refs
         .iter()
@@ -40,8 +60,7 @@ pub async fn resolve(
         .filter(customer::Column::Id.is_in(ids))
         .into_tuple()
         .all(db)
-        .await
-        .or_internal()?;
+        .await?;
     let by_external_id: HashMap<String, i64> = customer::Entity::find()
         .select_only()
         .column(customer::Column::ExternalId)
@@ -49,8 +68,7 @@ pub async fn resolve(
         .filter(customer::Column::ExternalId.is_in(external_ids))
         .into_tuple::<(String, i64)>()
         .all(db)
-        .await
-        .or_internal()?
+        .await?
         .into_iter()
         .collect();
 
@@ -59,7 +77,7 @@ pub async fn resolve(
         .map(|r| match (r.customer_id, r.customer_external_id) {
             (Some(id), None) => {
                 let field = format!("{}.customerId", r.prefix);
-                match customer_id_of(id) {
+                match parse_id(id) {
                     Ok(id) if known_ids.contains(&id) => Some(id),
                     Ok(id) => {
                         problems.push(r.index, field, format!("no customer with id {id}"));
