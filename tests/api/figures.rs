@@ -302,6 +302,12 @@ async fn every_money_figure_equals_an_independent_computation() {
         };
         assert_eq!(digest["summary"]["average_clv"], json!(grouped(mean(&all_clvs).unwrap())), "{digest}");
         assert_eq!(digest["summary"]["revenue"], json!("0.00"), "{digest}");
+        // Its stage funnel is lifecycleSummary's count per stage (one domain function).
+        let summary = app.admin_ok("{ lifecycleSummary { stage customers } }", json!({})).await;
+        let stages: Vec<Value> = summary["lifecycleSummary"].as_array().unwrap().iter()
+            .map(|s| json!([s["stage"], s["customers"]]))
+            .collect();
+        assert_eq!(digest["stages"], json!(stages), "{digest}");
     })
     .await;
 }
