@@ -308,6 +308,12 @@ async fn every_money_figure_equals_an_independent_computation() {
             .map(|s| json!([s["stage"], s["customers"]]))
             .collect();
         assert_eq!(digest["stages"], json!(stages), "{digest}");
+        // Its heat map is rfmMatrix's counts.
+        let cells = app.admin_ok("{ rfmMatrix { r f customers } }", json!({})).await;
+        for cell in cells["rfmMatrix"].as_array().unwrap() {
+            let (r, f) = (cell["r"].as_u64().unwrap() as usize, cell["f"].as_u64().unwrap() as usize);
+            assert_eq!(digest["rfm"][r - 1][f - 1], cell["customers"], "{cell}");
+        }
     })
     .await;
 }

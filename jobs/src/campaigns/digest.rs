@@ -296,20 +296,11 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // The counts of `rfmMatrix`.
     let mut rfm = [[0_u64; 5]; 5];
-    for row in q
-        .all(&format!(
-            "SELECT r_score, f_score, COUNT(*) AS n FROM customer_values \
-             WHERE job_run_id = {LATEST_VALUE_RUN} AND r_score IS NOT NULL AND f_score IS NOT NULL \
-             GROUP BY r_score, f_score"
-        ))
-        .await?
-    {
-        let r: i16 = row.try_get("", "r_score")?;
-        let f: i16 = row.try_get("", "f_score")?;
-        let n: i64 = row.try_get("", "n")?;
-        if let (Ok(r @ 1..=5), Ok(f @ 1..=5)) = (usize::try_from(r), usize::try_from(f)) {
-            rfm[r - 1][f - 1] = u64::try_from(n).unwrap_or(0);
+    for cell in crate::value_scores::reports::rfm_matrix(db).await? {
+        if let (Ok(r @ 1..=5), Ok(f @ 1..=5)) = (usize::try_from(cell.r), usize::try_from(cell.f)) {
+            rfm[r - 1][f - 1] = u64::try_from(cell.customers).unwrap_or(0);
         }
     }
 
