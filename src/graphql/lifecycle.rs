@@ -219,7 +219,7 @@ impl LifecyclePlaybook {
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::campaigns::Campaign>> {
         crate::graphql::guards::require(ctx, crate::api_keys::Scope::CampaignsRead)?;
-        crate::graphql::campaigns::campaigns_for_stage(ctx, &self.0.stage).await
+        crate::graphql::campaigns::campaigns_for_stage(ctx, stored_stage(&self.0.stage)?).await
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::lifecycle::Stage;
-use crate::{JobContext, JobStats, mail::Mailer, mail::templates::Rendered};
+use crate::{DomainResult, JobContext, JobStats, Problems};
+use crate::{mail::Mailer, mail::templates::Rendered};
 
 /// How many lifecycle moves a digest lists.
 const MOVEMENTS_SHOWN: usize = 8;
@@ -29,6 +30,33 @@ pub async fn recipients(
     Ok(crate::app_settings::load(db, RECIPIENTS_KEY)
         .await?
         .unwrap_or_else(|| configured.to_vec()))
+}
+
+/// Replaces the recipients (overriding `DIGEST_RECIPIENTS`): addresses by the customers'
+/// rule ([`crate::customers::EmailAddress`]), each bad one named (`addresses[i]`),
+/// duplicates kept once. The list saved.
+pub async fn update_recipients(
+    db: &impl ConnectionTrait,
+    addresses: &[String],
+) -> DomainResult<Vec<String>> {
+    let mut problems = Problems::new();
+    let mut clean = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        match crate::customers::EmailAddress::parse(address) {
+            Err(message) => problems.push(Some(i), format!("addresses[{i}]"), message),
+            Ok(address) => {
+                let address = address.into_inner();
+                if !clean.contains(&address) {
+                    clean.push(address);
+                }
+            }
+        }
+    }
+    problems.into_result()?;
+    crate::app_settings::save(db, RECIPIENTS_KEY, &clean)
+        .await
+        .context("failed to save the digest recipients")?;
+    Ok(clean)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
