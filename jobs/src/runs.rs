@@ -6,10 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::job_run::{self, JobStatus};
 use entity::sql::nth_placeholder as p;
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ConnectionTrait, IntoActiveModel, Statement,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
-use crate::{JobContext, JobParams, JobStats};
+use crate::{DomainResult, JobContext, JobParams, JobStats};
 
 /// The jobs clientele knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -242,7 +243,7 @@ async fn forget_heartbeat(db: &impl ConnectionTrait, run_id: i64) -> anyhow::Res
 /// (SIGKILL, a crash, a lost machine) without recording an end, and would otherwise stay
 /// `RUNNING` forever. Any scheduler sharing the database does this; the number closed.
 pub async fn close_abandoned(db: &impl ConnectionTrait, now: DateTime<Utc>) -> anyhow::Result<u64> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use sea_orm::sea_query::Expr;
     let backend = db.get_database_backend();
     let expired = db
         .query_all_raw(Statement::from_sql_and_values(
@@ -294,6 +295,79 @@ pub async fn close_abandoned(db: &impl ConnectionTrait, now: DateTime<Utc>) -> a
         .context("failed to remove an expired run heartbeat")?;
     }
     Ok(closed)
+}
+
+/// Runs a job now for someone waiting on it (the `runJob` mutation): with `wait`, the
+/// finished run; without, the run as begun (`RUNNING`), finishing in the background,
+/// where a failure to record its end is logged.
+pub async fn start(
+    context: &JobContext,
+    job: JobName,
+    params: JobParams,
+    wait: bool,
+) -> anyhow::Result<job_run::Model> {
+    let run = begin(context, job, &params).await?;
+    if wait {
+        return complete(context, run, job, params).await;
+    }
+    let running = run.clone();
+    let context = context.clone();
+    tokio::spawn(async move {
+        if let Err(error) = complete(&context, run, job, params).await {
+            tracing::error!(error.cause_chain = ?error, "could not record the end of a job run");
+        }
+    });
+    Ok(running)
+}
+
+/// The most recent run of a job, however it was started.
+pub async fn latest(
+    db: &impl ConnectionTrait,
+    job: JobName,
+) -> DomainResult<Option<job_run::Model>> {
+    Ok(job_run::Entity::find()
+        .filter(job_run::Column::Name.eq(job.as_str()))
+        .order_by_desc(job_run::Column::Id)
+        .one(db)
+        .await
+        .context("failed to load the latest run")?)
+}
+
+/// Runs of the job named `name` (every job's without it).
+fn runs_named(name: Option<&str>) -> sea_orm::Select<job_run::Entity> {
+    let query = job_run::Entity::find();
+    match name {
+        Some(name) => query.filter(job_run::Column::Name.eq(name)),
+        None => query,
+    }
+}
+
+/// Up to `limit` runs (of the job named `name`, or of all), newest first, before the id
+/// `before`.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    name: Option<&str>,
+    before: Option<i64>,
+    limit: u64,
+) -> DomainResult<Vec<job_run::Model>> {
+    let mut query = runs_named(name);
+    if let Some(before) = before {
+        query = query.filter(job_run::Column::Id.lt(before));
+    }
+    Ok(query
+        .order_by_desc(job_run::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .context("failed to load a page of job runs")?)
+}
+
+/// How many runs there are (of the job named `name`, or of all).
+pub async fn count(db: &impl ConnectionTrait, name: Option<&str>) -> DomainResult<u64> {
+    Ok(runs_named(name)
+        .count(db)
+        .await
+        .context("failed to count job runs")?)
 }
 
 /// Begins and completes a run: what the scheduler and `clientele run-job` do.

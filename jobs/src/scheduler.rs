@@ -4,7 +4,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{JobContext, JobName, JobParams, leases, runs};
+use crate::{DomainError, DomainResult, JobContext, JobName, JobParams, leases, runs};
 
 /// When scheduled jobs run. Cron expressions have six fields, seconds first
 /// (`0 0 2 * * *` is 02:00 every day), read in `time_zone`.
@@ -126,6 +126,36 @@ impl SchedulerSettings {
         schedule: JobSchedule,
     ) -> anyhow::Result<()> {
         crate::app_settings::save(db, &schedule_key(job), &schedule).await
+    }
+
+    /// Changes when a job runs: a six-field cron expression (seconds first) and, when
+    /// given, the IANA time zone it is read in (both trimmed; a bad one is refused as
+    /// `schedule` or `timeZone`). The settings in force afterwards.
+    pub async fn update_schedule(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        job: JobName,
+        schedule: &str,
+        time_zone: Option<&str>,
+    ) -> DomainResult<Self> {
+        let schedule = schedule.trim().to_owned();
+        let time_zone = time_zone.map(|zone| zone.trim().to_owned());
+        check_schedule(&schedule, time_zone.as_deref())
+            .map_err(|(field, message)| DomainError::invalid(field, message))?;
+        Self::save_override(
+            db,
+            job,
+            JobSchedule {
+                schedule,
+                time_zone,
+            },
+        )
+        .await
+        .context("failed to save the schedule")?;
+        Ok(self
+            .effective(db)
+            .await
+            .context("failed to load the schedules")?)
     }
 
     /// Refuses an unknown time zone or an expression that does not parse, naming it.

@@ -4,6 +4,9 @@
 //! this run — never rewriting the previous run's — inside one transaction with the
 //! model, so a failed run leaves the previous scores current.
 
+/// Reports over the stored scores: the latest models, the R × F grid, the value tiers.
+pub mod reports;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -19,7 +22,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::value::scoring::{self, CustomerInput, ScoringOutcome};
-use crate::{JobContext, JobStats};
+use crate::{DomainError, DomainResult, JobContext, JobStats};
 use crate::{bulk, day_start};
 use entity::sql::{day_key_sql, day_number_of_key, day_number_sql, placeholder};
 
@@ -531,15 +534,20 @@ pub struct Backtest {
 }
 
 /// Fits BG/NBD on orders up to `calibration_end` and compares each customer's expected
-/// purchase days in (`calibration_end`, `holdout_end`] with what they did.
+/// purchase days in (`calibration_end`, `holdout_end`] with what they did. A holdout
+/// that does not follow the calibration, or a calibration period the model cannot be
+/// fitted on, is refused (`holdoutEnd`).
 pub async fn backtest<C: ConnectionTrait + StreamTrait>(
     db: &C,
     calibration_end: NaiveDate,
     holdout_end: NaiveDate,
-) -> anyhow::Result<Result<Backtest, String>> {
+) -> DomainResult<Backtest> {
     use crate::value::{bgnbd, scoring};
     if holdout_end <= calibration_end {
-        return Ok(Err("holdoutEnd must come after calibrationEnd".into()));
+        return Err(DomainError::invalid(
+            "holdoutEnd",
+            "holdoutEnd must come after calibrationEnd",
+        ));
     }
     let calibration_cutoff = day_start(
         calibration_end
@@ -565,9 +573,10 @@ pub async fn backtest<C: ConnectionTrait + StreamTrait>(
     {
         Ok(fit) => fit,
         Err(error) => {
-            return Ok(Err(format!(
-                "the calibration period cannot be fitted: {error}"
-            )));
+            return Err(DomainError::invalid(
+                "holdoutEnd",
+                format!("the calibration period cannot be fitted: {error}"),
+            ));
         }
     };
 
@@ -614,7 +623,7 @@ pub async fn backtest<C: ConnectionTrait + StreamTrait>(
         absolute_error += (predicted - observed as f64).abs();
     }
     let customers = buyers.len() as u64;
-    Ok(Ok(Backtest {
+    Ok(Backtest {
         customers,
         predicted_total,
         actual_total,
@@ -624,5 +633,5 @@ pub async fn backtest<C: ConnectionTrait + StreamTrait>(
             0.0
         },
         fit,
-    }))
+    })
 }

@@ -1,15 +1,15 @@
 //! Jobs through the API: `runJob` and the run history.
 
+use anyhow::Context as _;
 use async_graphql::{Context, Enum, Json, Object, Result, connection::Edge};
 use chrono::{DateTime, Utc};
 use entity::job_run;
 use futures::FutureExt;
 use jobs::{JobContext, JobName, JobParams, runs};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::api_keys::Scope;
 use crate::graphql::{
-    errors::{OrInternal, bad_input},
+    errors::{IntoApi, OrInternal, bad_input},
     guards::RequireScope,
     pagination::{CountedConnection, Page, TotalCount, encode_cursor},
     scalars::Date,
@@ -90,13 +90,8 @@ impl Job {
     /// The most recent run, however it was started.
     async fn last_run(&self, ctx: &Context<'_>) -> Result<Option<JobRun>> {
         let context = ctx.data::<JobContext>()?;
-        Ok(job_run::Entity::find()
-            .filter(job_run::Column::Name.eq(self.name.as_str()))
-            .order_by_desc(job_run::Column::Id)
-            .one(&context.db)
-            .await
-            .or_internal()?
-            .map(JobRun))
+        let latest = runs::latest(&context.db, self.name).await.into_api()?;
+        Ok(latest.map(JobRun))
     }
 }
 
@@ -113,6 +108,7 @@ impl JobQuery {
             .data::<jobs::SchedulerSettings>()?
             .effective(&context.db)
             .await
+            .context("failed to load the schedules")
             .or_internal()?;
         Ok(JobName::ALL
             .into_iter()
@@ -134,25 +130,20 @@ impl JobQuery {
     ) -> Result<CountedConnection<JobRun>> {
         let context = ctx.data::<JobContext>()?;
         let page = Page::<i64>::forward(first, after)?;
-        let mut query = job_run::Entity::find();
-        if let Some(name) = name {
-            query = query.filter(job_run::Column::Name.eq(name));
-        }
-        let count_query = query.clone();
         let db = context.db.clone();
+        let counted_name = name.clone();
         let total = TotalCount::new(move || {
-            let (db, query) = (db.clone(), count_query.clone());
-            async move { query.count(&db).await.or_internal() }.boxed()
+            let (db, name) = (db.clone(), counted_name.clone());
+            async move { runs::count(&db, name.as_deref()).await.into_api() }.boxed()
         });
-        if let Some(before_id) = page.cursor {
-            query = query.filter(job_run::Column::Id.lt(before_id));
-        }
-        let rows = query
-            .order_by_desc(job_run::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&context.db)
-            .await
-            .or_internal()?;
+        let rows = runs::page(
+            &context.db,
+            name.as_deref(),
+            page.cursor,
+            page.fetch_limit(),
+        )
+        .await
+        .into_api()?;
         let (rows, has_previous, has_next) = page.finish(rows);
         let mut connection =
             CountedConnection::with_additional_fields(has_previous, has_next, total);
@@ -182,25 +173,11 @@ impl JobMutation {
     ) -> Result<Job> {
         let context = ctx.data::<JobContext>()?;
         let job = JobName::parse(&name).map_err(|message| bad_input("name", message))?;
-        let schedule = schedule.trim().to_owned();
-        let time_zone = time_zone.map(|z| z.trim().to_owned());
-        jobs::scheduler::check_schedule(&schedule, time_zone.as_deref())
-            .map_err(|(field, message)| bad_input(field, message))?;
-        jobs::SchedulerSettings::save_override(
-            &context.db,
-            job,
-            jobs::scheduler::JobSchedule {
-                schedule,
-                time_zone,
-            },
-        )
-        .await
-        .or_internal()?;
         let schedules = ctx
             .data::<jobs::SchedulerSettings>()?
-            .effective(&context.db)
+            .update_schedule(&context.db, job, &schedule, time_zone.as_deref())
             .await
-            .or_internal()?;
+            .into_api()?;
         Ok(Job {
             name: job,
             schedules,
@@ -222,26 +199,16 @@ impl JobMutation {
         at: Option<chrono::DateTime<chrono::Utc>>,
         #[graphql(default = true)] wait: bool,
     ) -> Result<JobRun> {
-        let context = ctx.data::<JobContext>()?.clone();
+        let context = ctx.data::<JobContext>()?;
         let job = JobName::parse(&name).map_err(|message| bad_input("name", message))?;
         let params = JobParams {
             as_of: as_of.map(|d| d.0),
             at,
         };
-        let run = runs::begin(&context, job, &params).await.or_internal()?;
-        if wait {
-            let finished = runs::complete(&context, run, job, params)
-                .await
-                .or_internal()?;
-            Ok(JobRun(finished))
-        } else {
-            let running = run.clone();
-            tokio::spawn(async move {
-                if let Err(error) = runs::complete(&context, run, job, params).await {
-                    tracing::error!(error.cause_chain = ?error, "could not record the end of a job run");
-                }
-            });
-            Ok(JobRun(running))
-        }
+        let run = runs::start(context, job, params, wait)
+            .await
+            .context("failed to run the job")
+            .or_internal()?;
+        Ok(JobRun(run))
     }
 }

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use async_graphql::{Error, dataloader::Loader};
 use entity::{campaign, customer, customer_lifecycle, customer_value, email, segment, value_model};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
-};
+use sea_orm::DatabaseConnection;
 
 use crate::graphql::errors::{IntoApi, OrInternal};
 use jobs::customers::children::{self, ChildCursor, CustomerChild};
@@ -38,12 +35,9 @@ impl Loader<i64> for CustomerValueLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = customer_value::Entity::find()
-            .filter(customer_value::Column::CustomerId.is_in(ids.iter().copied()))
-            .filter(customer_value::latest_run())
-            .all(&self.0)
+        let rows = jobs::value_scores::reports::latest_scores_of(&self.0, ids)
             .await
-            .or_internal()?;
+            .into_api()?;
         Ok(rows.into_iter().map(|v| (v.customer_id, v)).collect())
     }
 }
@@ -56,11 +50,9 @@ impl Loader<i64> for CustomerLifecycleLoader {
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = customer_lifecycle::Entity::find()
-            .filter(customer_lifecycle::Column::CustomerId.is_in(ids.iter().copied()))
-            .all(&self.0)
+        let rows = jobs::lifecycle::reports::stages_of(&self.0, ids)
             .await
-            .or_internal()?;
+            .into_api()?;
         Ok(rows.into_iter().map(|l| (l.customer_id, l)).collect())
     }
 }
@@ -73,11 +65,9 @@ impl Loader<i64> for ValueModelLoader {
     type Error = Error;
 
     async fn load(&self, run_ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = value_model::Entity::find()
-            .filter(value_model::Column::JobRunId.is_in(run_ids.iter().copied()))
-            .all(&self.0)
+        let rows = jobs::value_scores::reports::models_of_runs(&self.0, run_ids)
             .await
-            .or_internal()?;
+            .into_api()?;
         Ok(rows.into_iter().map(|m| (m.job_run_id, m)).collect())
     }
 }
@@ -198,11 +188,7 @@ impl Loader<()> for CampaignsLoader {
     type Error = Error;
 
     async fn load(&self, _: &[()]) -> Result<HashMap<(), Self::Value>, Self::Error> {
-        let all = campaign::Entity::find()
-            .order_by_asc(campaign::Column::Id)
-            .all(&self.0)
-            .await
-            .or_internal()?;
+        let all = jobs::campaigns::all(&self.0).await.into_api()?;
         Ok(HashMap::from([((), all)]))
     }
 }
@@ -211,41 +197,11 @@ impl Loader<()> for CampaignsLoader {
 pub struct CampaignStatsLoader(pub DatabaseConnection);
 
 impl Loader<i64> for CampaignStatsLoader {
-    type Value = crate::graphql::campaigns::CampaignStats;
+    type Value = jobs::campaigns::CampaignStats;
     type Error = Error;
 
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows: Vec<(i64, entity::EmailStatus, i64, i64, i64)> = email::Entity::find()
-            .select_only()
-            .column(email::Column::CampaignId)
-            .column(email::Column::Status)
-            .column_as(email::Column::Id.count(), "n")
-            .column_as(email::Column::UnsubscribedAt.count(), "unsubscribed")
-            .column_as(email::Column::ConvertedAt.count(), "converted")
-            .filter(email::Column::CampaignId.is_in(ids.iter().copied()))
-            .group_by(email::Column::CampaignId)
-            .group_by(email::Column::Status)
-            .into_tuple()
-            .all(&self.0)
-            .await
-            .or_internal()?;
-        let mut stats: HashMap<i64, Self::Value> =
-            ids.iter().map(|id| (*id, Self::Value::default())).collect();
-        for (campaign_id, status, n, unsubscribed, converted) in rows {
-            let of = stats.entry(campaign_id).or_default();
-            let n = n as u64;
-            match status {
-                entity::EmailStatus::Queued
-                | entity::EmailStatus::Sending
-                | entity::EmailStatus::Retrying => of.queued += n,
-                entity::EmailStatus::Sent => of.sent += n,
-                entity::EmailStatus::Failed => of.failed += n,
-                entity::EmailStatus::Suppressed => of.suppressed += n,
-            }
-            of.unsubscribed += unsubscribed as u64;
-            of.converted += converted as u64;
-        }
-        Ok(stats)
+        jobs::campaigns::email_stats(&self.0, ids).await.into_api()
     }
 }
 
@@ -259,7 +215,7 @@ pub struct EmailPageKey {
 }
 
 /// Pages of emails for many customers at once, like [`ChildPageLoader`] but keyed by
-/// id alone, as the outbox's cursors are.
+/// id alone, as the outbox's cursors are: one statement per page size and cursor.
 pub struct EmailPageLoader(pub DatabaseConnection);
 
 impl Loader<EmailPageKey> for EmailPageLoader {
@@ -277,53 +233,20 @@ impl Loader<EmailPageKey> for EmailPageLoader {
                 .or_default()
                 .push(key.customer_id);
         }
-        let backend = self.0.get_database_backend();
         let mut pages = HashMap::new();
         for ((limit, after), customer_ids) in groups {
-            let row_number = Alias::new("row_number_in_customer");
-            let mut inner = Query::select();
-            inner
-                .column(Asterisk)
-                .expr_window_as(
-                    Func::cust("ROW_NUMBER"),
-                    WindowStatement::partition_by(email::Column::CustomerId)
-                        .order_by(email::Column::Id, Order::Desc)
-                        .to_owned(),
-                    row_number.clone(),
-                )
-                .from(email::Entity)
-                .and_where(email::Column::CustomerId.is_in(customer_ids.iter().copied()));
-            if let Some(after) = after {
-                inner.and_where(email::Column::Id.lt(after));
-            }
-            let outer = Query::select()
-                .column(Asterisk)
-                .from_subquery(inner, Alias::new("numbered"))
-                .and_where(Expr::col(row_number).lte(limit as i64))
-                .order_by(email::Column::Id, Order::Desc)
-                .to_owned();
-            let rows = email::Entity::find()
-                .from_raw_sql(backend.build(&outer))
-                .all(&self.0)
-                .await
-                .or_internal()?;
-            let mut by_customer: HashMap<i64, Vec<email::Model>> = HashMap::new();
-            for row in rows {
-                if let Some(customer_id) = row.customer_id {
-                    by_customer.entry(customer_id).or_default().push(row);
-                }
-            }
-            for customer_id in customer_ids {
-                let rows = by_customer.remove(&customer_id).unwrap_or_default();
-                pages.insert(
-                    EmailPageKey {
-                        customer_id,
-                        limit,
-                        after,
-                    },
-                    rows,
-                );
-            }
+            let of_customers =
+                jobs::mail::outbox::pages_of_customers(&self.0, &customer_ids, after, limit)
+                    .await
+                    .into_api()?;
+            pages.extend(of_customers.into_iter().map(|(customer_id, rows)| {
+                let key = EmailPageKey {
+                    customer_id,
+                    limit,
+                    after,
+                };
+                (key, rows)
+            }));
         }
         Ok(pages)
     }

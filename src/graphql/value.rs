@@ -3,21 +3,13 @@
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
-use entity::{
-    Money, MoneyTotal, customer_value,
-    sql::{money_sum_high, money_sum_low},
-    value_model,
-};
-use jobs::value::bgnbd::{self, BgNbdParams, PurchaseHistory};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
-    sea_query::{Expr, Func},
-};
+use entity::{Money, customer_value, value_model};
+use jobs::value_scores::reports;
+use sea_orm::DatabaseConnection;
 
 use crate::api_keys::Scope;
 use crate::graphql::{
-    errors::{OrInternal, bad_input},
+    errors::IntoApi,
     guards::RequireScope,
     loaders::ValueModelLoader,
     scalars::{Date, Decimal},
@@ -40,9 +32,7 @@ impl ValueTier {
     }
 
     pub(crate) fn parse(stored: &str) -> Option<Self> {
-        [ValueTier::High, ValueTier::Medium, ValueTier::Low]
-            .into_iter()
-            .find(|t| t.as_str() == stored)
+        jobs::value::clv::ValueTier::parse(stored).map(Self::from)
     }
 }
 
@@ -131,31 +121,11 @@ impl CustomerValue {
     }
     /// Expected purchase days in the next `days` days (BG/NBD).
     async fn expected_purchases(&self, ctx: &Context<'_>, days: i32) -> Result<Option<f64>> {
-        if !(0..=3650).contains(&days) {
-            return Err(bad_input(
-                "days",
-                format!("days must be between 0 and 3650, got {days}"),
-            ));
-        }
-        if self.0.frequency == 0 {
-            return Ok(None);
-        }
-        let Some(params) = ctx
+        let model = ctx
             .data::<DataLoader<ValueModelLoader>>()?
             .load_one(self.0.job_run_id)
-            .await?
-            .and_then(|m| bgnbd_params(&m))
-        else {
-            return Ok(None);
-        };
-        let history = PurchaseHistory::new(
-            self.0.repeat_purchases.max(0) as u32,
-            self.0.t_x_weeks,
-            self.0.t_weeks,
-        )
-        .or_internal()?;
-        let expected = bgnbd::expected_purchases(&params, &history, f64::from(days) / 7.0);
-        Ok(expected.is_finite().then_some(expected))
+            .await?;
+        reports::expected_purchases(&self.0, model.as_ref(), days).into_api()
     }
     /// Expected value of a future order (Gamma-Gamma).
     async fn expected_order_value(&self) -> Option<Decimal> {
@@ -188,16 +158,6 @@ impl CustomerValue {
     async fn computed_at(&self) -> DateTime<Utc> {
         self.0.computed_at
     }
-}
-
-/// The BG/NBD parameters of a model row, when it was fitted.
-pub fn bgnbd_params(model: &value_model::Model) -> Option<BgNbdParams> {
-    Some(BgNbdParams {
-        r: model.bgnbd_r?,
-        alpha: model.bgnbd_alpha?,
-        a: model.bgnbd_a?,
-        b: model.bgnbd_b?,
-    })
 }
 
 #[derive(SimpleObject)]
@@ -297,6 +257,17 @@ pub struct RfmCell {
     pub revenue: Decimal,
 }
 
+impl From<reports::RfmCell> for RfmCell {
+    fn from(cell: reports::RfmCell) -> Self {
+        Self {
+            r: cell.r,
+            f: cell.f,
+            customers: cell.customers,
+            revenue: cell.revenue.into(),
+        }
+    }
+}
+
 /// Customers and revenue of one value tier.
 #[derive(SimpleObject)]
 pub struct ValueTierSummary {
@@ -308,21 +279,16 @@ pub struct ValueTierSummary {
     pub average_predicted_clv: Option<Decimal>,
 }
 
-#[derive(FromQueryResult)]
-struct CellRow {
-    r_score: i16,
-    f_score: i16,
-    customers: i64,
-    revenue: MoneyTotal,
-}
-
-#[derive(FromQueryResult)]
-struct TierRow {
-    value_tier: String,
-    customers: i64,
-    revenue: MoneyTotal,
-    clv_total: MoneyTotal,
-    clv_count: i64,
+impl From<reports::TierSummary> for ValueTierSummary {
+    fn from(t: reports::TierSummary) -> Self {
+        Self {
+            tier: t.tier.into(),
+            customers: t.customers,
+            revenue: t.revenue.into(),
+            revenue_share: t.revenue_share,
+            average_predicted_clv: t.average_predicted_clv.map(Decimal::from),
+        }
+    }
 }
 
 /// The model's honesty: fitted on a calibration period, its forecast of each customer's
@@ -341,6 +307,27 @@ pub struct ValueBacktest {
     pub bgnbd: BgNbdModel,
 }
 
+impl From<jobs::value_scores::Backtest> for ValueBacktest {
+    fn from(backtest: jobs::value_scores::Backtest) -> Self {
+        let fit = backtest.fit;
+        Self {
+            customers: backtest.customers,
+            predicted_total: backtest.predicted_total,
+            actual_total: backtest.actual_total,
+            mean_absolute_error: backtest.mean_absolute_error,
+            bgnbd: BgNbdModel {
+                r: fit.params.r,
+                alpha: fit.params.alpha,
+                a: fit.params.a,
+                b: fit.params.b,
+                log_likelihood: fit.log_likelihood,
+                iterations: i64::try_from(fit.iterations).unwrap_or(i64::MAX),
+                gradient_norm: fit.gradient_norm,
+            },
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct ValueQuery;
 
@@ -350,11 +337,7 @@ impl ValueQuery {
     #[graphql(guard = "RequireScope(Scope::CustomersRead)")]
     async fn value_model(&self, ctx: &Context<'_>) -> Result<Option<ValueModel>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let latest = value_model::Entity::find()
-            .order_by_desc(value_model::Column::Id)
-            .one(db)
-            .await
-            .or_internal()?;
+        let latest = reports::latest_model(db).await.into_api()?;
         Ok(latest.map(ValueModel))
     }
 
@@ -362,36 +345,9 @@ impl ValueQuery {
     /// (every cell present, empty ones with zeros).
     #[graphql(guard = "RequireScope(Scope::CustomersRead)")]
     async fn rfm_matrix(&self, ctx: &Context<'_>) -> Result<Vec<RfmCell>> {
-        use customer_value::Column as C;
         let db = ctx.data::<DatabaseConnection>()?;
-        let rows: Vec<CellRow> = customer_value::Entity::find()
-            .select_only()
-            .column(C::RScore)
-            .column(C::FScore)
-            .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
-            .expr_as(Expr::cust(money_sum_high("total_spent")), "revenue_high")
-            .expr_as(Expr::cust(money_sum_low("total_spent")), "revenue_low")
-            .filter(C::RScore.is_not_null())
-            .filter(customer_value::latest_run())
-            .group_by(C::RScore)
-            .group_by(C::FScore)
-            .into_model()
-            .all(db)
-            .await
-            .or_internal()?;
-        let mut cells = Vec::with_capacity(25);
-        for r in (1..=5).rev() {
-            for f in 1..=5 {
-                let row = rows.iter().find(|row| row.r_score == r && row.f_score == f);
-                cells.push(RfmCell {
-                    r,
-                    f,
-                    customers: row.map_or(0, |row| row.customers),
-                    revenue: row.map(|row| row.revenue).unwrap_or_default().into(),
-                });
-            }
-        }
-        Ok(cells)
+        let cells = reports::rfm_matrix(db).await.into_api()?;
+        Ok(cells.into_iter().map(Into::into).collect())
     }
 
     /// Fits BG/NBD on orders up to `calibrationEnd` and compares its forecast for
@@ -404,73 +360,17 @@ impl ValueQuery {
         holdout_end: Date,
     ) -> Result<ValueBacktest> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let result = jobs::value_scores::backtest(db, calibration_end.0, holdout_end.0)
+        let backtest = jobs::value_scores::backtest(db, calibration_end.0, holdout_end.0)
             .await
-            .or_internal()?;
-        let backtest = result.map_err(|message| bad_input("holdoutEnd", message))?;
-        let fit = backtest.fit;
-        Ok(ValueBacktest {
-            customers: backtest.customers,
-            predicted_total: backtest.predicted_total,
-            actual_total: backtest.actual_total,
-            mean_absolute_error: backtest.mean_absolute_error,
-            bgnbd: BgNbdModel {
-                r: fit.params.r,
-                alpha: fit.params.alpha,
-                a: fit.params.a,
-                b: fit.params.b,
-                log_likelihood: fit.log_likelihood,
-                iterations: fit.iterations as i64,
-                gradient_norm: fit.gradient_norm,
-            },
-        })
+            .into_api()?;
+        Ok(backtest.into())
     }
 
     /// Per value tier: customers, revenue and its share, average predicted CLV.
     #[graphql(guard = "RequireScope(Scope::CustomersRead)")]
     async fn value_tiers(&self, ctx: &Context<'_>) -> Result<Vec<ValueTierSummary>> {
-        use customer_value::Column as C;
         let db = ctx.data::<DatabaseConnection>()?;
-        let rows: Vec<TierRow> = customer_value::Entity::find()
-            .select_only()
-            .column(C::ValueTier)
-            .expr_as(Func::count(Expr::col(C::CustomerId)), "customers")
-            .expr_as(Expr::cust(money_sum_high("total_spent")), "revenue_high")
-            .expr_as(Expr::cust(money_sum_low("total_spent")), "revenue_low")
-            .expr_as(
-                Expr::cust(money_sum_high("predicted_clv")),
-                "clv_total_high",
-            )
-            .expr_as(Expr::cust(money_sum_low("predicted_clv")), "clv_total_low")
-            .expr_as(Func::count(Expr::col(C::PredictedClv)), "clv_count")
-            .filter(C::ValueTier.is_not_null())
-            .filter(customer_value::latest_run())
-            .group_by(C::ValueTier)
-            .into_model()
-            .all(db)
-            .await
-            .or_internal()?;
-        let total: i128 = rows.iter().map(|row| row.revenue.0).sum();
-        Ok([ValueTier::High, ValueTier::Medium, ValueTier::Low]
-            .into_iter()
-            .map(|tier| {
-                let row = rows.iter().find(|row| row.value_tier == tier.as_str());
-                let revenue = row.map(|row| row.revenue).unwrap_or_default();
-                let share = if total == 0 {
-                    0.0
-                } else {
-                    revenue.to_f64() / total as f64
-                };
-                ValueTierSummary {
-                    tier,
-                    customers: row.map_or(0, |row| row.customers),
-                    revenue: revenue.into(),
-                    revenue_share: share,
-                    average_predicted_clv: row
-                        .and_then(|row| Money::mean(row.clv_total.0, row.clv_count as u64))
-                        .map(Decimal::from),
-                }
-            })
-            .collect())
+        let tiers = reports::value_tiers(db).await.into_api()?;
+        Ok(tiers.into_iter().map(Into::into).collect())
     }
 }

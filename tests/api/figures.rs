@@ -302,6 +302,18 @@ async fn every_money_figure_equals_an_independent_computation() {
         };
         assert_eq!(digest["summary"]["average_clv"], json!(grouped(mean(&all_clvs).unwrap())), "{digest}");
         assert_eq!(digest["summary"]["revenue"], json!("0.00"), "{digest}");
+        // Its stage funnel is lifecycleSummary's count per stage (one domain function).
+        let summary = app.admin_ok("{ lifecycleSummary { stage customers } }", json!({})).await;
+        let stages: Vec<Value> = summary["lifecycleSummary"].as_array().unwrap().iter()
+            .map(|s| json!([s["stage"], s["customers"]]))
+            .collect();
+        assert_eq!(digest["stages"], json!(stages), "{digest}");
+        // Its heat map is rfmMatrix's counts.
+        let cells = app.admin_ok("{ rfmMatrix { r f customers } }", json!({})).await;
+        for cell in cells["rfmMatrix"].as_array().unwrap() {
+            let (r, f) = (cell["r"].as_u64().unwrap() as usize, cell["f"].as_u64().unwrap() as usize);
+            assert_eq!(digest["rfm"][r - 1][f - 1], cell["customers"], "{cell}");
+        }
     })
     .await;
 }

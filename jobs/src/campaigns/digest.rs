@@ -12,7 +12,12 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{JobContext, JobStats, mail::Mailer, mail::templates::Rendered};
+use crate::lifecycle::Stage;
+use crate::{DomainResult, JobContext, JobStats, Problems};
+use crate::{mail::Mailer, mail::templates::Rendered};
+
+/// How many lifecycle moves a digest lists.
+const MOVEMENTS_SHOWN: usize = 8;
 
 /// Where the recipients changed through the API are kept.
 pub const RECIPIENTS_KEY: &str = "digest.recipients";
@@ -25,6 +30,33 @@ pub async fn recipients(
     Ok(crate::app_settings::load(db, RECIPIENTS_KEY)
         .await?
         .unwrap_or_else(|| configured.to_vec()))
+}
+
+/// Replaces the recipients (overriding `DIGEST_RECIPIENTS`): addresses by the customers'
+/// rule ([`crate::customers::EmailAddress`]), each bad one named (`addresses[i]`),
+/// duplicates kept once. The list saved.
+pub async fn update_recipients(
+    db: &impl ConnectionTrait,
+    addresses: &[String],
+) -> DomainResult<Vec<String>> {
+    let mut problems = Problems::new();
+    let mut clean = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        match crate::customers::EmailAddress::parse(address) {
+            Err(message) => problems.push(Some(i), format!("addresses[{i}]"), message),
+            Ok(address) => {
+                let address = address.into_inner();
+                if !clean.contains(&address) {
+                    clean.push(address);
+                }
+            }
+        }
+    }
+    problems.into_result()?;
+    crate::app_settings::save(db, RECIPIENTS_KEY, &clean)
+        .await
+        .context("failed to save the digest recipients")?;
+    Ok(clean)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -141,17 +173,18 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             in_week("first_order_at")
         ))
         .await?;
-    let mut stage_counts = std::collections::HashMap::new();
-    for row in q
-        .all("SELECT stage, COUNT(*) AS n FROM customer_lifecycle GROUP BY stage")
+    // The stage counts of `lifecycleSummary`: current stages of customers not erased.
+    let stage_counts: Vec<(Stage, i64)> = crate::lifecycle::stage_summary(db, None)
         .await?
-    {
-        stage_counts.insert(
-            row.try_get::<String>("", "stage")?,
-            row.try_get::<i64>("", "n")?,
-        );
-    }
-    let stage = |s: &str| stage_counts.get(s).copied().unwrap_or(0);
+        .into_iter()
+        .map(|s| (s.stage, i64::try_from(s.customers).unwrap_or(i64::MAX)))
+        .collect();
+    let stage = |wanted: Stage| {
+        stage_counts
+            .iter()
+            .find(|(s, _)| *s == wanted)
+            .map_or(0, |(_, n)| *n)
+    };
     let reactivated = q
         .one_i64(&format!(
             "SELECT COUNT(*) FROM lifecycle_events WHERE reactivation = TRUE AND {}",
@@ -199,23 +232,24 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             (n > 0).then(|| ((promoters - detractors) as f64 * 1000.0 / n as f64).round() / 10.0)
         });
 
-    let movements = q
-        .all(&format!(
-            "SELECT from_stage, to_stage, COUNT(*) AS n FROM lifecycle_events \
-             WHERE from_stage IS NOT NULL AND {} \
-             GROUP BY from_stage, to_stage ORDER BY n DESC, from_stage, to_stage LIMIT 8",
-            in_week("at")
-        ))
+    // The moves of `lifecycleTransitions` (customers per move), the busiest first.
+    let mut moves: Vec<(Stage, Stage, u64)> = crate::lifecycle::transitions(db, q.start, q.end)
         .await?
         .into_iter()
-        .map(|row| {
-            Ok(Movement {
-                from: row.try_get("", "from_stage")?,
-                to: row.try_get("", "to_stage")?,
-                count: row.try_get("", "n")?,
-            })
+        .filter_map(|t| Some((t.from?, t.to, t.customers)))
+        .collect();
+    moves.sort_by_key(|(from, to, customers)| {
+        (std::cmp::Reverse(*customers), from.as_str(), to.as_str())
+    });
+    let movements = moves
+        .into_iter()
+        .take(MOVEMENTS_SHOWN)
+        .map(|(from, to, customers)| Movement {
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+            count: i64::try_from(customers).unwrap_or(i64::MAX),
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect();
 
     let silent_high = q
         .all(&format!(
@@ -290,26 +324,17 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // The counts of `rfmMatrix`.
     let mut rfm = [[0_u64; 5]; 5];
-    for row in q
-        .all(&format!(
-            "SELECT r_score, f_score, COUNT(*) AS n FROM customer_values \
-             WHERE job_run_id = {LATEST_VALUE_RUN} AND r_score IS NOT NULL AND f_score IS NOT NULL \
-             GROUP BY r_score, f_score"
-        ))
-        .await?
-    {
-        let r: i16 = row.try_get("", "r_score")?;
-        let f: i16 = row.try_get("", "f_score")?;
-        let n: i64 = row.try_get("", "n")?;
-        if let (Ok(r @ 1..=5), Ok(f @ 1..=5)) = (usize::try_from(r), usize::try_from(f)) {
-            rfm[r - 1][f - 1] = u64::try_from(n).unwrap_or(0);
+    for cell in crate::value_scores::reports::rfm_matrix(db).await? {
+        if let (Ok(r @ 1..=5), Ok(f @ 1..=5)) = (usize::try_from(cell.r), usize::try_from(cell.f)) {
+            rfm[r - 1][f - 1] = u64::try_from(cell.customers).unwrap_or(0);
         }
     }
 
-    let stages = ["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"]
+    let stages = stage_counts
         .iter()
-        .map(|s| (s.to_string(), stage(s)))
+        .map(|(s, n)| (s.as_str().to_owned(), *n))
         .collect();
     Ok(Digest {
         week_start,
@@ -317,9 +342,9 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         summary: Summary {
             customers,
             new,
-            active: stage("ACTIVE") + stage("LOYAL"),
-            silent: stage("SILENT"),
-            churned: stage("CHURNED"),
+            active: stage(Stage::Active) + stage(Stage::Loyal),
+            silent: stage(Stage::Silent),
+            churned: stage(Stage::Churned),
             reactivated,
             revenue: revenue.to_grouped_figure(),
             average_clv,

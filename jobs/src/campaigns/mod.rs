@@ -6,6 +6,8 @@
 
 /// The weekly marketer digest: figures, charts, one outbox row per recipient.
 pub mod digest;
+/// Creating, changing, deleting and reading campaigns; their email stats.
+pub mod store;
 /// Local send times, quiet hours, leap-day birthdays.
 pub mod timing;
 
@@ -23,6 +25,11 @@ use sea_orm::{
     sea_query::{Alias, Cond, Expr, ExprTrait, OnConflict, Query, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
+
+pub use store::{
+    CampaignChanges, CampaignStats, NewCampaign, SettingsChanges, TemplatesInput, acts_on_stage,
+    all, create, delete, email_stats, find, page, targets_segment, update,
+};
 
 use crate::{
     JobContext, JobStats,

@@ -4,6 +4,10 @@
 //! rules in [`rules`] decide, and only the changes are written back, in bulk, in one
 //! transaction — so a second run at the same asOf writes nothing.
 
+/// Stage playbooks: the goal and strategy of each stage.
+pub mod playbooks;
+/// Stage reports: summary per stage, transitions, the silent list.
+pub mod reports;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -20,8 +24,13 @@ use sea_orm::{
 };
 
 use crate::value::scoring::day_number;
-use crate::{JobContext, JobStats};
+use crate::{DomainResult, JobContext, JobStats, Problems};
 use crate::{bulk, day_start};
+pub use playbooks::{PlaybookChanges, playbooks, update_playbook};
+pub use reports::{
+    SilentCustomer, SilentFilter, SilentPosition, StageSummary, Transition, silent_customers,
+    stage_summary, transitions,
+};
 pub use rules::{AliveCurve, Facts, Stage, Thresholds};
 
 /// Where thresholds changed through the API are kept.
@@ -43,6 +52,54 @@ pub async fn save_thresholds(
     thresholds: &Thresholds,
 ) -> anyhow::Result<()> {
     crate::app_settings::save(db, THRESHOLDS_KEY, thresholds).await
+}
+
+/// Thresholds to change; None keeps the value in force.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ThresholdChanges {
+    pub new_days: Option<i64>,
+    pub loyal_min_orders: Option<i64>,
+    pub loyal_min_days: Option<i64>,
+    pub silent_days: Option<i64>,
+    pub silent_factor: Option<f64>,
+    pub silent_p_alive: Option<f64>,
+    pub churned_days: Option<i64>,
+    pub churned_p_alive: Option<f64>,
+    pub win_back_window_days: Option<i64>,
+}
+
+impl ThresholdChanges {
+    /// `current` with these changes made.
+    pub fn apply(self, mut t: Thresholds) -> Thresholds {
+        t.new_days = self.new_days.unwrap_or(t.new_days);
+        t.loyal_min_orders = self.loyal_min_orders.unwrap_or(t.loyal_min_orders);
+        t.loyal_min_days = self.loyal_min_days.unwrap_or(t.loyal_min_days);
+        t.silent_days = self.silent_days.unwrap_or(t.silent_days);
+        t.silent_factor = self.silent_factor.unwrap_or(t.silent_factor);
+        t.silent_p_alive = self.silent_p_alive.unwrap_or(t.silent_p_alive);
+        t.churned_days = self.churned_days.unwrap_or(t.churned_days);
+        t.churned_p_alive = self.churned_p_alive.unwrap_or(t.churned_p_alive);
+        t.win_back_window_days = self.win_back_window_days.unwrap_or(t.win_back_window_days);
+        t
+    }
+}
+
+/// Changes the thresholds in force; they override the configured ones from the next
+/// run on. An invalid combination is refused with every problem (`input.<field>`).
+pub async fn update_thresholds(
+    db: &impl ConnectionTrait,
+    configured: &Thresholds,
+    changes: ThresholdChanges,
+) -> DomainResult<Thresholds> {
+    let current = effective_thresholds(db, configured).await?;
+    let updated = changes.apply(current);
+    let mut problems = Problems::new();
+    for (field, message) in updated.problems() {
+        problems.push(None, format!("input.{field}"), message);
+    }
+    problems.into_result()?;
+    save_thresholds(db, &updated).await?;
+    Ok(updated)
 }
 
 /// A customer as the job sees them: the facts at asOf and the stage they are in now.

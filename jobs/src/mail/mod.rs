@@ -8,6 +8,8 @@ pub mod chart;
 pub mod dispatch;
 /// Erasure: wipes a customer from their emails, the digests and the `.eml` files.
 pub mod erasure;
+/// The outbox as people see it: the email list, one customer's emails, retrying one.
+pub mod outbox;
 /// minijinja templates: built-in, from a directory, or a campaign's own.
 pub mod templates;
 /// lettre: pooled SMTP from `SMTP_URL`, or `.eml` files when there is none.
