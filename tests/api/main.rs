@@ -21,6 +21,7 @@ mod lifecycle;
 mod orders;
 mod pagination;
 mod privacy;
+mod scale;
 mod scheduler;
 mod schema;
 mod segments;
