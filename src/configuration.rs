@@ -52,6 +52,11 @@ pub struct Settings {
     pub email_dispatch_schedule: String,
     /// Six-field cron expression of the `marketer-digest` job.
     pub marketer_digest_schedule: String,
+    /// How often a scheduled run renews its heartbeat and its tick lease, in seconds.
+    pub scheduler_heartbeat_seconds: u64,
+    /// How long a tick lease and a run's heartbeat last unrenewed, in seconds: how long a
+    /// process that died mid-run keeps its job from the other processes.
+    pub scheduler_lease_seconds: u64,
     /// Email: SMTP, sender, templates, retries, frequency cap, quiet hours (`[email]`;
     /// the environment variables of the README fill the same keys).
     #[serde(default)]
@@ -131,6 +136,8 @@ impl Settings {
             campaigns: self.campaigns_schedule.clone(),
             email_dispatch: self.email_dispatch_schedule.clone(),
             marketer_digest: self.marketer_digest_schedule.clone(),
+            heartbeat_seconds: self.scheduler_heartbeat_seconds,
+            lease_seconds: self.scheduler_lease_seconds,
             ..Default::default()
         }
     }
@@ -267,6 +274,15 @@ pub struct SettingsArgs {
     #[arg(long, env = "MARKETER_DIGEST_SCHEDULE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub marketer_digest_schedule: Option<String>,
+    /// How often a scheduled run renews its heartbeat and tick lease, in seconds [default: 30]
+    #[arg(long, env = "SCHEDULER_HEARTBEAT_SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_heartbeat_seconds: Option<u64>,
+    /// How long a tick lease and a run's heartbeat last unrenewed, in seconds: a process
+    /// that dies mid-run holds its job this long at most [default: 120]
+    #[arg(long, env = "SCHEDULER_LEASE_SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_lease_seconds: Option<u64>,
     /// Wall-clock budget of one GraphQL query, in seconds [default: 10]
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -337,6 +353,8 @@ struct Defaults {
     campaigns_schedule: String,
     email_dispatch_schedule: String,
     marketer_digest_schedule: String,
+    scheduler_heartbeat_seconds: u64,
+    scheduler_lease_seconds: u64,
 }
 
 impl SettingsArgs {
@@ -368,6 +386,8 @@ fn load(config: &std::path::Path, given: &impl Serialize) -> anyhow::Result<Sett
         campaigns_schedule: schedules.campaigns,
         email_dispatch_schedule: schedules.email_dispatch,
         marketer_digest_schedule: schedules.marketer_digest,
+        scheduler_heartbeat_seconds: schedules.heartbeat_seconds,
+        scheduler_lease_seconds: schedules.lease_seconds,
     };
     let settings: Settings = Figment::new()
         .merge(Serialized::defaults(defaults))

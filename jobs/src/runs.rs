@@ -10,7 +10,7 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
-use crate::{DomainResult, JobContext, JobParams, JobStats};
+use crate::{DomainResult, JobContext, JobParams, JobStats, leases::Lease};
 
 /// The jobs clientele knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,11 +102,21 @@ pub fn resolve_now(params: &JobParams) -> DateTime<Utc> {
     }
 }
 
-/// Records the start of a run.
+/// Records the start of a run, with a heartbeat of the default length.
 pub async fn begin(
     context: &JobContext,
     job: JobName,
     params: &JobParams,
+) -> anyhow::Result<job_run::Model> {
+    begin_with(context, job, params, Heartbeat::default()).await
+}
+
+/// Records the start of a run whose heartbeat lasts `heartbeat.lasting`.
+async fn begin_with(
+    context: &JobContext,
+    job: JobName,
+    params: &JobParams,
+    heartbeat: Heartbeat,
 ) -> anyhow::Result<job_run::Model> {
     let run = job_run::ActiveModel {
         name: Set(job.as_str().to_owned()),
@@ -118,7 +128,7 @@ pub async fn begin(
     .insert(&context.db)
     .await
     .context("failed to record the start of a job run")?;
-    heartbeat(&context.db, run.id, Utc::now()).await?;
+    beat(&context.db, run.id, Utc::now(), heartbeat.lasting).await?;
     tracing::info!(job = %job.as_str(), run_id = run.id, as_of = %run.as_of, "job started");
     Ok(run)
 }
@@ -132,16 +142,52 @@ pub async fn complete(
     job: JobName,
     params: JobParams,
 ) -> anyhow::Result<job_run::Model> {
+    complete_with(context, run, job, params, Heartbeat::default(), None).await
+}
+
+/// [`complete`], renewing the heartbeat as `heartbeat` says and, for a scheduled run,
+/// the tick's `lease` with it.
+async fn complete_with(
+    context: &JobContext,
+    run: job_run::Model,
+    job: JobName,
+    params: JobParams,
+    heartbeat: Heartbeat,
+    lease: Option<Lease>,
+) -> anyhow::Result<job_run::Model> {
     let task_context = context.clone();
     let run_id = run.id;
     // The heartbeat says this process is still at it; should the process die, the run is
-    // closed as ABANDONED once its heartbeat expires ([`close_abandoned`]).
+    // closed as ABANDONED once its heartbeat expires ([`close_abandoned`]). The tick's
+    // lease is renewed by the same beat: it lives as long as the run, and lapses as soon
+    // as the heartbeat does when the process dies.
     let beat_db = context.db.clone();
     let beating = tokio::spawn(async move {
+        let mut lease = lease;
         loop {
-            tokio::time::sleep(HEARTBEAT_EVERY).await;
-            if let Err(error) = heartbeat(&beat_db, run_id, Utc::now()).await {
+            tokio::time::sleep(heartbeat.every).await;
+            let now = Utc::now();
+            if let Err(error) = beat(&beat_db, run_id, now, heartbeat.lasting).await {
                 tracing::warn!(run_id, error.cause_chain = ?error, "cannot renew a run's heartbeat");
+            }
+            let Some(held) = &lease else { continue };
+            match held.renew(&beat_db, now, heartbeat.lasting).await {
+                Ok(true) => {}
+                // Renewals failed for longer than the lease lasts and another process took
+                // a later tick: the two runs may now overlap. Nothing here can stop the
+                // other one; say so, once.
+                Ok(false) => {
+                    tracing::error!(
+                        job = job.as_str(),
+                        run_id,
+                        tick = %held.tick,
+                        "the run's tick lease lapsed and was taken: a later tick may run alongside it"
+                    );
+                    lease = None;
+                }
+                Err(error) => {
+                    tracing::warn!(run_id, error.cause_chain = ?error, "cannot renew a run's tick lease")
+                }
             }
         }
     });
@@ -189,20 +235,39 @@ pub async fn complete(
     Ok(record)
 }
 
-/// How often a running job renews its heartbeat.
+/// How often a running job renews its heartbeat, by default.
 pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-/// How long a heartbeat lasts: a run whose process has not renewed it for this long is
-/// closed as `ABANDONED`.
+/// How long a heartbeat lasts by default: a run whose process has not renewed it for this
+/// long is closed as `ABANDONED`, and its tick lease has lapsed.
 pub const HEARTBEAT_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// How a run says that its process is still at it: renewed every `every`, each renewal
+/// lasting `lasting` (several `every`s, so that a late or failed renewal is not a death).
+/// The scheduler's come from its settings; `runJob` and `run-job` use the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub every: std::time::Duration,
+    pub lasting: chrono::Duration,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            every: HEARTBEAT_EVERY,
+            lasting: HEARTBEAT_LEASE,
+        }
+    }
+}
 
 /// Heartbeats are kept as lease rows named `run:<id>` (no schema change needed).
 const HEARTBEAT_PREFIX: &str = "run:";
 
-/// Renews the heartbeat of run `run_id` until `now` + [`HEARTBEAT_LEASE`].
-async fn heartbeat(
+/// Renews the heartbeat of run `run_id` until `now + lasting`.
+async fn beat(
     db: &impl ConnectionTrait,
     run_id: i64,
     now: DateTime<Utc>,
+    lasting: chrono::Duration,
 ) -> anyhow::Result<()> {
     let backend = db.get_database_backend();
     db.execute_raw(Statement::from_sql_and_values(
@@ -219,7 +284,7 @@ async fn heartbeat(
             format!("{HEARTBEAT_PREFIX}{run_id}").into(),
             crate::leases::holder_name().into(),
             now.into(),
-            (now + HEARTBEAT_LEASE).into(),
+            (now + lasting).into(),
         ],
     ))
     .await
@@ -370,14 +435,37 @@ pub async fn count(db: &impl ConnectionTrait, name: Option<&str>) -> DomainResul
         .context("failed to count job runs")?)
 }
 
-/// Begins and completes a run: what the scheduler and `clientele run-job` do.
+/// Begins and completes a run: what `clientele run-job` does.
 pub async fn run(
     context: &JobContext,
     job: JobName,
     params: JobParams,
 ) -> anyhow::Result<job_run::Model> {
-    let run = begin(context, job, &params).await?;
-    complete(context, run, job, params).await
+    run_with(context, job, params, Heartbeat::default()).await
+}
+
+/// [`run`] with the heartbeat `heartbeat` (the scheduler's unleased `email-dispatch`).
+pub async fn run_with(
+    context: &JobContext,
+    job: JobName,
+    params: JobParams,
+    heartbeat: Heartbeat,
+) -> anyhow::Result<job_run::Model> {
+    let run = begin_with(context, job, &params, heartbeat).await?;
+    complete_with(context, run, job, params, heartbeat, None).await
+}
+
+/// A scheduled run of the tick `lease` is for: the lease is renewed with the run's
+/// heartbeat until the run ends (the caller releases it then).
+pub async fn run_leased(
+    context: &JobContext,
+    job: JobName,
+    params: JobParams,
+    heartbeat: Heartbeat,
+    lease: &Lease,
+) -> anyhow::Result<job_run::Model> {
+    let run = begin_with(context, job, &params, heartbeat).await?;
+    complete_with(context, run, job, params, heartbeat, Some(lease.clone())).await
 }
 
 async fn execute(

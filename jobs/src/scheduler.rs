@@ -4,7 +4,11 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{DomainError, DomainResult, JobContext, JobName, JobParams, leases, runs};
+use crate::{
+    DomainError, DomainResult, JobContext, JobName, JobParams,
+    leases::{self, Lease},
+    runs,
+};
 
 /// When scheduled jobs run. Cron expressions have six fields, seconds first
 /// (`0 0 2 * * *` is 02:00 every day), read in `time_zone`.
@@ -19,6 +23,13 @@ pub struct SchedulerSettings {
     pub campaigns: String,
     pub email_dispatch: String,
     pub marketer_digest: String,
+    /// How often a scheduled run renews its heartbeat and its tick lease, in seconds; also
+    /// how often a scheduler looks for runs whose process died.
+    pub heartbeat_seconds: u64,
+    /// How long a tick lease and a run's heartbeat last without renewal, in seconds: a
+    /// process that died mid-run holds its job this long at most, and its run is then
+    /// closed as `ABANDONED`.
+    pub lease_seconds: u64,
     /// Schedules changed through the API (`updateJobSchedule`), by job name; they win
     /// over the configured ones and are read from the database by [`Self::effective`].
     #[serde(skip)]
@@ -73,6 +84,8 @@ impl Default for SchedulerSettings {
             campaigns: "0 5 * * * *".into(),
             email_dispatch: "0 * * * * *".into(),
             marketer_digest: "0 0 8 * * Mon".into(),
+            heartbeat_seconds: runs::HEARTBEAT_EVERY.as_secs(),
+            lease_seconds: runs::HEARTBEAT_LEASE.num_seconds().unsigned_abs(),
             overrides: BTreeMap::new(),
             reload_every: std::time::Duration::from_secs(30),
         }
@@ -158,8 +171,32 @@ impl SchedulerSettings {
             .context("failed to load the schedules")?)
     }
 
-    /// Refuses an unknown time zone or an expression that does not parse, naming it.
+    /// How scheduled runs beat: every `heartbeat_seconds`, lasting `lease_seconds`.
+    pub fn heartbeat(&self) -> runs::Heartbeat {
+        runs::Heartbeat {
+            every: std::time::Duration::from_secs(self.heartbeat_seconds),
+            lasting: chrono::Duration::seconds(
+                i64::try_from(self.lease_seconds).unwrap_or(i64::MAX),
+            ),
+        }
+    }
+
+    /// Refuses an unknown time zone, an expression that does not parse, or a lease that
+    /// a single late heartbeat would lose, naming it.
     pub fn validate(&self) -> anyhow::Result<chrono_tz::Tz> {
+        anyhow::ensure!(
+            self.heartbeat_seconds >= 1,
+            "scheduler_heartbeat_seconds must be at least 1"
+        );
+        // Two beats per lease at least: one renewal arriving late must not let another
+        // process take a job whose run is alive.
+        anyhow::ensure!(
+            self.lease_seconds >= self.heartbeat_seconds.saturating_mul(2)
+                && self.lease_seconds <= 86_400,
+            "scheduler_lease_seconds must be at least twice scheduler_heartbeat_seconds ({}) and at most 86400, got {}",
+            self.heartbeat_seconds,
+            self.lease_seconds
+        );
         let zone = chrono_tz::Tz::from_str(&self.time_zone).map_err(|_| {
             anyhow::anyhow!(
                 "scheduler time zone `{}` is not an IANA time zone",
@@ -263,19 +300,29 @@ async fn run_tick(
         if !crate::mail::dispatch::has_due(&context.db, now).await? {
             return Ok(());
         }
-        return runs::run(context, job, JobParams::default())
+        return runs::run_with(context, job, JobParams::default(), settings.heartbeat())
             .await
             .map(|_| ());
     }
     let tick = settings
         .current_tick(job, now)
         .context("the schedule has no tick at or before now")?;
-    if !leases::acquire(&context.db, job.as_str(), holder, tick, now).await? {
+    let heartbeat = settings.heartbeat();
+    let Some(lease) = Lease::acquire(
+        &context.db,
+        job.as_str(),
+        holder,
+        tick,
+        now,
+        heartbeat.lasting,
+    )
+    .await?
+    else {
         tracing::debug!(job = job.as_str(), %tick, "tick taken by another process");
         return Ok(());
-    }
-    let outcome = runs::run(context, job, JobParams::default()).await;
-    leases::release(&context.db, job.as_str(), holder, tick, chrono::Utc::now()).await?;
+    };
+    let outcome = runs::run_leased(context, job, JobParams::default(), heartbeat, &lease).await;
+    lease.release(&context.db, chrono::Utc::now()).await?;
     outcome.map(|_| ())
 }
 
@@ -283,6 +330,7 @@ async fn run_tick(
 pub struct Scheduler {
     inner: JobScheduler,
     reload: tokio::task::JoinHandle<()>,
+    closing: tokio::task::JoinHandle<()>,
 }
 
 /// What a scheduled job was created with, to tell when its schedule changed.
@@ -360,14 +408,21 @@ impl Scheduler {
             .await
             .context("failed to start the job scheduler")?;
         tracing::info!(time_zone = %effective.time_zone, "scheduler started");
+        // Runs of a process that died stay RUNNING until someone closes them: looked for
+        // at the heartbeat's pace, so a dead run is closed within a lease and a beat.
+        let (closing_db, every) = (context.db.clone(), settings.heartbeat().every);
+        let closing = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(error) = runs::close_abandoned(&closing_db, chrono::Utc::now()).await {
+                    tracing::warn!(error.cause_chain = ?error, "cannot close abandoned runs");
+                }
+            }
+        });
         let (scheduler, configured) = (inner.clone(), settings.clone());
         let reload = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(configured.reload_every).await;
-                // Runs of a process that died stay RUNNING until someone closes them.
-                if let Err(error) = runs::close_abandoned(&context.db, chrono::Utc::now()).await {
-                    tracing::warn!(error.cause_chain = ?error, "cannot close abandoned runs");
-                }
                 let changed = match configured.effective(&context.db).await {
                     Ok(changed) if changed.validate().is_ok() => changed,
                     Ok(_) => {
@@ -386,12 +441,17 @@ impl Scheduler {
                 }
             }
         });
-        Ok(Self { inner, reload })
+        Ok(Self {
+            inner,
+            reload,
+            closing,
+        })
     }
 
     /// Stops scheduling new ticks; running jobs finish on their own.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.reload.abort();
+        self.closing.abort();
         self.inner
             .shutdown()
             .await
@@ -408,6 +468,36 @@ mod tests {
     #[test]
     fn default_schedules_are_valid() {
         assert!(SchedulerSettings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_default_lease_outlasts_four_heartbeats_and_a_shorter_than_two_is_refused() {
+        let defaults = SchedulerSettings::default();
+        assert_eq!(
+            defaults.heartbeat(),
+            runs::Heartbeat {
+                every: std::time::Duration::from_secs(30),
+                lasting: chrono::Duration::minutes(2),
+            }
+        );
+        let short = SchedulerSettings {
+            heartbeat_seconds: 10,
+            lease_seconds: 15,
+            ..Default::default()
+        };
+        let error = short.validate().unwrap_err().to_string();
+        assert!(error.contains("scheduler_lease_seconds"), "{error}");
+        let never = SchedulerSettings {
+            heartbeat_seconds: 0,
+            ..Default::default()
+        };
+        assert!(never.validate().is_err());
+        let tight = SchedulerSettings {
+            heartbeat_seconds: 1,
+            lease_seconds: 2,
+            ..Default::default()
+        };
+        assert!(tight.validate().is_ok());
     }
 
     #[test]

@@ -53,7 +53,7 @@ async fn customer(app: &TestApp, external_id: &str, fields: Value) -> String {
 }
 
 /// The built-in campaign of `kind`, enabled with `input` on top; its id.
-async fn enable(app: &TestApp, kind: &str, input: Value) -> String {
+pub(crate) async fn enable(app: &TestApp, kind: &str, input: Value) -> String {
     let campaigns = app.admin_ok(CAMPAIGNS, json!({})).await;
     let id = campaigns["campaigns"]["nodes"]
         .as_array()

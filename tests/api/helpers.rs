@@ -25,6 +25,25 @@ pub fn backends() -> Vec<Backend> {
     backends
 }
 
+/// The PostgreSQL server of a test that needs one (several processes on one database):
+/// `TEST_POSTGRES_URL`. Without it the test is to be skipped, said loudly — unless `CI`
+/// is set (CI starts PostgreSQL), where a skip would hide the test: then it fails.
+pub fn postgres_for(test: &str) -> Option<String> {
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{test} needs PostgreSQL: CI must set TEST_POSTGRES_URL")
+        }
+        _ => {
+            eprintln!(
+                "\n\n!!! SKIPPED {test}: it needs PostgreSQL; set \
+                 TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres !!!\n\n"
+            );
+            None
+        }
+    }
+}
+
 /// Runs `test` against a fresh app on every configured database, one after the other.
 pub async fn on_each_database<F, Fut>(test: F)
 where
@@ -169,6 +188,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
         campaigns_schedule: "0 5 * * * *".into(),
         email_dispatch_schedule: "0 * * * * *".into(),
         marketer_digest_schedule: "0 0 8 * * Mon".into(),
+        scheduler_heartbeat_seconds: 30,
+        scheduler_lease_seconds: 120,
         email: jobs::mail::MailSettings {
             outbox_dir: outbox.path().to_owned(),
             email_from: "Clientele Care <care@shop.example>".into(),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod processes;
 mod smtp_sink;
 
 mod abuse;
@@ -20,6 +21,7 @@ mod lifecycle;
 mod orders;
 mod pagination;
 mod privacy;
+mod scale;
 mod scheduler;
 mod schema;
 mod segments;

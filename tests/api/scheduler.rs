@@ -9,65 +9,84 @@ use crate::helpers::on_each_database;
 #[tokio::test]
 async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
     on_each_database(|app| async move {
-        use jobs::leases::{LEASE, acquire, release};
+        use jobs::leases::Lease;
         // Bind the whole app: the block would otherwise capture only `app.db` and drop
         // the rest — the temporary SQLite directory with it.
         let app = app;
         let db = &app.db;
+        let lease = Duration::minutes(2);
         let tick = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
         let at = |offset: Duration| tick + offset;
+        let acquire = |job: &'static str, holder: &'static str, tick, now| async move {
+            Lease::acquire(db, job, holder, tick, now, lease)
+                .await
+                .unwrap()
+        };
 
         // Two processes see the same tick: one runs it.
-        assert!(
-            acquire(db, "segments", "a", tick, at(Duration::milliseconds(5)))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !acquire(db, "segments", "b", tick, at(Duration::milliseconds(900)))
-                .await
-                .unwrap()
-        );
-        release(db, "segments", "a", tick, at(Duration::seconds(3)))
+        let held = acquire("segments", "a", tick, at(Duration::milliseconds(5)))
             .await
-            .unwrap();
+            .expect("the first process takes the tick");
         assert!(
-            !acquire(db, "segments", "b", tick, at(Duration::seconds(4)))
+            acquire("segments", "b", tick, at(Duration::milliseconds(900)))
                 .await
-                .unwrap(),
+                .is_none()
+        );
+        held.release(db, at(Duration::seconds(3))).await.unwrap();
+        assert!(
+            acquire("segments", "b", tick, at(Duration::seconds(4)))
+                .await
+                .is_none(),
             "a finished tick does not run again"
         );
         // Other jobs have leases of their own.
         assert!(
-            acquire(db, "lifecycle", "b", tick, at(Duration::seconds(1)))
+            acquire("lifecycle", "b", tick, at(Duration::seconds(1)))
                 .await
-                .unwrap()
+                .is_some()
         );
 
-        // The next tick: b takes it and crashes (never releases).
+        // A long run renews its lease with its heartbeat: the next tick, long after the
+        // lease would have lapsed unrenewed, does not overlap it.
         let next = tick + Duration::hours(1);
-        assert!(acquire(db, "segments", "b", next, next).await.unwrap());
-        let later = next + Duration::minutes(10);
+        let long = acquire("segments", "b", next, next).await.unwrap();
+        for beat in 1..=8 {
+            let now = next + Duration::seconds(30 * beat);
+            assert!(long.renew(db, now, lease).await.unwrap(), "beat {beat}");
+        }
+        let overlapping = next + Duration::minutes(5);
         assert!(
-            !acquire(db, "segments", "a", later, later).await.unwrap(),
-            "the crashed run's lease is live"
-        );
-        let expired = next + LEASE + Duration::minutes(1);
-        assert!(
-            acquire(db, "segments", "a", expired, expired)
+            acquire("segments", "a", overlapping, overlapping)
                 .await
-                .unwrap(),
-            "an expired lease is lost"
+                .is_none(),
+            "a live run's renewed lease is not taken"
         );
+
+        // Then b dies: its renewals stop (the last at +4 min), and once the lease has
+        // lapsed the first tick after it is a's.
+        let within = next + Duration::minutes(4) + lease - Duration::seconds(1);
+        assert!(
+            acquire("segments", "a", within, within).await.is_none(),
+            "the dead holder's lease is live until it lapses"
+        );
+        let lapsed = next + Duration::minutes(4) + lease;
+        let taken = acquire("segments", "a", lapsed, lapsed)
+            .await
+            .expect("a lapsed lease is lost");
+        // The dead holder, were it only slow, learns it lost the lease.
+        assert!(!long.renew(db, lapsed, lease).await.unwrap());
+        assert!(taken.renew(db, lapsed, lease).await.unwrap());
+        taken.release(db, lapsed).await.unwrap();
 
         // Many processes racing for one tick: exactly one wins.
-        let race = expired + Duration::hours(1);
+        let race = lapsed + Duration::hours(1);
         let attempts = (0..8).map(|i| {
             let db = db.clone();
             async move {
-                acquire(&db, "value-scores", &format!("p{i}"), race, race)
+                Lease::acquire(&db, "value-scores", &format!("p{i}"), race, race, lease)
                     .await
                     .unwrap()
+                    .is_some()
             }
         });
         let winners = futures::future::join_all(attempts)
@@ -239,4 +258,131 @@ async fn a_killed_workers_run_is_closed_as_abandoned_once_its_heartbeat_expires(
         assert_eq!(status(&listed, ended.id)["status"], "SUCCEEDED");
     })
     .await;
+}
+
+/// A worker killed while it runs a job holds that job only until its tick lease lapses:
+/// the lease is renewed by the run's heartbeat, which dies with the process, so another
+/// worker runs the job at the first tick after — seconds later here (a 3-second lease,
+/// renewed every second), two minutes by default. While the run was alive, the renewed
+/// lease kept the next ticks off it however long it took.
+///
+/// PostgreSQL only: the run is held mid-way by a lock on the table it reads first, which
+/// on SQLite (one writer) would stop the lease renewals too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_holders_job_runs_on_another_worker_once_its_lease_lapses() {
+    use entity::job_run::{self, JobStatus};
+    use sea_orm::{
+        ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    };
+
+    let Some(url) = crate::helpers::postgres_for("scheduler::a_killed_holders_job_runs_…") else {
+        return;
+    };
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Postgres(url)).await;
+    let segment_runs = || async {
+        job_run::Entity::find()
+            .filter(job_run::Column::Name.eq("segments"))
+            .order_by_asc(job_run::Column::StartedAt)
+            .all(&app.db)
+            .await
+            .unwrap()
+    };
+    let lease = || async {
+        let row = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT holder, tick_at, expires_at FROM job_leases WHERE name = 'segments'",
+            ))
+            .await
+            .unwrap()
+            .expect("the segments lease row");
+        let holder: String = row.try_get("", "holder").unwrap();
+        let pid: u32 = holder.rsplit(':').nth(1).unwrap().parse().unwrap();
+        let tick: chrono::DateTime<Utc> = row.try_get("", "tick_at").unwrap();
+        let expires: chrono::DateTime<Utc> = row.try_get("", "expires_at").unwrap();
+        (pid, tick, expires)
+    };
+
+    // The `segments` job's first statement waits on this lock: a run that lasts.
+    let blocker = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let lock = blocker.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE segments IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let fleet = crate::processes::Fleet::new(
+        &app.database_url,
+        "",
+        &[
+            ("SEGMENTS_SCHEDULE", "* * * * * *"),
+            ("SCHEDULER_HEARTBEAT_SECONDS", "1"),
+            ("SCHEDULER_LEASE_SECONDS", "3"),
+        ],
+    );
+    let mut workers = [fleet.worker("worker-1"), fleet.worker("worker-2")];
+    let mut waited = 0;
+    while segment_runs().await.is_empty() {
+        assert!(waited < 300, "no segments run started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let (pid, tick, first_expiry) = lease().await;
+    let holder = workers
+        .iter()
+        .position(|w| w.pid() == pid)
+        .expect("a worker holds the lease");
+
+    // Twice the lease's length later the run is still going, alone: its lease was renewed.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let runs = segment_runs().await;
+    assert_eq!(runs.len(), 1, "a live run is not overlapped: {runs:?}");
+    assert_eq!(runs[0].status, JobStatus::Running);
+    let (same_pid, same_tick, renewed) = lease().await;
+    assert_eq!((same_pid, same_tick), (pid, tick));
+    assert!(
+        renewed > first_expiry + Duration::seconds(4),
+        "{renewed} vs {first_expiry}"
+    );
+
+    workers[holder].kill();
+    let killed_at = workers[holder].killed_at.unwrap();
+    lock.rollback().await.unwrap();
+
+    // The other worker runs the job at a tick after the lease lapsed, within seconds.
+    let mut waited = 0;
+    let taken_over = loop {
+        let runs = segment_runs().await;
+        if let Some(run) = runs
+            .iter()
+            .find(|r| r.id != runs[0].id && r.status == JobStatus::Succeeded)
+        {
+            break run.clone();
+        }
+        assert!(waited < 150, "no other worker took the job over: {runs:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    };
+    assert!(taken_over.started_at > killed_at, "{taken_over:?}");
+    assert!(
+        taken_over.started_at < killed_at + Duration::seconds(8),
+        "taken over within the lease and a tick: {taken_over:?} (killed at {killed_at})"
+    );
+    let (new_pid, new_tick, _) = lease().await;
+    assert_eq!(new_pid, workers[1 - holder].pid());
+    assert!(new_tick > tick);
+
+    // The killed run is closed as ABANDONED; no tick ran twice.
+    let mut waited = 0;
+    loop {
+        let runs = segment_runs().await;
+        if runs[0].status == JobStatus::Abandoned {
+            let ticks: std::collections::BTreeSet<i64> =
+                runs.iter().map(|r| r.started_at.timestamp()).collect();
+            assert_eq!(ticks.len(), runs.len(), "a tick ran twice: {runs:?}");
+            break;
+        }
+        assert!(waited < 150, "the killed run stays {:?}", runs[0].status);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
 }
