@@ -175,3 +175,94 @@ impl EmailStatus {
         }
     }
 }
+
+/// How a segment's members are decided (`segments.kind`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SegmentKind {
+    /// Members are the customers the rule matches, refreshed by the `segments` job.
+    #[sea_orm(string_value = "DYNAMIC")]
+    Dynamic,
+    /// Members are added and removed by hand.
+    #[sea_orm(string_value = "STATIC")]
+    Static,
+}
+
+impl SegmentKind {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SegmentKind::Dynamic => "DYNAMIC",
+            SegmentKind::Static => "STATIC",
+        }
+    }
+}
+
+/// Which way a customer crossed a segment's edge (`segment_events.kind`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+pub enum ChangeKind {
+    #[sea_orm(string_value = "ENTERED")]
+    Entered,
+    #[sea_orm(string_value = "EXITED")]
+    Exited,
+}
+
+impl ChangeKind {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Entered => "ENTERED",
+            ChangeKind::Exited => "EXITED",
+        }
+    }
+}
+
+/// Existing databases hold these exact strings (written before the columns were typed,
+/// and by the migrations' seeds), so they must read back unchanged: these tests pin
+/// them and check they fit the column width the migrations created.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+    use sea_orm::sea_query::{ColumnType, StringLen};
+
+    /// The enum stores exactly `stored`, in variant order, reads each back, and each
+    /// fits its column.
+    fn pins<E>(stored: &[&str])
+    where
+        E: ActiveEnum<Value = String> + Iterable + std::fmt::Debug + PartialEq,
+    {
+        let values: Vec<String> = E::iter().map(|v| v.to_value()).collect();
+        assert_eq!(values, stored, "{}", std::any::type_name::<E>());
+        for value in &values {
+            assert_eq!(
+                E::try_from_value(value).map(|v| v.to_value()).ok().as_ref(),
+                Some(value)
+            );
+        }
+        match E::db_type().get_column_type() {
+            ColumnType::String(StringLen::N(width)) => {
+                assert!(values.iter().all(|v| v.len() <= *width as usize))
+            }
+            ColumnType::String(StringLen::None) | ColumnType::Text => {}
+            other => panic!("unexpected column type {other:?}"),
+        }
+    }
+
+    #[test]
+    fn segment_enums_read_existing_rows() {
+        pins::<SegmentKind>(&["DYNAMIC", "STATIC"]);
+        pins::<ChangeKind>(&["ENTERED", "EXITED"]);
+        for kind in SegmentKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+        for kind in ChangeKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+}
