@@ -222,6 +222,70 @@ impl ChangeKind {
     }
 }
 
+/// Where a customer is in their life with the business (`customer_lifecycle.stage`,
+/// `lifecycle_events.from_stage`/`to_stage`, `lifecycle_playbooks.stage`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LifecycleStage {
+    #[sea_orm(string_value = "PROSPECT")]
+    Prospect,
+    #[sea_orm(string_value = "NEW")]
+    New,
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    #[sea_orm(string_value = "LOYAL")]
+    Loyal,
+    #[sea_orm(string_value = "SILENT")]
+    Silent,
+    #[sea_orm(string_value = "CHURNED")]
+    Churned,
+}
+
+impl LifecycleStage {
+    pub const ALL: [LifecycleStage; 6] = [
+        LifecycleStage::Prospect,
+        LifecycleStage::New,
+        LifecycleStage::Active,
+        LifecycleStage::Loyal,
+        LifecycleStage::Silent,
+        LifecycleStage::Churned,
+    ];
+
+    /// The stored (and GraphQL) name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LifecycleStage::Prospect => "PROSPECT",
+            LifecycleStage::New => "NEW",
+            LifecycleStage::Active => "ACTIVE",
+            LifecycleStage::Loyal => "LOYAL",
+            LifecycleStage::Silent => "SILENT",
+            LifecycleStage::Churned => "CHURNED",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LifecycleStage> {
+        LifecycleStage::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Silent and churned customers are the ones a new order brings back.
+    pub fn is_lapsed(self) -> bool {
+        matches!(self, LifecycleStage::Silent | LifecycleStage::Churned)
+    }
+}
+
 /// Existing databases hold these exact strings (written before the columns were typed,
 /// and by the migrations' seeds), so they must read back unchanged: these tests pin
 /// them and check they fit the column width the migrations created.
@@ -263,6 +327,17 @@ mod tests {
         }
         for kind in ChangeKind::iter() {
             assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+
+    /// Also the stages the lifecycle migration seeds its playbooks with.
+    #[test]
+    fn lifecycle_stages_read_existing_rows() {
+        pins::<LifecycleStage>(&["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"]);
+        assert!(LifecycleStage::ALL.into_iter().eq(LifecycleStage::iter()));
+        for stage in LifecycleStage::iter() {
+            assert_eq!(stage.as_str(), stage.to_value());
+            assert_eq!(LifecycleStage::parse(stage.as_str()), Some(stage));
         }
     }
 }
