@@ -286,6 +286,18 @@ impl LifecycleStage {
     }
 }
 
+/// The unit of a fitted value model's times (`value_models.time_unit`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ModelTimeUnit {
+    #[sea_orm(string_value = "DAYS")]
+    Days,
+    #[sea_orm(string_value = "WEEKS")]
+    Weeks,
+}
+
 /// Existing databases hold these exact strings (written before the columns were typed,
 /// and by the migrations' seeds), so they must read back unchanged: these tests pin
 /// them and check they fit the column width the migrations created.
@@ -328,6 +340,11 @@ mod tests {
         for kind in ChangeKind::iter() {
             assert_eq!(kind.as_str(), kind.to_value());
         }
+    }
+
+    #[test]
+    fn model_time_units_read_existing_rows() {
+        pins::<ModelTimeUnit>(&["DAYS", "WEEKS"]);
     }
 
     /// Also the stages the lifecycle migration seeds its playbooks with.
