@@ -6,8 +6,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub customer_id: i64,
-    /// `PROSPECT`, `NEW`, `ACTIVE`, `LOYAL`, `SILENT` or `CHURNED`.
-    pub stage: String,
+    pub stage: super::sea_enums::LifecycleStage,
     /// When the customer entered the stage.
     pub since: DateTimeUtc,
     /// Why the rules put the customer there.

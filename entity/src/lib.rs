@@ -46,4 +46,7 @@ pub mod sql;
 pub mod value_model;
 
 pub use money::{Money, MoneyTotal};
-pub use sea_enums::{Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel};
+pub use sea_enums::{
+    ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
+    LifecycleStage, ModelTimeUnit, SegmentKind,
+};

@@ -9,8 +9,8 @@ pub struct Model {
     pub id: i64,
     pub customer_id: i64,
     /// None for a customer's first classification.
-    pub from_stage: Option<String>,
-    pub to_stage: String,
+    pub from_stage: Option<super::sea_enums::LifecycleStage>,
+    pub to_stage: super::sea_enums::LifecycleStage,
     /// When the change took effect (at the latest, the asOf day of the run that saw it).
     pub at: DateTimeUtc,
     pub reason: String,

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "lifecycle_playbooks")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub stage: String,
+    pub stage: super::sea_enums::LifecycleStage,
     pub goal: String,
     pub strategy: String,
     pub updated_at: DateTimeUtc,

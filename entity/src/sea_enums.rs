@@ -175,3 +175,186 @@ impl EmailStatus {
         }
     }
 }
+
+/// How a segment's members are decided (`segments.kind`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SegmentKind {
+    /// Members are the customers the rule matches, refreshed by the `segments` job.
+    #[sea_orm(string_value = "DYNAMIC")]
+    Dynamic,
+    /// Members are added and removed by hand.
+    #[sea_orm(string_value = "STATIC")]
+    Static,
+}
+
+impl SegmentKind {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SegmentKind::Dynamic => "DYNAMIC",
+            SegmentKind::Static => "STATIC",
+        }
+    }
+}
+
+/// Which way a customer crossed a segment's edge (`segment_events.kind`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+pub enum ChangeKind {
+    #[sea_orm(string_value = "ENTERED")]
+    Entered,
+    #[sea_orm(string_value = "EXITED")]
+    Exited,
+}
+
+impl ChangeKind {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Entered => "ENTERED",
+            ChangeKind::Exited => "EXITED",
+        }
+    }
+}
+
+/// Where a customer is in their life with the business (`customer_lifecycle.stage`,
+/// `lifecycle_events.from_stage`/`to_stage`, `lifecycle_playbooks.stage`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LifecycleStage {
+    #[sea_orm(string_value = "PROSPECT")]
+    Prospect,
+    #[sea_orm(string_value = "NEW")]
+    New,
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    #[sea_orm(string_value = "LOYAL")]
+    Loyal,
+    #[sea_orm(string_value = "SILENT")]
+    Silent,
+    #[sea_orm(string_value = "CHURNED")]
+    Churned,
+}
+
+impl LifecycleStage {
+    pub const ALL: [LifecycleStage; 6] = [
+        LifecycleStage::Prospect,
+        LifecycleStage::New,
+        LifecycleStage::Active,
+        LifecycleStage::Loyal,
+        LifecycleStage::Silent,
+        LifecycleStage::Churned,
+    ];
+
+    /// The stored (and GraphQL) name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LifecycleStage::Prospect => "PROSPECT",
+            LifecycleStage::New => "NEW",
+            LifecycleStage::Active => "ACTIVE",
+            LifecycleStage::Loyal => "LOYAL",
+            LifecycleStage::Silent => "SILENT",
+            LifecycleStage::Churned => "CHURNED",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LifecycleStage> {
+        LifecycleStage::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Silent and churned customers are the ones a new order brings back.
+    pub fn is_lapsed(self) -> bool {
+        matches!(self, LifecycleStage::Silent | LifecycleStage::Churned)
+    }
+}
+
+/// The unit of a fitted value model's times (`value_models.time_unit`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ModelTimeUnit {
+    #[sea_orm(string_value = "DAYS")]
+    Days,
+    #[sea_orm(string_value = "WEEKS")]
+    Weeks,
+}
+
+/// Existing databases hold these exact strings (written before the columns were typed,
+/// and by the migrations' seeds), so they must read back unchanged: these tests pin
+/// them and check they fit the column width the migrations created.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+    use sea_orm::sea_query::{ColumnType, StringLen};
+
+    /// The enum stores exactly `stored`, in variant order, reads each back, and each
+    /// fits its column.
+    fn pins<E>(stored: &[&str])
+    where
+        E: ActiveEnum<Value = String> + Iterable + std::fmt::Debug + PartialEq,
+    {
+        let values: Vec<String> = E::iter().map(|v| v.to_value()).collect();
+        assert_eq!(values, stored, "{}", std::any::type_name::<E>());
+        for value in &values {
+            assert_eq!(
+                E::try_from_value(value).map(|v| v.to_value()).ok().as_ref(),
+                Some(value)
+            );
+        }
+        match E::db_type().get_column_type() {
+            ColumnType::String(StringLen::N(width)) => {
+                assert!(values.iter().all(|v| v.len() <= *width as usize))
+            }
+            ColumnType::String(StringLen::None) | ColumnType::Text => {}
+            other => panic!("unexpected column type {other:?}"),
+        }
+    }
+
+    #[test]
+    fn segment_enums_read_existing_rows() {
+        pins::<SegmentKind>(&["DYNAMIC", "STATIC"]);
+        pins::<ChangeKind>(&["ENTERED", "EXITED"]);
+        for kind in SegmentKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+        for kind in ChangeKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+
+    #[test]
+    fn model_time_units_read_existing_rows() {
+        pins::<ModelTimeUnit>(&["DAYS", "WEEKS"]);
+    }
+
+    /// Also the stages the lifecycle migration seeds its playbooks with.
+    #[test]
+    fn lifecycle_stages_read_existing_rows() {
+        pins::<LifecycleStage>(&["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"]);
+        assert!(LifecycleStage::ALL.into_iter().eq(LifecycleStage::iter()));
+        for stage in LifecycleStage::iter() {
+            assert_eq!(stage.as_str(), stage.to_value());
+            assert_eq!(LifecycleStage::parse(stage.as_str()), Some(stage));
+        }
+    }
+}

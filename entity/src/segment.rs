@@ -9,8 +9,7 @@ pub struct Model {
     pub id: i64,
     pub name: String,
     pub description: Option<String>,
-    /// `DYNAMIC` or `STATIC`.
-    pub kind: String,
+    pub kind: super::sea_enums::SegmentKind,
     /// The rule as JSON (`jobs::segments::rule::Rule`); null for static segments.
     pub rule: Option<String>,
     pub goal: Option<String>,

@@ -9,7 +9,7 @@ pub struct Model {
     pub id: i64,
     pub segment_id: i64,
     pub customer_id: i64,
-    pub kind: String,
+    pub kind: super::sea_enums::ChangeKind,
     pub at: DateTimeUtc,
 }
 

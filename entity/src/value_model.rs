@@ -15,8 +15,8 @@ pub struct Model {
     pub customers_used: i64,
     /// Customers with at least one repeat purchase day.
     pub repeat_customers: i64,
-    /// `WEEKS`: t_x, T and α are in weeks.
-    pub time_unit: String,
+    /// The unit of t_x, T and α (the job fits in weeks).
+    pub time_unit: super::sea_enums::ModelTimeUnit,
     pub converged: bool,
     pub bgnbd_r: Option<f64>,
     pub bgnbd_alpha: Option<f64>,

@@ -391,7 +391,7 @@ async fn write_model(
         fitted_at: sea_orm::Set(Utc::now()),
         customers_used: sea_orm::Set(report.customers_used as i64),
         repeat_customers: sea_orm::Set(report.repeat_customers as i64),
-        time_unit: sea_orm::Set("WEEKS".into()),
+        time_unit: sea_orm::Set(entity::ModelTimeUnit::Weeks),
         converged: sea_orm::Set(
             bgnbd.is_some_and(|f| f.converged) && gg.is_none_or(|f| f.converged),
         ),

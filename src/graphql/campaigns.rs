@@ -30,7 +30,7 @@ use crate::graphql::{
     enums::EmailKind,
     errors::{IntoApi, OrInternal, bad_input},
     guards::RequireScope,
-    lifecycle::{LifecycleStage, stored_stage},
+    lifecycle::LifecycleStage,
     loaders::{CampaignStatsLoader, CampaignsLoader, SegmentLoader},
     pagination::{IdCursor, Page, PlainConnection, by_id},
     scalars::Date,
@@ -122,6 +122,15 @@ impl Campaign {
         self.0.enabled
     }
     async fn target(&self) -> Result<CampaignTarget> {
+        // The target is JSON text, not a typed column: its stage names are parsed here.
+        fn target_stage(name: &str) -> Result<LifecycleStage> {
+            jobs::lifecycle::Stage::parse(name)
+                .map(LifecycleStage::from)
+                .ok_or_else(|| {
+                    crate::graphql::errors::internal(anyhow::anyhow!("unknown stage `{name}`"))
+                })
+        }
+
         let target = self.0.target().or_internal()?;
         Ok(CampaignTarget {
             everyone: target.rule().is_none(),
@@ -129,7 +138,7 @@ impl Campaign {
             stages: target
                 .stages
                 .iter()
-                .map(|s| stored_stage(s))
+                .map(|s| target_stage(s))
                 .collect::<Result<_>>()?,
             tiers: target
                 .tiers

@@ -6,7 +6,7 @@ use async_graphql::connection::Edge;
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 use entity::{customer, customer_lifecycle, lifecycle_event, lifecycle_playbook};
-use jobs::lifecycle::{self as rules, Stage};
+use jobs::lifecycle::{self as rules};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
@@ -33,16 +33,6 @@ pub enum LifecycleStage {
     Churned,
 }
 
-pub(crate) fn stored_stage(name: &str) -> Result<LifecycleStage> {
-    Stage::parse(name)
-        .map(LifecycleStage::from)
-        .ok_or_else(|| crate::graphql::errors::internal(anyhow::anyhow!("unknown stage `{name}`")))
-}
-
-fn optional_stage(name: Option<&str>) -> Result<Option<LifecycleStage>> {
-    name.map(stored_stage).transpose()
-}
-
 /// The stage thresholds: in force, and the changes an admin makes.
 mod thresholds;
 
@@ -53,8 +43,8 @@ pub struct Lifecycle(pub customer_lifecycle::Model);
 
 #[Object]
 impl Lifecycle {
-    async fn stage(&self) -> Result<LifecycleStage> {
-        stored_stage(&self.0.stage)
+    async fn stage(&self) -> LifecycleStage {
+        self.0.stage.into()
     }
     /// When the customer entered the stage: the day the deciding order was placed or
     /// limit passed, at the latest the day of the run that saw it (midnight UTC).
@@ -95,11 +85,11 @@ pub struct LifecycleEvent(pub lifecycle_event::Model);
 impl LifecycleEvent {
     /// Null for the customer's first classification.
     #[graphql(name = "fromStage")]
-    async fn previous_stage(&self) -> Result<Option<LifecycleStage>> {
-        optional_stage(self.0.from_stage.as_deref())
+    async fn previous_stage(&self) -> Option<LifecycleStage> {
+        self.0.from_stage.map(LifecycleStage::from)
     }
-    async fn to_stage(&self) -> Result<LifecycleStage> {
-        stored_stage(&self.0.to_stage)
+    async fn to_stage(&self) -> LifecycleStage {
+        self.0.to_stage.into()
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
@@ -203,8 +193,8 @@ pub struct LifecyclePlaybook(lifecycle_playbook::Model);
 
 #[Object]
 impl LifecyclePlaybook {
-    async fn stage(&self) -> Result<LifecycleStage> {
-        stored_stage(&self.0.stage)
+    async fn stage(&self) -> LifecycleStage {
+        self.0.stage.into()
     }
     async fn goal(&self) -> &str {
         &self.0.goal
@@ -219,7 +209,7 @@ impl LifecyclePlaybook {
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::campaigns::Campaign>> {
         crate::graphql::guards::require(ctx, crate::api_keys::Scope::CampaignsRead)?;
-        crate::graphql::campaigns::campaigns_for_stage(ctx, stored_stage(&self.0.stage)?).await
+        crate::graphql::campaigns::campaigns_for_stage(ctx, self.0.stage.into()).await
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at

@@ -184,6 +184,7 @@ pub struct GammaGammaModel {
 
 /// How a time in the model is measured.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::ModelTimeUnit")]
 pub enum TimeUnit {
     Days,
     Weeks,
@@ -209,11 +210,7 @@ impl ValueModel {
     }
     /// The unit of t_x, T and α.
     async fn time_unit(&self) -> TimeUnit {
-        if self.0.time_unit == "DAYS" {
-            TimeUnit::Days
-        } else {
-            TimeUnit::Weeks
-        }
+        self.0.time_unit.into()
     }
     /// Both fits reached their gradient tolerance.
     async fn converged(&self) -> bool {

@@ -194,7 +194,7 @@ async fn lapse_days(app: &TestApp, as_of: i64) -> BTreeMap<i64, i64> {
         .into_iter()
         .map(|v| (v.customer_id, v))
         .collect();
-    let stages: BTreeMap<i64, String> = customer_lifecycle::Entity::find()
+    let stages: BTreeMap<i64, entity::LifecycleStage> = customer_lifecycle::Entity::find()
         .all(&app.db)
         .await
         .unwrap()
@@ -203,15 +203,15 @@ async fn lapse_days(app: &TestApp, as_of: i64) -> BTreeMap<i64, i64> {
         .collect();
     let mut lapses = BTreeMap::new();
     for c in customer::Entity::find().all(&app.db).await.unwrap() {
-        let (threshold, by_days) = match stages.get(&c.id).map(String::as_str) {
-            Some("SILENT") => {
+        let (threshold, by_days) = match stages.get(&c.id) {
+            Some(entity::LifecycleStage::Silent) => {
                 let limit = c.median_gap_days.map_or(90.0, |gap| (3.0 * gap).max(90.0));
                 (
                     0.5,
                     day(c.last_order_at.unwrap()) + limit.floor() as i64 + 1,
                 )
             }
-            Some("CHURNED") => (0.1, day(c.last_order_at.unwrap()) + 365),
+            Some(entity::LifecycleStage::Churned) => (0.1, day(c.last_order_at.unwrap()) + 365),
             _ => continue,
         };
         let (first, last) = (

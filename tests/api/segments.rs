@@ -544,7 +544,8 @@ async fn refreshes_record_entries_and_exits_and_static_lists_are_edited_by_hand(
 
         use entity::segment_event;
         use sea_orm::{EntityTrait, QueryOrder};
-        let events: Vec<(i64, String)> = segment_event::Entity::find()
+        use entity::ChangeKind::{Entered, Exited};
+        let events: Vec<(i64, entity::ChangeKind)> = segment_event::Entity::find()
             .order_by_asc(segment_event::Column::Id)
             .all(&app.db)
             .await
@@ -553,7 +554,7 @@ async fn refreshes_record_entries_and_exits_and_static_lists_are_edited_by_hand(
             .map(|e| (e.customer_id, e.kind))
             .collect();
         let (a_id, b_id) = (a.parse::<i64>().unwrap(), b.as_str().unwrap().parse::<i64>().unwrap());
-        assert_eq!(events, vec![(a_id, "ENTERED".into()), (a_id, "EXITED".into()), (b_id, "ENTERED".into())]);
+        assert_eq!(events, vec![(a_id, Entered), (a_id, Exited), (b_id, Entered)]);
         let changes = app
             .admin_ok("query($id: ID!) { segment(id: $id) { changes(first: 2) { pageInfo { hasNextPage } nodes { kind customerId at } } } }", json!({ "id": id }))
             .await["segment"]["changes"]

@@ -278,11 +278,12 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
     let segments = q
         .all(&format!(
             "SELECT s.name, s.size, \
-               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = 'ENTERED' AND {}) AS entered, \
-               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = 'EXITED' AND {}) AS exited \
+               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = '{entered}' AND {week}) AS entered, \
+               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = '{exited}' AND {week}) AS exited \
              FROM segments s ORDER BY s.size DESC, s.name LIMIT 20",
-            in_week("se.at"),
-            in_week("se.at")
+            entered = entity::ChangeKind::Entered.as_str(),
+            exited = entity::ChangeKind::Exited.as_str(),
+            week = in_week("se.at"),
         ))
         .await?
         .into_iter()

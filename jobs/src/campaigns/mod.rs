@@ -595,7 +595,8 @@ pub async fn produce(
                     .unwrap_or_default();
                 let entries = format!(
                     "FROM segment_events se WHERE se.customer_id = customers.id \
-                     AND se.segment_id = {segment_id} AND se.kind = 'ENTERED'"
+                     AND se.segment_id = {segment_id} AND se.kind = '{entered}'",
+                    entered = entity::ChangeKind::Entered.as_str()
                 );
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(

@@ -608,7 +608,7 @@ impl Filter {
         use customer_lifecycle::Column as L;
         let mut stage = Condition::all();
         if let Some(stages) = &self.stage {
-            stage = stage.add(L::Stage.is_in(stages.iter().map(|s| s.as_str())));
+            stage = stage.add(L::Stage.is_in(stages.iter().copied()));
         }
         if let Some(from) = self.stage_since_from {
             stage = stage.add(L::Since.gte(from));

@@ -175,12 +175,9 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
         .context("failed to read customers")?
     );
     while let Some(row) = rows.try_next().await.context("failed to read a customer")? {
-        let stage: Option<String> = row.try_get("", "stage")?;
+        let stage: Option<Stage> = row.try_get("", "stage")?;
         let current = match stage {
-            Some(name) => Some((
-                Stage::parse(&name).with_context(|| format!("unknown stored stage `{name}`"))?,
-                row.try_get::<i64>("", "since_day")?,
-            )),
+            Some(stage) => Some((stage, row.try_get::<i64>("", "since_day")?)),
             None => None,
         };
         let last_day: Option<i64> = row.try_get("", "last_day")?;

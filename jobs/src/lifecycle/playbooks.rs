@@ -18,7 +18,7 @@ pub async fn playbooks(db: &impl ConnectionTrait) -> DomainResult<Vec<lifecycle_
         .all(db)
         .await
         .context("failed to load the playbooks")?;
-    rows.sort_by_key(|row| Stage::parse(&row.stage));
+    rows.sort_by_key(|row| row.stage);
     Ok(rows)
 }
 
@@ -58,7 +58,7 @@ pub async fn update_playbook(
 ) -> DomainResult<lifecycle_playbook::Model> {
     changes.check()?;
     let name = stage.as_str();
-    let existing = lifecycle_playbook::Entity::find_by_id(name)
+    let existing = lifecycle_playbook::Entity::find_by_id(stage)
         .one(db)
         .await
         .context("failed to load the playbook")?

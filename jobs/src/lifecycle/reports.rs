@@ -86,7 +86,7 @@ pub async fn stage_summary(
     values.push(window_end.into());
     #[derive(FromQueryResult)]
     struct Row {
-        stage: String,
+        stage: Stage,
         customers: i64,
         revenue: MoneyTotal,
         clv_total: MoneyTotal,
@@ -100,7 +100,7 @@ pub async fn stage_summary(
     Ok(Stage::ALL
         .into_iter()
         .map(|stage| {
-            let row = rows.iter().find(|r| r.stage == stage.as_str());
+            let row = rows.iter().find(|r| r.stage == stage);
             let customers = row.map_or(0, |r| r.customers);
             StageSummary {
                 stage,
@@ -149,8 +149,8 @@ pub async fn transitions(
     );
     #[derive(FromQueryResult)]
     struct Row {
-        from_stage: Option<String>,
-        to_stage: String,
+        from_stage: Option<Stage>,
+        to_stage: Stage,
         customers: i64,
     }
     let rows = Row::find_by_statement(Statement::from_sql_and_values(
@@ -165,8 +165,8 @@ pub async fn transitions(
         .into_iter()
         .map(|row| {
             Ok(Transition {
-                from: row.from_stage.as_deref().map(stored).transpose()?,
-                to: stored(&row.to_stage)?,
+                from: row.from_stage,
+                to: row.to_stage,
                 customers: u64::try_from(row.customers).unwrap_or(0),
             })
         })
@@ -174,11 +174,6 @@ pub async fn transitions(
     // `None < Some(_)`: first classifications lead, then stage order.
     transitions.sort_by_key(|t| (t.from, t.to));
     Ok(transitions)
-}
-
-/// A stage name read from the database.
-fn stored(name: &str) -> anyhow::Result<Stage> {
-    Stage::parse(name).ok_or_else(|| anyhow::anyhow!("unknown stored stage `{name}`"))
 }
 
 /// Narrows the silent list; every part given must hold.

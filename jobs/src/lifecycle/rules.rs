@@ -6,48 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::value::bgnbd::{self, BgNbdParams, PurchaseHistory};
 use crate::value::clv::DAYS_PER_WEEK;
 
-/// Where a customer is in their life with the business.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Stage {
-    Prospect,
-    New,
-    Active,
-    Loyal,
-    Silent,
-    Churned,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 6] = [
-        Stage::Prospect,
-        Stage::New,
-        Stage::Active,
-        Stage::Loyal,
-        Stage::Silent,
-        Stage::Churned,
-    ];
-
-    /// The stored (and GraphQL) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Prospect => "PROSPECT",
-            Stage::New => "NEW",
-            Stage::Active => "ACTIVE",
-            Stage::Loyal => "LOYAL",
-            Stage::Silent => "SILENT",
-            Stage::Churned => "CHURNED",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// Silent and churned customers are the ones a new order brings back.
-    pub fn is_lapsed(self) -> bool {
-        matches!(self, Stage::Silent | Stage::Churned)
-    }
-}
+/// Where a customer is in their life with the business: stored in the lifecycle
+/// tables, defined in `entity`.
+pub use entity::LifecycleStage as Stage;
 
 /// The thresholds of the stage rules. Days are whole days; probabilities are P(alive)
 /// from the value-scores job.

@@ -116,7 +116,7 @@ pub async fn install_suggested(
         let row = segment::ActiveModel {
             name: Set(suggestion.name.to_owned()),
             description: Set(Some(suggestion.description.to_owned())),
-            kind: Set(SegmentKind::Dynamic.as_str().to_owned()),
+            kind: Set(SegmentKind::Dynamic),
             rule: Set(Some(rule)),
             goal: Set(Some(suggestion.goal.to_owned())),
             strategy: Set(Some(suggestion.strategy.to_owned())),

@@ -14,7 +14,7 @@ use sea_orm::{
 
 use super::membership::{self, Refresh};
 use super::rule::{CheckedRule, Rule};
-use super::{DYNAMIC, STATIC, stored_rule, would_cycle};
+use super::{stored_rule, would_cycle};
 use crate::campaigns::CampaignDocuments;
 use crate::{DomainError, DomainResult, Problems};
 
@@ -23,32 +23,8 @@ pub const NAME_LIMIT: usize = 200;
 /// … and description, goal, strategy and owner at most this many.
 pub const TEXT_LIMIT: usize = 4000;
 
-/// How a segment's members are decided (`segments.kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SegmentKind {
-    /// Members are the customers the rule matches, refreshed by the `segments` job.
-    Dynamic,
-    /// Members are added and removed by hand.
-    Static,
-}
-
-impl SegmentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SegmentKind::Dynamic => DYNAMIC,
-            SegmentKind::Static => STATIC,
-        }
-    }
-
-    /// The kind of a stored segment.
-    pub fn of(segment: &segment::Model) -> Self {
-        if segment.kind == STATIC {
-            SegmentKind::Static
-        } else {
-            SegmentKind::Dynamic
-        }
-    }
-}
+/// How a segment's members are decided: stored as `segments.kind`, defined in `entity`.
+pub use entity::SegmentKind;
 
 /// A segment to create.
 #[derive(Clone, Debug)]
@@ -243,7 +219,7 @@ pub async fn create(
         segment::ActiveModel {
             name: Set(input.name.trim().to_owned()),
             description: Set(input.description),
-            kind: Set(input.kind.as_str().to_owned()),
+            kind: Set(input.kind),
             rule: Set(input.rule.as_ref().map(rule_json).transpose()?),
             goal: Set(input.goal),
             strategy: Set(input.strategy),
@@ -293,7 +269,7 @@ pub async fn update(
             ("owner", changes.owner.as_ref()),
         ],
     );
-    if changes.rule.is_some() && existing.kind == STATIC {
+    if changes.rule.is_some() && existing.kind == SegmentKind::Static {
         problems.push(None, "input.rule", "a static segment has no rule");
     }
     problems.into_result()?;

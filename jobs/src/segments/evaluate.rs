@@ -312,7 +312,10 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
         PAlive => float(v.and_then(|v| v.p_alive)),
         ChurnRisk => float(v.and_then(|v| v.churn_risk)),
         CompositeValue => float(v.map(|v| v.composite_score)),
-        LifecycleStage => text(s.lifecycle.as_ref().map(|l| &l.stage)),
+        LifecycleStage => s
+            .lifecycle
+            .as_ref()
+            .map_or(Value::Missing, |l| Value::Text(l.stage.as_str().to_owned())),
         DaysInStage => s.lifecycle.as_ref().map_or(Value::Missing, |l| {
             Value::Int(whole_days(l.since.date_naive(), today))
         }),

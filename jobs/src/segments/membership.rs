@@ -16,36 +16,15 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use super::{STATIC, edit, matching_ids, rule::Clock, stored_rule};
+use super::{edit, matching_ids, rule::Clock, stored_rule};
 use crate::{DomainError, DomainResult, Problems};
 
 /// At most this many customers per membership edit.
 pub const MAX_MEMBERS_PER_EDIT: usize = 1000;
 
-/// Which way a customer crossed a segment's edge (`segment_events.kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
-    Entered,
-    Exited,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Entered => "ENTERED",
-            ChangeKind::Exited => "EXITED",
-        }
-    }
-
-    /// The kind of a recorded event.
-    pub fn of(event: &segment_event::Model) -> Self {
-        if event.kind == ChangeKind::Exited.as_str() {
-            ChangeKind::Exited
-        } else {
-            ChangeKind::Entered
-        }
-    }
-}
+/// Which way a customer crossed a segment's edge: stored as `segment_events.kind`,
+/// defined in `entity`.
+pub use entity::ChangeKind;
 
 /// What a refresh changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -240,7 +219,7 @@ pub async fn change_members(
     now: DateTime<Utc>,
 ) -> DomainResult<segment::Model> {
     let existing = edit::get(db, segment_id).await?;
-    if existing.kind != STATIC {
+    if existing.kind != edit::SegmentKind::Static {
         return Err(DomainError::invalid(
             "id",
             "members of a dynamic segment follow its rule",
@@ -288,7 +267,7 @@ pub async fn change_members(
         segment_event::Entity::insert_many(changing.iter().map(|c| segment_event::ActiveModel {
             segment_id: Set(segment_id),
             customer_id: Set(*c),
-            kind: Set(change.as_str().to_owned()),
+            kind: Set(change),
             at: Set(now),
             ..Default::default()
         }))

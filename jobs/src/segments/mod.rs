@@ -43,9 +43,6 @@ pub use membership::{
 };
 pub use profile::{Profile, Share, profile};
 
-pub const DYNAMIC: &str = "DYNAMIC";
-pub const STATIC: &str = "STATIC";
-
 /// The checked rule of a stored dynamic segment.
 pub fn stored_rule(segment: &segment::Model) -> anyhow::Result<Option<CheckedRule>> {
     let Some(json) = &segment.rule else {
@@ -149,7 +146,7 @@ pub async fn run(context: &JobContext, _run_id: i64) -> anyhow::Result<JobStats>
     let started = Instant::now();
     let db = &context.db;
     let segments = segment::Entity::find()
-        .filter(segment::Column::Kind.eq(DYNAMIC))
+        .filter(segment::Column::Kind.eq(SegmentKind::Dynamic))
         .all(db)
         .await
         .context("failed to list segments")?;

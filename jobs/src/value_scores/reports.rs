@@ -262,7 +262,7 @@ mod tests {
             fitted_at: crate::day_start(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()),
             customers_used: 100,
             repeat_customers: 40,
-            time_unit: "WEEKS".into(),
+            time_unit: entity::ModelTimeUnit::Weeks,
             converged: true,
             bgnbd_r: Some(0.243),
             bgnbd_alpha: Some(4.414),

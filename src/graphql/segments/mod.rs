@@ -63,7 +63,7 @@ impl Segment {
         self.0.description.as_deref()
     }
     async fn kind(&self) -> SegmentKind {
-        segments::SegmentKind::of(&self.0).into()
+        self.0.kind.into()
     }
     /// The rule as JSON, in the shape of `SegmentRuleInput`; null for static segments.
     async fn rule(&self) -> Result<Option<Json<serde_json::Value>>> {

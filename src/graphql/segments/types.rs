@@ -54,7 +54,7 @@ pub enum SegmentChangeKind {
 #[Object]
 impl SegmentChange {
     async fn kind(&self) -> SegmentChangeKind {
-        jobs::segments::ChangeKind::of(&self.0).into()
+        self.0.kind.into()
     }
     async fn customer_id(&self) -> ID {
         ID(self.0.customer_id.to_string())
