@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::{NaiveDate, Utc};
-use entity::{Gender, Money, customer, customer_interest};
+use entity::{Gender, customer, customer_interest};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, IntoActiveModel, QueryFilter, SqlErr,
@@ -318,38 +318,12 @@ impl ParsedFields {
 pub(super) fn blank_customer(external_id: Option<String>) -> customer::Model {
     let now = Utc::now();
     customer::Model {
-        id: 0,
         external_id,
-        name: None,
-        email: None,
-        phone: None,
-        gender: Gender::Unknown,
-        birth_date: None,
-        country: None,
-        region: None,
-        city: None,
-        income_band: None,
-        occupation: None,
-        lifestyle: None,
-        needs: None,
-        acquisition_channel: None,
-        referred_by: None,
         locale: DEFAULT_LOCALE.into(),
         time_zone: DEFAULT_TIME_ZONE.into(),
-        marketing_consent: false,
-        consent_updated_at: None,
-        unsubscribed_at: None,
-        erased_at: None,
         created_at: now,
         updated_at: now,
-        order_count: 0,
-        total_spent: Money::ZERO,
-        first_order_at: None,
-        last_order_at: None,
-        purchase_days: 0,
-        first_day_total: Money::ZERO,
-        median_gap_days: None,
-        search_text: None,
+        ..customer::Model::empty()
     }
 }
 
