@@ -40,10 +40,16 @@ pub enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
-    /// Apply database migrations and exit.
+    /// Apply database migrations and exit. On a Citus coordinator (a database with the
+    /// `citus` extension) the tables are then distributed by customer: see "Scaling out"
+    /// in the README.
     Migrate {
         #[command(flatten)]
         database: DatabaseArgs,
+        /// Fail unless the database is a Citus coordinator (without the flag, a database
+        /// without Citus is migrated as plain PostgreSQL).
+        #[arg(long)]
+        distributed: bool,
     },
     /// Create, list and revoke API keys.
     ApiKey {
@@ -190,14 +196,29 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             telemetry::init(settings.log_format);
             startup::run_worker(&settings).await
         }
-        Command::Migrate { database } => {
+        Command::Migrate {
+            database,
+            distributed,
+        } => {
             let settings = database.load()?;
             telemetry::init(settings.log_format);
             let db = database::connect(settings.database_url()).await?;
+            if distributed && !migration::distribute::is_citus(&db).await? {
+                anyhow::bail!(
+                    "--distributed: {} has no `citus` extension (CREATE EXTENSION citus on \
+                     the coordinator first)",
+                    database::redact(settings.database_url())
+                );
+            }
             database::migrate(&db).await?;
             eprintln!(
-                "migrations applied to {}",
-                database::redact(settings.database_url())
+                "migrations applied to {}{}",
+                database::redact(settings.database_url()),
+                if migration::distribute::is_citus(&db).await? {
+                    " (distributed by customer on Citus)"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }

@@ -436,7 +436,19 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use migration::MigratorTrait;
     migration::Migrator::up(db, None)
         .await
-        .context("failed to apply database migrations")
+        .context("failed to apply database migrations")?;
+    if migration::distribute::is_citus(db)
+        .await
+        .context("failed to look for the citus extension")?
+    {
+        let report = migration::distribute::distribute(db)
+            .await
+            .context("failed to distribute the tables on Citus")?;
+        if !report.placed.is_empty() {
+            tracing::info!(tables = ?report.placed, "tables placed on the Citus cluster");
+        }
+    }
+    Ok(())
 }
 
 /// The URL with any password replaced by `***`, fit for logs and error messages. Works

@@ -8,11 +8,13 @@ use crate::{EmailKind, EmailStatus};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// Unique: `birthday:2026:<customer>`; producing twice queues once.
+    /// Unique with the customer: `birthday:2026:<customer>`; producing twice queues once.
     pub dedupe_key: String,
     pub kind: EmailKind,
     pub campaign_id: Option<i64>,
-    /// None for digests (their address is fixed when queued).
+    /// [`NO_CUSTOMER`] for mail to the business's own people (digests, whose address is
+    /// fixed when queued); read it through [`Model::customer`]. (`None` only in rows
+    /// written before migration 14, which turned them into `NO_CUSTOMER`.)
     pub customer_id: Option<i64>,
     /// The address it was (or will be, for digests) sent to.
     pub to_address: Option<String>,
@@ -43,3 +45,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The customer id that mail to the business's own people (the marketer digest) is filed
+/// under. No customer has it (ids start at 1). It exists because the outbox is
+/// distributed by customer on Citus, where the distribution column cannot be NULL.
+pub const NO_CUSTOMER: i64 = 0;
+
+impl Model {
+    /// The customer this email is to, if it is to a customer.
+    pub fn customer(&self) -> Option<i64> {
+        self.customer_id.filter(|id| *id != NO_CUSTOMER)
+    }
+}

@@ -42,6 +42,8 @@ pub mod segment_member;
 /// SQL fragments that differ between SQLite and PostgreSQL (UTC days of timestamps,
 /// placeholders), shared by the migrations, the API and the jobs.
 pub mod sql;
+/// Lookup tables keeping emails and externalIds unique across customers (distributable).
+pub mod unique_key;
 /// The value models fitted by each `value-scores` run.
 pub mod value_model;
 
@@ -50,3 +52,4 @@ pub use sea_enums::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
     LifecycleStage, ModelTimeUnit, SegmentKind,
 };
+pub use unique_key::{customer_email, customer_external_id, order_external_id};

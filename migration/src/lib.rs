@@ -1,5 +1,6 @@
-//! Schema migrations of clientele. The same migrations run on SQLite and PostgreSQL;
-//! each one implements `down`.
+//! Schema migrations of clientele. The same migrations run on SQLite, PostgreSQL and a
+//! Citus coordinator; each one implements `down`. On Citus, [`distribute`] then places
+//! the tables on the cluster.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -16,6 +17,9 @@ mod m20261122_000010_create_segments;
 mod m20261122_000011_create_job_leases;
 mod m20261123_000012_create_campaigns;
 mod m20261130_000013_customer_counts;
+mod m20261130_000014_distributable_keys;
+
+pub mod distribute;
 
 pub struct Migrator;
 
@@ -36,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000011_create_job_leases::Migration),
             Box::new(m20261123_000012_create_campaigns::Migration),
             Box::new(m20261130_000013_customer_counts::Migration),
+            Box::new(m20261130_000014_distributable_keys::Migration),
         ]
     }
 }

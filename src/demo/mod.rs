@@ -105,8 +105,8 @@ struct Simulated {
 pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let prefix = format!("demo{}-", options.seed);
-    let already = customer::Entity::find()
-        .filter(customer::Column::ExternalId.starts_with(&prefix))
+    let already = entity::customer_external_id::Entity::find()
+        .filter(entity::customer_external_id::Column::ExternalId.starts_with(&prefix))
         .count(db)
         .await
         .context("failed to check for earlier demo data")?;
@@ -161,6 +161,9 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
         db,
         &[
             "customers",
+            "customer_emails",
+            "customer_external_ids",
+            "order_external_ids",
             "orders",
             "customer_interests",
             "interactions",
@@ -482,12 +485,21 @@ async fn write_batch(
     }
 
     let mut orders: Vec<Vec<Value>> = Vec::new();
+    // The lookups every customer write keeps (`jobs::customers::keys`, migration 14).
+    let mut email_keys: Vec<Vec<Value>> = Vec::new();
+    let mut external_id_keys: Vec<Vec<Value>> = Vec::new();
+    let mut order_keys: Vec<Vec<Value>> = Vec::new();
     let mut interests = Vec::new();
     let mut interactions = Vec::new();
     let mut feedback = Vec::new();
     for (sim, id) in simulated.iter().zip(&ids) {
         let external = sim.row.external_id.as_deref().unwrap_or_default();
+        external_id_keys.push(vec![external.into(), (*id).into()]);
+        if let Some(email) = &sim.row.email {
+            email_keys.push(vec![email.as_str().into(), (*id).into()]);
+        }
         for (k, (at, amount, channel, items)) in sim.orders.iter().enumerate() {
+            order_keys.push(vec![format!("{external}-o{k}").into(), (*id).into()]);
             orders.push(vec![
                 format!("{external}-o{k}").into(),
                 (*id).into(),
@@ -537,6 +549,14 @@ async fn write_batch(
         Column::new("created_at", TimestampTz),
     ];
     const INTERESTS: [Column; 2] = [Column::new("customer_id", BigInt), Column::new("tag", Text)];
+    const EMAIL_KEYS: [Column; 2] = [
+        Column::new("email", Text),
+        Column::new("customer_id", BigInt),
+    ];
+    const EXTERNAL_ID_KEYS: [Column; 2] = [
+        Column::new("external_id", Text),
+        Column::new("customer_id", BigInt),
+    ];
     const INTERACTIONS: [Column; 6] = [
         Column::new("customer_id", BigInt),
         Column::new("channel", Text),
@@ -553,6 +573,13 @@ async fn write_batch(
         Column::new("created_at", TimestampTz),
     ];
     for (table, columns, rows) in [
+        ("customer_emails", &EMAIL_KEYS[..], email_keys),
+        (
+            "customer_external_ids",
+            &EXTERNAL_ID_KEYS[..],
+            external_id_keys,
+        ),
+        ("order_external_ids", &EXTERNAL_ID_KEYS[..], order_keys),
         ("orders", &ORDERS[..], orders),
         ("customer_interests", &INTERESTS[..], interests),
         ("interactions", &INTERACTIONS[..], interactions),

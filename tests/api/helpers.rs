@@ -11,16 +11,30 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug)]
 pub enum Backend {
     Sqlite,
+    /// A server's admin URL; each test creates a database of its own.
     Postgres(String),
+    /// A Citus coordinator's database; each test migrates (and so distributes) a schema
+    /// of its own in it: creating a database on a cluster means creating it on every
+    /// node and registering the workers again, seconds per test, where a schema costs
+    /// one statement (`citus.shard_count` 4 keeps the shards per test few).
+    Citus(String),
 }
 
-/// SQLite always; PostgreSQL as well when `TEST_POSTGRES_URL` names a server.
+fn env_url(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// SQLite always; PostgreSQL when `TEST_POSTGRES_URL` names a server, Citus when
+/// `TEST_CITUS_URL` names a coordinator's database.
 pub fn backends() -> Vec<Backend> {
     let mut backends = vec![Backend::Sqlite];
-    if let Ok(url) = std::env::var("TEST_POSTGRES_URL")
-        && !url.trim().is_empty()
-    {
+    if let Some(url) = env_url("TEST_POSTGRES_URL") {
         backends.push(Backend::Postgres(url));
+    }
+    if let Some(url) = env_url("TEST_CITUS_URL") {
+        backends.push(Backend::Citus(url));
     }
     backends
 }
@@ -79,6 +93,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres(_) => "postgres",
+            Backend::Citus(_) => "citus",
         }
     }
 }
@@ -87,32 +102,36 @@ impl Backend {
 enum TestDatabase {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
+    CitusSchema { url: String, name: String },
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin_url, name } = self {
-            let admin_url = admin_url.clone();
-            let name = name.clone();
-            // Drop cannot await; a short-lived runtime on its own thread can.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    if let Ok(db) = Database::connect(&admin_url).await {
-                        let _ = db
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = db.close().await;
-                    }
-                });
-            })
-            .join();
-        }
+        let (admin_url, statement) = match self {
+            TestDatabase::Sqlite(_) => return,
+            TestDatabase::Postgres { admin_url, name } => (
+                admin_url.clone(),
+                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            ),
+            TestDatabase::CitusSchema { url, name } => (
+                url.clone(),
+                format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"),
+            ),
+        };
+        // Drop cannot await; a short-lived runtime on its own thread can.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(db) = Database::connect(&admin_url).await {
+                    let _ = db.execute_unprepared(&statement).await;
+                    let _ = db.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -166,6 +185,27 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
                 format!("{base}/{name}"),
                 TestDatabase::Postgres {
                     admin_url: admin_url.clone(),
+                    name,
+                },
+            )
+        }
+        Backend::Citus(url) => {
+            let name = format!("clientele_test_{}", uuid_like());
+            let admin = Database::connect(url)
+                .await
+                .expect("TEST_CITUS_URL is not reachable");
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let separator = if url.contains('?') { '&' } else { '?' };
+            (
+                format!(
+                    "{url}{separator}options=-c%20search_path%3D{name}%20-c%20citus.shard_count%3D4"
+                ),
+                TestDatabase::CitusSchema {
+                    url: url.clone(),
                     name,
                 },
             )

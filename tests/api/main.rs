@@ -1,6 +1,7 @@
 //! Black-box tests of the whole service: a real server on a random port, real HTTP, a
 //! database of its own per test — SQLite always, PostgreSQL too when
-//! `TEST_POSTGRES_URL` is set. One binary, so the suite links once.
+//! `TEST_POSTGRES_URL` is set, Citus when `TEST_CITUS_URL` is. One binary, so the suite
+//! links once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
@@ -14,6 +15,7 @@ mod cli;
 mod concurrency;
 mod customers;
 mod demo;
+mod distribution;
 mod figures;
 mod filters;
 mod graphiql;

@@ -181,6 +181,8 @@ async fn personal_base(app: &TestApp) -> String {
     entity::email::ActiveModel {
         dedupe_key: Set("privacy-digest".into()),
         kind: Set(entity::EmailKind::Digest),
+        // As the digest job files it: mail to the business, under no customer.
+        customer_id: Set(Some(entity::email::NO_CUSTOMER)),
         to_address: Set(Some("marketing@shop.example".into())),
         status: Set(entity::EmailStatus::Queued),
         attempts: Set(0),
@@ -241,7 +243,8 @@ async fn database_text(app: &TestApp) -> String {
     let backend = app.db.get_database_backend();
     let tables_sql = match backend {
         sea_orm::DatabaseBackend::Postgres => {
-            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'"
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
         }
         _ => "SELECT name FROM sqlite_master WHERE type = 'table'",
     };

@@ -23,13 +23,18 @@ use crate::helpers::{Backend, TestApp, postgres_for, spawn_app_with};
 use crate::processes::{Fleet, Process};
 use crate::smtp_sink::SmtpSink;
 
-/// The databases the test runs on, by name: PostgreSQL from `TEST_POSTGRES_URL`. (A Citus
-/// coordinator, `TEST_CITUS_URL`, is to be added here: to clientele it is one more
-/// PostgreSQL URL.)
+/// The databases the test runs on, by name: PostgreSQL from `TEST_POSTGRES_URL`, and a
+/// Citus coordinator from `TEST_CITUS_URL` when it is set (to clientele it is one more
+/// PostgreSQL URL; the processes share one distributed schema).
 fn backends() -> Vec<(&'static str, Backend)> {
     let mut backends = Vec::new();
     if let Some(url) = postgres_for("scale::three_servers_and_two_workers_…") {
         backends.push(("postgres", Backend::Postgres(url)));
+    }
+    if let Ok(url) = std::env::var("TEST_CITUS_URL")
+        && !url.trim().is_empty()
+    {
+        backends.push(("citus", Backend::Citus(url)));
     }
     backends
 }

@@ -275,12 +275,17 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         }
     }
 
+    // The week's events counted per segment in one grouped pass, then joined to the
+    // segments (a subquery per segment row would be a join Citus cannot push down).
     let segments = q
         .all(&format!(
-            "SELECT s.name, s.size, \
-               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = '{entered}' AND {week}) AS entered, \
-               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = '{exited}' AND {week}) AS exited \
-             FROM segments s ORDER BY s.size DESC, s.name LIMIT 20",
+            "SELECT s.name, s.size, COALESCE(e.entered, 0) AS entered, COALESCE(e.exited, 0) AS exited \
+             FROM segments s LEFT JOIN ( \
+               SELECT se.segment_id, \
+                 COUNT(CASE WHEN se.kind = '{entered}' THEN 1 END) AS entered, \
+                 COUNT(CASE WHEN se.kind = '{exited}' THEN 1 END) AS exited \
+               FROM segment_events se WHERE {week} GROUP BY se.segment_id) e ON e.segment_id = s.id \
+             ORDER BY s.size DESC, s.name LIMIT 20",
             entered = entity::ChangeKind::Entered.as_str(),
             exited = entity::ChangeKind::Exited.as_str(),
             week = in_week("se.at"),
@@ -389,6 +394,7 @@ pub async fn run(
                 address.to_lowercase()
             )),
             kind: Set(EmailKind::Digest),
+            customer_id: Set(Some(email::NO_CUSTOMER)),
             to_address: Set(Some(address)),
             status: Set(EmailStatus::Queued),
             attempts: Set(0),
@@ -398,7 +404,7 @@ pub async fn run(
             updated_at: Set(now),
             ..Default::default()
         })
-        .on_conflict_do_nothing_on([email::Column::DedupeKey])
+        .on_conflict_do_nothing_on([email::Column::CustomerId, email::Column::DedupeKey])
         .exec(&context.db)
         .await
         .context("failed to queue the digest")?;

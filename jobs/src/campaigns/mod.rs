@@ -1,6 +1,7 @@
 //! Care campaigns and their producers. A producer finds the customers a campaign is for
 //! right now and inserts one outbox row each, keyed so that running it again inserts
-//! nothing (`INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING`); the dispatcher
+//! nothing (`INSERT … SELECT … ON CONFLICT (customer_id, dedupe_key) DO NOTHING`: the key
+//! contains the customer, so it holds where emails are distributed by customer); the dispatcher
 //! (`crate::mail::dispatch`) sends. Producers work one customer time zone at a time, so
 //! "the customer's birthday" and "09:00" are the customer's own.
 
@@ -692,16 +693,38 @@ async fn insert_batch(
         .select_from(select)
         .context("cannot build the outbox insert")?
         .on_conflict(
-            OnConflict::column(email::Column::DedupeKey)
+            OnConflict::columns([email::Column::CustomerId, email::Column::DedupeKey])
                 .do_nothing()
                 .to_owned(),
         )
         .to_owned();
-    let result = db
-        .execute(&insert)
+    let what = || format!("failed to queue `{}` emails", campaign.kind.as_str());
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DatabaseBackend::Postgres {
+        return Ok(db
+            .execute(&insert)
+            .await
+            .with_context(what)?
+            .rows_affected());
+    }
+    // Counted from RETURNING: Citus, which runs this insert through the coordinator (the
+    // outbox ids come from the coordinator's sequence), reports every selected row as
+    // affected, conflicts included.
+    let statement = backend.build(&insert);
+    let counted = sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!(
+            "WITH queued AS ({} RETURNING 1) SELECT COUNT(*) AS n FROM queued",
+            statement.sql
+        ),
+        statement.values.map(|values| values.0).unwrap_or_default(),
+    );
+    let row = db
+        .query_one_raw(counted)
         .await
-        .with_context(|| format!("failed to queue `{}` emails", campaign.kind.as_str()))?;
-    Ok(result.rows_affected())
+        .with_context(what)?
+        .context("COUNT returned no row")?;
+    Ok(u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0))
 }
 
 /// Offer codes: the prefix and eight characters of Crockford's base32 (no I, L, O, U:

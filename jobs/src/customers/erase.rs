@@ -52,6 +52,9 @@ pub async fn erase(
         .update(&txn)
         .await
         .context("failed to wipe the customer row")?;
+    super::keys::keep(&txn, Some(&existing), &saved)
+        .await
+        .context("failed to drop the customer's email from the lookup")?;
     replace_interests(&txn, saved.id, Vec::new())
         .await
         .context("failed to wipe the customer's interests")?;

@@ -20,6 +20,9 @@ use sea_orm::{
 /// they cannot collide with locks taken for anything else.
 const CUSTOMER_EXTERNAL_ID_LOCKS: i32 = 0x4355_5354; // "CUST"
 
+/// The first key of the advisory locks taken on customers whose kept aggregates change.
+const CUSTOMER_LOCKS: i32 = 0x4147_4752; // "AGGR"
+
 /// A transaction that holds SQLite's write lock from its first moment (PostgreSQL: a
 /// plain READ COMMITTED transaction).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
@@ -59,9 +62,12 @@ pub async fn lock_external_ids(
     .map(|_| ())
 }
 
-/// PostgreSQL: locks these customers' rows (in id order) until the transaction ends, so
+/// PostgreSQL: holds one lock per customer (in id order) until the transaction ends, so
 /// that aggregates kept on them are recomputed by one writer at a time, each seeing the
-/// orders of the ones before.
+/// orders of the ones before. Advisory locks rather than row locks: on Citus the
+/// customers live on many shards, which one `SELECT … FOR UPDATE` cannot lock, while
+/// advisory locks are taken on the coordinator every writer goes through. (Every writer
+/// of what a customer row keeps takes them; plain reads are not blocked.)
 pub async fn lock_customers(txn: &DatabaseTransaction, customer_ids: &[i64]) -> Result<(), DbErr> {
     if txn.get_database_backend() != DatabaseBackend::Postgres || customer_ids.is_empty() {
         return Ok(());
@@ -69,9 +75,16 @@ pub async fn lock_customers(txn: &DatabaseTransaction, customer_ids: &[i64]) -> 
     let mut ids = customer_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    // Two 32-bit keys: this namespace and the id's hash (two customers may share a
+    // lock, which only serialises a little more). Sorted by hash: the order they are
+    // taken in.
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock({CUSTOMER_LOCKS}, h) \
+         FROM (SELECT DISTINCT hashint8(id) AS h FROM unnest($1::bigint[]) AS id ORDER BY h) keys"
+    );
     txn.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        "SELECT id FROM customers WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        sql,
         [ids.into()],
     ))
     .await

@@ -12,6 +12,8 @@ mod consent;
 mod email;
 /// Privacy erasure.
 mod erase;
+/// The lookup tables of emails and externalIds.
+pub mod keys;
 /// Lists: filter, sort, keyset pages, count.
 pub mod list;
 /// Locks that serialise writers which read a customer before they write it.
@@ -55,10 +57,10 @@ pub async fn by_external_id(
     db: &impl ConnectionTrait,
     external_id: &str,
 ) -> Result<Option<customer::Model>, DbErr> {
-    customer::Entity::find()
-        .filter(customer::Column::ExternalId.eq(external_id))
-        .one(db)
-        .await
+    Ok(keys::by_external_ids(db, [external_id.to_owned()])
+        .await?
+        .into_values()
+        .next())
 }
 
 /// The interest tags of each of these customers, sorted (every customer asked for has

@@ -412,14 +412,10 @@ pub async fn upsert(
     locks::lock_external_ids(&txn, &external_ids)
         .await
         .context("failed to lock the upserted externalIds")?;
-    let mut existing: HashMap<String, customer::Model> = customer::Entity::find()
-        .filter(customer::Column::ExternalId.is_in(external_ids.clone()))
-        .all(&txn)
-        .await
-        .context("failed to read the upserted customers")?
-        .into_iter()
-        .filter_map(|c| c.external_id.clone().map(|external_id| (external_id, c)))
-        .collect();
+    let mut existing: HashMap<String, customer::Model> =
+        super::keys::by_external_ids(&txn, external_ids.clone())
+            .await
+            .context("failed to read the upserted customers")?;
     let mut rows = Vec::with_capacity(input.len());
     let mut seen = HashSet::new();
     for (index, row) in input.iter().enumerate() {
@@ -533,22 +529,13 @@ async fn save(
             }
         }
     }
-    let owners_by_email: HashMap<String, i64> = customer::Entity::find()
-        .filter(customer::Column::Email.is_in(emails_in_batch.keys().cloned()))
-        .all(&txn)
+    let owners_by_email = super::keys::owners_of_emails(&txn, emails_in_batch.keys().cloned())
         .await
-        .context("failed to look up the owners of the emails")?
-        .into_iter()
-        .filter_map(|c| c.email.map(|email| (email, c.id)))
-        .collect();
-    let owners_by_external_id: HashMap<String, i64> = customer::Entity::find()
-        .filter(customer::Column::ExternalId.is_in(external_ids_in_batch.keys().cloned()))
-        .all(&txn)
-        .await
-        .context("failed to look up the owners of the externalIds")?
-        .into_iter()
-        .filter_map(|c| c.external_id.map(|external_id| (external_id, c.id)))
-        .collect();
+        .context("failed to look up the owners of the emails")?;
+    let owners_by_external_id =
+        super::keys::owners_of_external_ids(&txn, external_ids_in_batch.keys().cloned())
+            .await
+            .context("failed to look up the owners of the externalIds")?;
     let referrers: Vec<i64> = rows
         .iter()
         .filter_map(|row| match row.fields.referred_by {
@@ -633,6 +620,7 @@ async fn write_row(
                 != *tags
         }
     };
+    let before = existed.clone();
     let outcome;
     let saved = match existed {
         None => {
@@ -656,6 +644,13 @@ async fn write_row(
             })?
         }
     };
+    if outcome != Outcome::Unchanged {
+        super::keys::keep(txn, before.as_ref(), &saved)
+            .await
+            .map_err(|error| {
+                unique_violation_or_internal(error, "failed to keep the unique keys")
+            })?;
+    }
     if interests_changed && let Some(tags) = interests {
         replace_interests(txn, saved.id, tags)
             .await

@@ -61,16 +61,8 @@ pub async fn resolve(
         .into_tuple()
         .all(db)
         .await?;
-    let by_external_id: HashMap<String, i64> = customer::Entity::find()
-        .select_only()
-        .column(customer::Column::ExternalId)
-        .column(customer::Column::Id)
-        .filter(customer::Column::ExternalId.is_in(external_ids))
-        .into_tuple::<(String, i64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let by_external_id: HashMap<String, i64> =
+        super::keys::owners_of_external_ids(db, external_ids).await?;
 
     Ok(refs
         .iter()

@@ -1,8 +1,12 @@
 //! The outbox dispatcher. Any number of dispatchers may run against one database: each
-//! claims a batch of due rows in one statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
-//! two dispatchers never take the same row; SQLite: the statement holds the only write
-//! lock), sends them, and records each outcome — guarded by its own claim, so a
-//! dispatcher whose claim ran out cannot overwrite the one that took the row over.
+//! claims a batch of due rows in one `UPDATE` whose `WHERE` says "due" again for every
+//! row it changes, so two dispatchers never take the same row: on PostgreSQL (and on
+//! Citus, per shard) the second one waits for the first one's row lock and then finds
+//! the row no longer due; on SQLite the statement holds the only write lock. It then
+//! sends them and records each outcome — guarded by its own claim, so a dispatcher whose
+//! claim ran out cannot overwrite the one that took the row over. (`FOR UPDATE SKIP
+//! LOCKED` would spare the wait, but Citus does not lock rows of many shards from one
+//! `SELECT`; a dispatcher that lost its rows to another claims again while rows are due.)
 //!
 //! Delivery is at least once: a dispatcher that dies after the server accepted a message
 //! but before recording it leaves the row `SENDING` until its claim expires
@@ -22,14 +26,18 @@ use lettre::{
     },
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement,
-    TransactionTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, TransactionTrait,
+    sea_query::Expr,
 };
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Mailer, templates::Rendered, transport::SendError, unsubscribe};
 use crate::campaigns::{CampaignDocuments, timing};
+
+/// Claims in a row that may come back empty while rows are due (each lost to another
+/// dispatcher) before a run leaves the rest to the next one.
+const MAX_EMPTY_CLAIMS: u32 = 16;
 
 /// What one dispatch run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -71,15 +79,11 @@ pub async fn claim(
     limit: u64,
 ) -> anyhow::Result<Vec<email::Model>> {
     let backend = db.get_database_backend();
-    let lock = match backend {
-        DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-        _ => "",
-    };
     let p = |n| entity::sql::numbered_placeholder(backend, n);
     let sql = format!(
         "UPDATE emails SET status = 'SENDING', claimed_until = {until}, updated_at = {now} \
-         WHERE id IN (SELECT id FROM emails WHERE {due} \
-            ORDER BY scheduled_for, id LIMIT {limit}{lock}) \
+         WHERE ({due}) AND id IN (SELECT id FROM emails WHERE {due} \
+            ORDER BY scheduled_for, id LIMIT {limit}) \
          RETURNING *",
         until = p(1),
         now = p(2),
@@ -157,6 +161,7 @@ pub async fn dispatch(
 ) -> anyhow::Result<Report> {
     let clock = Clock::starting_at(now);
     let mut report = Report::default();
+    let mut empty_claims = 0;
     loop {
         // Batch by batch: a long backlog must not hand out claims that are already over
         // (another dispatcher would send those rows again).
@@ -165,11 +170,18 @@ pub async fn dispatch(
         let rows = claim(db, now, claimed_until, mailer.settings.batch_size).await?;
         let full = rows.len() as u64 == mailer.settings.batch_size;
         if rows.is_empty() {
-            break;
+            // Nothing due, or another dispatcher took the rows this one picked (it
+            // waited for them and found them claimed): then the next ones are due.
+            empty_claims += 1;
+            if empty_claims > MAX_EMPTY_CLAIMS || !has_due(db, clock.now()).await? {
+                break;
+            }
+            continue;
         }
+        empty_claims = 0;
         report.claimed += rows.len() as u64;
         process(db, mailer, clock, claimed_until, rows, &mut report).await?;
-        if !full {
+        if !full && !has_due(db, clock.now()).await? {
             break;
         }
     }

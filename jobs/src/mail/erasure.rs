@@ -74,6 +74,7 @@ pub async fn erase_customer(
     // Digests name at-risk customers. The JSON is ours (`"customer_id":7,`), so a
     // pattern finds the few digests that list this one without reading every payload.
     let digests = email::Entity::find()
+        .filter(email::Column::CustomerId.eq(email::NO_CUSTOMER))
         .filter(email::Column::Kind.eq(EmailKind::Digest))
         .filter(email::Column::Payload.like(format!("%\"customer_id\":{customer_id},%")))
         // Rewritten from what was read: two erasures naming one digest take turns

@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{Money, order};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    sea_query::{OnConflict, Query},
 };
 
 pub use aggregates::OrderAggregates;
@@ -219,20 +220,32 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
     locks::lock_customers(&txn, &touched)
         .await
         .context("failed to lock the orders' customers")?;
+    let fresh = claim_external_ids(&txn, &rows)
+        .await
+        .context("failed to claim the orders' externalIds")?;
+    let rows: Vec<order::ActiveModel> = rows
+        .into_iter()
+        .filter(|row| matches!(&row.external_id, Set(id) if fresh.contains(id)))
+        .collect();
     let created = if rows.is_empty() {
         0
     } else {
         order::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(order::Column::ExternalId)
-                    .do_nothing()
-                    .to_owned(),
-            )
             .exec_without_returning(&txn)
             .await
             .context("failed to insert orders")?
     };
+    // Read back through the owners, so that each order is read on its customer's shard.
+    let owners: Vec<i64> = entity::order_external_id::Entity::find()
+        .filter(entity::order_external_id::Column::ExternalId.is_in(external_ids.clone()))
+        .all(&txn)
+        .await
+        .context("failed to read the orders' owners")?
+        .into_iter()
+        .map(|key| key.customer_id)
+        .collect();
     let mut stored = order::Entity::find()
+        .filter(order::Column::CustomerId.is_in(owners))
         .filter(order::Column::ExternalId.is_in(external_ids.clone()))
         .all(&txn)
         .await
@@ -281,4 +294,43 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
         created,
         orders: stored,
     })
+}
+
+/// Records the externalIds of these orders as taken, each by its customer, and returns
+/// the ones that were new: the orders to insert. An externalId known already — recorded
+/// before, or by a concurrent call that committed first (the insert waits for it) — is
+/// left as it was, which is what makes sending a batch twice record it once.
+async fn claim_external_ids(
+    db: &impl ConnectionTrait,
+    rows: &[order::ActiveModel],
+) -> Result<HashSet<String>, DbErr> {
+    use entity::order_external_id::Column;
+    let mut insert = Query::insert();
+    insert
+        .into_table(entity::order_external_id::Entity)
+        .columns([Column::ExternalId, Column::CustomerId])
+        .on_conflict(
+            OnConflict::column(Column::ExternalId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_col(Column::ExternalId);
+    let mut any = false;
+    for row in rows {
+        if let (Set(external_id), Set(customer_id)) = (&row.external_id, &row.customer_id) {
+            insert
+                .values([external_id.clone().into(), (*customer_id).into()])
+                .map_err(|error| DbErr::Custom(error.to_string()))?;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(HashSet::new());
+    }
+    let statement = db.get_database_backend().build(&insert);
+    db.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "external_id"))
+        .collect()
 }

@@ -313,22 +313,13 @@ async fn resolve_customers(db: &impl ConnectionTrait, refs: &MemberRefs) -> Doma
         }
     }
     let mut ids: Vec<i64> = parsed.into_iter().map(|(_, id)| id).collect();
-    let by_external: Vec<(i64, Option<String>)> = customer::Entity::find()
-        .select_only()
-        .column(customer::Column::Id)
-        .column(customer::Column::ExternalId)
-        .filter(customer::Column::ExternalId.is_in(refs.external_ids.clone()))
-        .filter(customer::Column::ErasedAt.is_null())
-        .into_tuple()
-        .all(db)
-        .await
-        .context("failed to look up the customers by external id")?;
+    let by_external =
+        crate::customers::keys::by_external_ids(db, refs.external_ids.iter().cloned())
+            .await
+            .context("failed to look up the customers by external id")?;
     for (i, key) in refs.external_ids.iter().enumerate() {
-        match by_external
-            .iter()
-            .find(|(_, e)| e.as_deref() == Some(key.as_str()))
-        {
-            Some((id, _)) => ids.push(*id),
+        match by_external.get(key).filter(|c| c.erased_at.is_none()) {
+            Some(customer) => ids.push(customer.id),
             None => problems.push(
                 Some(i),
                 format!("input.customerExternalIds[{i}]"),

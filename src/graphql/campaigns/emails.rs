@@ -40,7 +40,7 @@ impl Email {
         self.0.campaign_id.map(|id| ID(id.to_string()))
     }
     async fn customer_id(&self) -> Option<ID> {
-        self.0.customer_id.map(|id| ID(id.to_string()))
+        self.0.customer().map(|id| ID(id.to_string()))
     }
     /// Set at each send attempt (null when it never rendered). Personal: greetings
     /// carry the customer's name. Needs `pii:read`.

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The job suite on plain PostgreSQL and on the local Citus cluster side by side, at each
+# base size in SIZES (default 1,000,000 and 3,000,000 customers; about 10 orders each).
+#
+# For each size: a PostgreSQL database `clientele_scale_<size>` on 127.0.0.1:5432 and a
+# schema `scale_<size>` in the Citus coordinator's database (CITUS_URL; started with
+# ../shared/citus/cluster.sh start), each filled once by `clientele demo --seed 1
+# --end-date 2026-11-01` (kept between runs: delete them to start over) with the two
+# dynamic segments of benches/fresh_jobs.sh, and analyzed. Then every job runs once on
+# each, in order: value-scores, lifecycle, segments, campaigns, email-dispatch,
+# marketer-digest. Printed per job: wall time, and on Citus the CPU seconds each node's
+# PostgreSQL processes used meanwhile (coordinator, worker 1, worker 2), read from /proc
+# — which shows that a job's work is spread over the workers. /tmp/cargo.lock is held
+# while measuring (not while the bases are made), so builds wait.
+#
+# Usage: benches/citus_jobs.sh   (env: SIZES="1000000 3000000", CITUS_URL)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=${SIZES:-1000000 3000000}
+citus_url=${CITUS_URL:-postgres://postgres@127.0.0.1:5440/clientele}
+pg_major=$(ls /etc/postgresql | sort -n | tail -1)
+jobs=(value-scores lifecycle segments campaigns email-dispatch marketer-digest)
+flock /tmp/cargo.lock cargo build --release --quiet
+bin=$PWD/target/release/clientele
+outbox=$(mktemp -d)
+trap 'rm -rf "$outbox"' EXIT
+export RUST_LOG=warn OUTBOX_DIR=$outbox
+
+# CPU seconds used so far by one PostgreSQL cluster: the postmaster, the children it has
+# reaped (cutime/cstime) and the ones still running.
+cpu_of() { # cluster name (main, citus5441, ...)
+  local pid ticks
+  pid=$(head -n 1 "/var/lib/postgresql/$pg_major/$1/postmaster.pid")
+  ticks=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat")
+  for child in $(pgrep -P "$pid"); do
+    ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$child/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$ticks"
+}
+nodes=(citus5440 citus5441 citus5442)
+snapshot() { for node in "${nodes[@]}"; do cpu_of "$node"; done; }
+hz=$(getconf CLK_TCK)
+
+columns='{"all":[{"condition":{"field":"COUNTRY","op":"IN","values":["CN","US"]}},{"condition":{"field":"ORDER_COUNT","op":"GTE","value":3}},{"condition":{"field":"DAYS_SINCE_LAST_ORDER","op":"LTE","value":180}}]}'
+scores='{"all":[{"condition":{"field":"VALUE_TIER","op":"IN","values":["HIGH","MEDIUM"]}},{"condition":{"field":"LIFECYCLE_STAGE","op":"IN","values":["ACTIVE","LOYAL"]}},{"not":{"condition":{"field":"INTERESTS","op":"IS_NULL"}}}]}'
+prepare() { # url psql-args...
+  local url=$1; shift
+  if [ "$(psql -qtA "$@" -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'customers' AND table_schema = current_schema()")" = 1 ] &&
+     [ "$(psql -qtA "$@" -c 'SELECT count(*) > 0 FROM customers')" = t ]; then
+    return
+  fi
+  local t0=$SECONDS
+  DATABASE_URL=$url "$bin" migrate >/dev/null
+  DATABASE_URL=$url "$bin" demo --customers "$size" --seed 1 --end-date 2026-11-01 >/dev/null
+  psql -q "$@" -c "INSERT INTO segments (name, kind, rule, size, created_at, updated_at) VALUES
+    ('columns', 'DYNAMIC', '$columns', 0, now(), now()), ('scores', 'DYNAMIC', '$scores', 0, now(), now())"
+  echo "   demo data: $((SECONDS - t0)) s"
+}
+
+for size in $sizes; do
+  pg_db=clientele_scale_$size
+  psql -qtA -h 127.0.0.1 -U postgres -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$pg_db'" | grep -q 1 ||
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pg_db"
+  psql -q "$citus_url" -c "CREATE SCHEMA IF NOT EXISTS scale_$size"
+  echo "== $size customers: PostgreSQL $pg_db"
+  prepare "postgres://postgres@127.0.0.1:5432/$pg_db" -h 127.0.0.1 -U postgres -d "$pg_db"
+  echo "== $size customers: Citus schema scale_$size ($(psql -qtA "$citus_url" -c 'SELECT count(*) FROM citus_get_active_worker_nodes()') workers)"
+  prepare "$citus_url?options=-c%20search_path%3Dscale_$size" "$citus_url" -c "SET search_path = scale_$size"
+done
+
+# Measuring: builds wait meanwhile.
+exec 9>/tmp/cargo.lock
+flock 9
+for size in $sizes; do
+  pg_db=clientele_scale_$size
+  pg_url=postgres://postgres@127.0.0.1:5432/$pg_db
+  citus_schema_url="$citus_url?options=-c%20search_path%3Dscale_$size"
+  psql -q -h 127.0.0.1 -U postgres -d "$pg_db" -c ANALYZE
+  psql -q "$citus_url" -c "SET search_path = scale_$size" -c ANALYZE
+  echo "== $size customers; both analyzed just before the jobs (autovacuum: $(psql -qtA -h 127.0.0.1 -U postgres -c 'SHOW autovacuum'))"
+  printf '%-16s %12s %12s %30s\n' job PostgreSQL Citus 'Citus CPU s: coord / w1 / w2'
+  for job in "${jobs[@]}"; do
+    t0=$(date +%s.%N)
+    DATABASE_URL=$pg_url "$bin" run-job "$job" --as-of 2026-11-01 >/dev/null
+    pg_s=$(echo "$(date +%s.%N) - $t0" | bc)
+    mapfile -t before < <(snapshot)
+    t0=$(date +%s.%N)
+    DATABASE_URL=$citus_schema_url "$bin" run-job "$job" --as-of 2026-11-01 >/dev/null
+    citus_s=$(echo "$(date +%s.%N) - $t0" | bc)
+    mapfile -t after < <(snapshot)
+    cpu=""
+    for i in 0 1 2; do
+      cpu+=$(printf '%.1f' "$(echo "(${after[$i]} - ${before[$i]}) / $hz" | bc -l)")
+      if [ "$i" -lt 2 ]; then cpu+=" / "; fi
+    done
+    printf '%-16s %10.1f s %10.1f s %30s\n' "$job" "$pg_s" "$citus_s" "$cpu"
+  done
+done
