@@ -98,6 +98,57 @@ async fn concurrent_orders_of_one_customer_leave_exact_aggregates() {
     .await;
 }
 
+/// Profile writes racing with orders of the same customer: 32 orders, each beside an
+/// update or upsert of the customer's name, then 64 more name changes, all sent at once.
+/// A profile write is built from the row as it was read; it must not write back that
+/// copy's order aggregates over orders recorded meanwhile (the name changes at the end
+/// are the last writers, so no later order would repair the figures).
+#[tokio::test]
+async fn profile_writes_racing_with_orders_keep_the_aggregates_exact() {
+    on_each_database(|app| async move {
+        let id = app.create_customer(json!({ "externalId": "race-mix" })).await;
+        let start = Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0).unwrap();
+        let rename = |i: i64| {
+            if i % 2 == 0 {
+                (
+                    "mutation($id: ID!, $i: UpdateCustomerInput!) { updateCustomer(id: $id, input: $i) { id } }",
+                    json!({ "id": id, "i": { "name": format!("Name {i}") } }),
+                )
+            } else {
+                (UPSERT, json!({ "input": [{ "externalId": "race-mix", "name": format!("Name {i}") }] }))
+            }
+        };
+        let mut requests = Vec::new();
+        for i in 0..32_i64 {
+            requests.push((
+                ORDERS,
+                json!({ "input": [{ "externalId": format!("race-mix-{i}"), "customerId": id,
+                                     "amount": format!("{}.00", 10 + i), "currency": "USD",
+                                     "orderedAt": (start + Duration::days(i)).to_rfc3339() }] }),
+            ));
+            requests.push(rename(i));
+        }
+        requests.extend((32..96).map(rename));
+        for body in fire_all(&app, requests).await {
+            assert!(body.get("errors").is_none(), "a concurrent write failed: {body}");
+        }
+        let kept = customer::Entity::find_by_id(id.parse::<i64>().unwrap())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        // Independently: 32 orders of 10.00 … 41.00 on 32 consecutive days.
+        assert_eq!(kept.order_count, 32);
+        assert_eq!(kept.total_spent.0, (10..42).sum::<i64>() * 10_000);
+        assert_eq!(kept.purchase_days, 32);
+        assert_eq!(kept.first_order_at, Some(start));
+        assert_eq!(kept.last_order_at, Some(start + Duration::days(31)));
+        assert_eq!(kept.first_day_total.0, 10 * 10_000);
+        assert_eq!(kept.median_gap_days, Some(1.0));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn concurrent_upserts_of_one_new_external_id_all_succeed_on_one_customer() {
     on_each_database(|app| async move {

@@ -46,9 +46,9 @@ pub async fn erase(
     erased.updated_at = now;
 
     let txn = db.begin().await.context("failed to begin an erasure")?;
-    let saved = erased
-        .into_active_model()
-        .reset_all()
+    let mut active = erased.into_active_model().reset_all();
+    OrderAggregates::leave_out(&mut active);
+    let saved = active
         .update(&txn)
         .await
         .context("failed to wipe the customer row")?;

@@ -637,7 +637,8 @@ async fn write_row(
         }
         Some(_) => {
             model.updated_at = Utc::now();
-            let active = model.into_active_model().reset_all();
+            let mut active = model.into_active_model().reset_all();
+            crate::orders::OrderAggregates::leave_out(&mut active);
             outcome = Outcome::Updated;
             active.update(txn).await.map_err(|error| {
                 unique_violation_or_internal(error, "failed to update a customer")

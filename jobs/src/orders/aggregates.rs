@@ -87,6 +87,21 @@ impl OrderAggregates {
         }
     }
 
+    /// Leaves the aggregates out of an update of a customer row: a profile write (an
+    /// update, an upsert, an erasure) is built from a row read before, and writing its
+    /// copy of the aggregates back would undo orders recorded in between. Only
+    /// [`refresh`] writes them, under the customers' locks.
+    pub fn leave_out(row: &mut customer::ActiveModel) {
+        use sea_orm::ActiveValue::NotSet;
+        row.order_count = NotSet;
+        row.total_spent = NotSet;
+        row.first_order_at = NotSet;
+        row.last_order_at = NotSet;
+        row.purchase_days = NotSet;
+        row.first_day_total = NotSet;
+        row.median_gap_days = NotSet;
+    }
+
     /// Writes the aggregates into a customer row about to be stored.
     pub fn apply_to(&self, row: &mut customer::Model) {
         row.order_count = self.order_count;
