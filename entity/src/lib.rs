@@ -48,5 +48,5 @@ pub mod value_model;
 pub use money::{Money, MoneyTotal};
 pub use sea_enums::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
-    LifecycleStage, ModelTimeUnit, SegmentKind,
+    LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, ValueTier,
 };

@@ -122,29 +122,12 @@ impl Campaign {
         self.0.enabled
     }
     async fn target(&self) -> Result<CampaignTarget> {
-        // The target is JSON text, not a typed column: its stage names are parsed here.
-        fn target_stage(name: &str) -> Result<LifecycleStage> {
-            jobs::lifecycle::Stage::parse(name)
-                .map(LifecycleStage::from)
-                .ok_or_else(|| {
-                    crate::graphql::errors::internal(anyhow::anyhow!("unknown stage `{name}`"))
-                })
-        }
-
         let target = self.0.target().or_internal()?;
         Ok(CampaignTarget {
             everyone: target.rule().is_none(),
             segment_id: target.segment_id.map(|id| ID(id.to_string())),
-            stages: target
-                .stages
-                .iter()
-                .map(|s| target_stage(s))
-                .collect::<Result<_>>()?,
-            tiers: target
-                .tiers
-                .iter()
-                .filter_map(|t| ValueTier::parse(t))
-                .collect(),
+            stages: target.stages.into_iter().map(Into::into).collect(),
+            tiers: target.tiers.into_iter().map(Into::into).collect(),
         })
     }
     /// The segment targeted, when there is one.

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::{EmailKind, EmailStatus, campaign, email};
+use entity::{EmailKind, EmailStatus, ValueTier, campaign, email};
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait,
@@ -33,26 +33,28 @@ pub use store::{
 
 use crate::{
     JobContext, JobStats,
+    lifecycle::Stage,
     mail::templates::{CampaignTemplates, LOCALES, Templates},
     segments::rule::{self, Clock, Condition, Field, Op, Rule},
 };
 
-/// Who a campaign is for; every part given must hold (none given: everyone).
+/// Who a campaign is for; every part given must hold (none given: everyone). Stored as
+/// JSON text in `campaigns.target`, stages and tiers by their stored names:
+/// `{"segmentId":4,"stages":["LOYAL"],"tiers":["HIGH"]}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Target {
     pub segment_id: Option<i64>,
-    /// Lifecycle stages (`ACTIVE`, `LOYAL`, …).
-    pub stages: Vec<String>,
-    /// Value tiers (`HIGH`, `MEDIUM`, `LOW`).
-    pub tiers: Vec<String>,
+    pub stages: Vec<Stage>,
+    pub tiers: Vec<ValueTier>,
 }
 
 impl Target {
     /// The target as a segment rule, so it compiles (and is checked) like one.
     pub fn rule(&self) -> Option<Rule> {
         let mut conditions = Vec::new();
-        let values = |v: &[String]| Some(v.iter().map(|s| serde_json::json!(s)).collect());
+        let values =
+            |names: Vec<&str>| Some(names.into_iter().map(serde_json::Value::from).collect());
         if let Some(id) = self.segment_id {
             conditions.push(Rule::Condition(Condition {
                 field: Field::InSegment,
@@ -66,7 +68,7 @@ impl Target {
                 field: Field::LifecycleStage,
                 op: Op::In,
                 value: None,
-                values: values(&self.stages),
+                values: values(self.stages.iter().map(|s| s.as_str()).collect()),
             }));
         }
         if !self.tiers.is_empty() {
@@ -74,7 +76,7 @@ impl Target {
                 field: Field::ValueTier,
                 op: Op::In,
                 value: None,
-                values: values(&self.tiers),
+                values: values(self.tiers.iter().map(|t| t.as_str()).collect()),
             }));
         }
         (!conditions.is_empty()).then_some(Rule::All(conditions))
