@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::{EmailKind, EmailStatus, email, sql::LATEST_VALUE_RUN};
+use entity::{ChangeKind, EmailKind, EmailStatus, ValueTier, email, sql::LATEST_VALUE_RUN};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement,
 };
@@ -132,14 +132,27 @@ struct Q<'a, C: ConnectionTrait> {
 impl<C: ConnectionTrait> Q<'_, C> {
     /// Runs `sql` with `:start` and `:end` bound to the week.
     async fn all(&self, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
-        let p = |n| entity::sql::numbered_placeholder(self.backend, n);
-        let sql = sql.replace(":start", &p(1)).replace(":end", &p(2));
-        let uses_week = sql.contains(&p(1));
-        let values: Vec<sea_orm::Value> = if uses_week {
-            vec![self.start.into(), self.end.into()]
-        } else {
-            Vec::new()
-        };
+        self.all_with(sql, []).await
+    }
+
+    /// Runs `sql` with `:start`, `:end` and each `:name` of `named` bound, numbered in
+    /// the order given. Only the names `sql` uses are bound: PostgreSQL refuses a
+    /// parameter it cannot type.
+    async fn all_with<const N: usize>(
+        &self,
+        sql: &str,
+        named: [(&str, sea_orm::Value); N],
+    ) -> anyhow::Result<Vec<QueryResult>> {
+        let week = [(":start", self.start.into()), (":end", self.end.into())];
+        let mut sql = sql.to_owned();
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for (name, value) in week.into_iter().chain(named) {
+            if sql.contains(name) {
+                values.push(value);
+                let placeholder = entity::sql::numbered_placeholder(self.backend, values.len());
+                sql = sql.replace(name, &placeholder);
+            }
+        }
         self.db
             .query_all_raw(Statement::from_sql_and_values(self.backend, &sql, values))
             .await
@@ -252,14 +265,20 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         .collect();
 
     let silent_high = q
-        .all(&format!(
-            "SELECT c.id, c.name, v.predicted_clv FROM lifecycle_events le \
-             JOIN customers c ON c.id = le.customer_id \
-             JOIN customer_values v ON v.customer_id = le.customer_id AND v.job_run_id = {LATEST_VALUE_RUN} \
-             WHERE le.to_stage = 'SILENT' AND v.value_tier = 'HIGH' AND {} \
-             ORDER BY v.predicted_clv DESC, c.id",
-            in_week("le.at")
-        ))
+        .all_with(
+            &format!(
+                "SELECT c.id, c.name, v.predicted_clv FROM lifecycle_events le \
+                 JOIN customers c ON c.id = le.customer_id \
+                 JOIN customer_values v ON v.customer_id = le.customer_id AND v.job_run_id = {LATEST_VALUE_RUN} \
+                 WHERE le.to_stage = :silent AND v.value_tier = :high AND {} \
+                 ORDER BY v.predicted_clv DESC, c.id",
+                in_week("le.at")
+            ),
+            [
+                (":silent", Stage::Silent.into()),
+                (":high", ValueTier::High.into()),
+            ],
+        )
         .await?;
     let mut value_at_risk = 0_i128;
     let mut at_risk = Vec::new();
@@ -276,15 +295,19 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
     }
 
     let segments = q
-        .all(&format!(
-            "SELECT s.name, s.size, \
-               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = '{entered}' AND {week}) AS entered, \
-               (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = '{exited}' AND {week}) AS exited \
-             FROM segments s ORDER BY s.size DESC, s.name LIMIT 20",
-            entered = entity::ChangeKind::Entered.as_str(),
-            exited = entity::ChangeKind::Exited.as_str(),
-            week = in_week("se.at"),
-        ))
+        .all_with(
+            &format!(
+                "SELECT s.name, s.size, \
+                   (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = :entered AND {week}) AS entered, \
+                   (SELECT COUNT(*) FROM segment_events se WHERE se.segment_id = s.id AND se.kind = :exited AND {week}) AS exited \
+                 FROM segments s ORDER BY s.size DESC, s.name LIMIT 20",
+                week = in_week("se.at"),
+            ),
+            [
+                (":entered", ChangeKind::Entered.into()),
+                (":exited", ChangeKind::Exited.into()),
+            ],
+        )
         .await?
         .into_iter()
         .map(|row| {

@@ -411,8 +411,8 @@ fn quoted_list(items: &[String]) -> String {
 /// What a producer inserts for one zone.
 struct Batch {
     condition: Cond,
-    /// SQL of the dedupe key over `customers` (built from kind names, dates and ids).
-    key: String,
+    /// The dedupe key over `customers` (built from kind names, dates and ids).
+    key: SimpleExpr,
     scheduled_for: DateTime<Utc>,
     payload: Option<String>,
     offer_expires_on: Option<NaiveDate>,
@@ -550,8 +550,15 @@ pub async fn produce(
                 }
             }
             EmailKind::WinBack => {
-                let lapsed = "FROM lifecycle_events le WHERE le.customer_id = customers.id \
-                              AND le.to_stage IN ('SILENT', 'CHURNED')";
+                // The lapses: entries into SILENT or CHURNED, their stages bound as
+                // the first two values.
+                let lapsed = format!(
+                    "FROM lifecycle_events le WHERE le.customer_id = customers.id \
+                     AND le.to_stage IN ({}, {})",
+                    param(1),
+                    param(2)
+                );
+                let [silent, churned] = [Stage::Silent, Stage::Churned].map(sea_orm::Value::from);
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
                         format!(
@@ -562,23 +569,34 @@ pub async fn produce(
                             "EXISTS (SELECT 1 {lapsed} AND le.at >= {} \
                                AND le.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})) \
                              AND EXISTS (SELECT 1 FROM customer_lifecycle cl WHERE cl.customer_id = customers.id \
-                               AND cl.stage IN ('SILENT', 'CHURNED')) \
+                               AND cl.stage IN ({}, {})) \
                              AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
-                               AND e.kind = 'WIN_BACK' AND e.created_at >= {})",
-                            param(1),
-                            param(2),
-                            param(3)
+                               AND e.kind = {} AND e.created_at >= {})",
+                            param(3),
+                            param(4),
+                            param(5),
+                            param(6),
+                            param(7),
+                            param(8)
                         ),
                         [
-                            sea_orm::Value::from(lapsed_since),
+                            silent.clone(),
+                            churned.clone(),
+                            lapsed_since.into(),
                             events_since.into(),
+                            silent.clone(),
+                            churned.clone(),
+                            EmailKind::WinBack.into(),
                             (now - Duration::days(settings.cooldown_days)).into(),
                         ],
                     )),
                     // The latest lapse: the same lapse seen twice is one email.
-                    key: format!(
-                        "'win_back:' || CAST(customers.id AS TEXT) || ':' || \
-                         CAST((SELECT MAX(le.id) {lapsed}) AS TEXT)"
+                    key: Expr::cust_with_values(
+                        format!(
+                            "'win_back:' || CAST(customers.id AS TEXT) || ':' || \
+                             CAST((SELECT MAX(le.id) {lapsed}) AS TEXT)"
+                        ),
+                        [silent, churned],
                     ),
                     scheduled_for: at,
                     payload: None,
@@ -595,21 +613,26 @@ pub async fn produce(
                     .await?
                     .map(|s| s.name)
                     .unwrap_or_default();
+                // The entries, their kind bound as the first value.
                 let entries = format!(
                     "FROM segment_events se WHERE se.customer_id = customers.id \
-                     AND se.segment_id = {segment_id} AND se.kind = '{entered}'",
-                    entered = entity::ChangeKind::Entered.as_str()
+                     AND se.segment_id = {segment_id} AND se.kind = {}",
+                    param(1)
                 );
+                let entered = sea_orm::Value::from(entity::ChangeKind::Entered);
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
-                        format!("EXISTS (SELECT 1 {entries} AND se.at >= {})", param(1)),
-                        [sea_orm::Value::from(events_since)],
+                        format!("EXISTS (SELECT 1 {entries} AND se.at >= {})", param(2)),
+                        [entered.clone(), events_since.into()],
                     )),
                     // The latest entry: the same entry seen twice is one email.
-                    key: format!(
-                        "'segment_entry:{}:' || CAST(customers.id AS TEXT) || ':' || \
-                         CAST((SELECT MAX(se.id) {entries}) AS TEXT)",
-                        campaign.id
+                    key: Expr::cust_with_values(
+                        format!(
+                            "'segment_entry:{}:' || CAST(customers.id AS TEXT) || ':' || \
+                             CAST((SELECT MAX(se.id) {entries}) AS TEXT)",
+                            campaign.id
+                        ),
+                        [entered],
                     ),
                     scheduled_for: at,
                     payload: Some(serde_json::json!({ "segment_name": segment_name }).to_string()),
@@ -649,8 +672,8 @@ const LATE_COMMIT_MARGIN: Duration = Duration::hours(1);
 
 /// A dedupe key of a fixed prefix and the customer id (the prefix is built from kind
 /// names, dates and ids only: safe to inline).
-fn keyed_by_customer(prefix: &str) -> String {
-    format!("'{prefix}' || CAST(customers.id AS TEXT)")
+fn keyed_by_customer(prefix: &str) -> SimpleExpr {
+    Expr::cust(format!("'{prefix}' || CAST(customers.id AS TEXT)"))
 }
 
 async fn insert_batch(
@@ -660,9 +683,8 @@ async fn insert_batch(
     condition: Cond,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    let key: SimpleExpr = Expr::cust(batch.key.clone());
     let select = Query::select()
-        .expr(key)
+        .expr(batch.key.clone())
         .expr(Expr::val(campaign.kind.as_str()))
         .expr(Expr::val(campaign.id))
         .expr(col("id"))
