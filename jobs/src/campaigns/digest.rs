@@ -5,7 +5,9 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::{ChangeKind, EmailKind, EmailStatus, ValueTier, email, sql::LATEST_VALUE_RUN};
+use entity::{
+    ChangeKind, EmailKind, EmailStatus, FeedbackKind, ValueTier, email, sql::LATEST_VALUE_RUN,
+};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement,
 };
@@ -229,13 +231,16 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         })
         .map(|mean| mean.to_grouped_figure());
     let nps = q
-        .all(&format!(
-            "SELECT COUNT(*) AS n, \
-               SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS promoters, \
-               SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS detractors \
-             FROM feedback WHERE kind = 'NPS' AND {}",
-            in_week("occurred_at")
-        ))
+        .all_with(
+            &format!(
+                "SELECT COUNT(*) AS n, \
+                   SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS promoters, \
+                   SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS detractors \
+                 FROM feedback WHERE kind = :nps AND {}",
+                in_week("occurred_at")
+            ),
+            [(":nps", FeedbackKind::Nps.into())],
+        )
         .await?
         .first()
         .and_then(|row| {
@@ -322,16 +327,23 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
 
     let count_if = |condition: String| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
     let campaigns = q
-        .all(&format!(
-            "SELECT c.name, c.kind, {} AS sent, {} AS failed, {} AS suppressed, {} AS unsubscribed, {} AS converted \
-             FROM campaigns c LEFT JOIN emails e ON e.campaign_id = c.id \
-             GROUP BY c.id, c.name, c.kind ORDER BY c.id",
-            count_if(format!("e.status = 'SENT' AND {}", in_week("e.sent_at"))),
-            count_if(format!("e.status = 'FAILED' AND {}", in_week("e.updated_at"))),
-            count_if(format!("e.status = 'SUPPRESSED' AND {}", in_week("e.updated_at"))),
-            count_if(in_week("e.unsubscribed_at")),
-            count_if(in_week("e.converted_at")),
-        ))
+        .all_with(
+            &format!(
+                "SELECT c.name, c.kind, {} AS sent, {} AS failed, {} AS suppressed, {} AS unsubscribed, {} AS converted \
+                 FROM campaigns c LEFT JOIN emails e ON e.campaign_id = c.id \
+                 GROUP BY c.id, c.name, c.kind ORDER BY c.id",
+                count_if(format!("e.status = :sent AND {}", in_week("e.sent_at"))),
+                count_if(format!("e.status = :failed AND {}", in_week("e.updated_at"))),
+                count_if(format!("e.status = :suppressed AND {}", in_week("e.updated_at"))),
+                count_if(in_week("e.unsubscribed_at")),
+                count_if(in_week("e.converted_at")),
+            ),
+            [
+                (":sent", EmailStatus::Sent.into()),
+                (":failed", EmailStatus::Failed.into()),
+                (":suppressed", EmailStatus::Suppressed.into()),
+            ],
+        )
         .await?
         .into_iter()
         .map(|row| {

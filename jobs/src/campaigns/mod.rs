@@ -786,12 +786,18 @@ pub async fn record_conversions(
             format!(
                 "SELECT e.id, e.offer_expires_on, MIN(o.ordered_at) AS first_order \
                  FROM emails e JOIN orders o ON o.customer_id = e.customer_id AND o.ordered_at >= e.sent_at \
-                 WHERE e.kind = 'WIN_BACK' AND e.status = 'SENT' AND e.converted_at IS NULL \
+                 WHERE e.kind = {} AND e.status = {} AND e.converted_at IS NULL \
                    AND e.offer_expires_on >= {} \
                  GROUP BY e.id, e.offer_expires_on",
-                p(1)
+                p(1),
+                p(2),
+                p(3)
             ),
-            [(now - LATE_ORDERS).date_naive().into()],
+            [
+                EmailKind::WinBack.into(),
+                EmailStatus::Sent.into(),
+                (now - LATE_ORDERS).date_naive().into(),
+            ],
         ))
         .await
         .context("failed to look for win-back conversions")?;
@@ -818,9 +824,17 @@ pub async fn record_conversions(
         .filter(lifecycle_event::Column::At.gte(now - window - LATE_ORDERS))
         // Only customers a win-back email went to: the rest would be looked up again
         // every hour for nothing.
-        .filter(Expr::cust(
-            "EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = lifecycle_events.customer_id \
-               AND e.kind = 'WIN_BACK' AND e.status = 'SENT')",
+        .filter(Expr::cust_with_values(
+            format!(
+                "EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = lifecycle_events.customer_id \
+                   AND e.kind = {} AND e.status = {})",
+                entity::sql::nth_placeholder(backend, 1),
+                entity::sql::nth_placeholder(backend, 2)
+            ),
+            [
+                sea_orm::Value::from(EmailKind::WinBack),
+                EmailStatus::Sent.into(),
+            ],
         ))
         .all(db)
         .await
