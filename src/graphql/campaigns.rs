@@ -10,7 +10,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use entity::campaign;
 use jobs::campaigns::{self as domain, CampaignDocuments};
-use jobs::mail::outbox;
+use jobs::mail::outbox::{self, EmailOwner};
 use sea_orm::DatabaseConnection;
 
 /// `Email`, the email list, `Customer.emails`.
@@ -19,7 +19,7 @@ mod emails;
 mod inputs;
 
 pub use emails::{Email, EmailFilter};
-pub(crate) use emails::{customer_emails, email_page};
+pub(crate) use emails::{customer_emails, email_page, emails_of};
 pub use inputs::{
     CampaignHolidayInput, CampaignSettingsInput, CampaignTargetInput, CreateCampaignInput,
     UpdateCampaignInput,
@@ -197,11 +197,7 @@ impl Campaign {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<PlainConnection<Email>> {
-        let filter = EmailFilter {
-            campaign_id: Some(ID(self.0.id.to_string())),
-            ..Default::default()
-        };
-        email_page(ctx, filter, first, after).await
+        emails_of(ctx, EmailOwner::Campaign, self.0.id, first, after).await
     }
 }
 
