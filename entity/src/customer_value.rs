@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 use sea_orm::sea_query::{BinOper, Expr, ExprTrait, Func, Query};
 
-use crate::Money;
+use crate::{Money, RfmGroup, ValueTier};
 
 /// A customer's value scores from one `value-scores` run. Runs only append; the latest
 /// run's rows are the current scores ([`latest_run`]), older runs (as many as the
@@ -27,7 +27,7 @@ pub struct Model {
     pub f_score: Option<i16>,
     pub m_score: Option<i16>,
     pub rfm_code: Option<String>,
-    pub rfm_group: Option<String>,
+    pub rfm_group: Option<RfmGroup>,
     /// BG/NBD inputs: repeat purchase days, and t_x and T in weeks.
     pub repeat_purchases: i64,
     pub t_x_weeks: f64,
@@ -35,7 +35,7 @@ pub struct Model {
     pub p_alive: Option<f64>,
     pub expected_order_value: Option<Money>,
     pub predicted_clv: Option<Money>,
-    pub value_tier: Option<String>,
+    pub value_tier: Option<ValueTier>,
     pub churn_risk: Option<f64>,
     pub economic_score: f64,
     pub loyalty_score: f64,

@@ -223,7 +223,8 @@ impl ChangeKind {
 }
 
 /// Where a customer is in their life with the business (`customer_lifecycle.stage`,
-/// `lifecycle_events.from_stage`/`to_stage`, `lifecycle_playbooks.stage`).
+/// `lifecycle_events.from_stage`/`to_stage`, `lifecycle_playbooks.stage`). In JSON
+/// (campaign targets) as stored: `"ACTIVE"`.
 #[derive(
     Clone,
     Copy,
@@ -239,6 +240,7 @@ impl ChangeKind {
     Deserialize,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "UPPERCASE")]
 pub enum LifecycleStage {
     #[sea_orm(string_value = "PROSPECT")]
     Prospect,
@@ -276,13 +278,121 @@ impl LifecycleStage {
         }
     }
 
-    pub fn parse(name: &str) -> Option<LifecycleStage> {
-        LifecycleStage::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
     /// Silent and churned customers are the ones a new order brings back.
     pub fn is_lapsed(self) -> bool {
         matches!(self, LifecycleStage::Silent | LifecycleStage::Churned)
+    }
+}
+
+/// A customer's value tier by predicted CLV percentile (`customer_values.value_tier`).
+/// In JSON (campaign targets) as stored: `"HIGH"`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ValueTier {
+    #[sea_orm(string_value = "HIGH")]
+    High,
+    #[sea_orm(string_value = "MEDIUM")]
+    Medium,
+    #[sea_orm(string_value = "LOW")]
+    Low,
+}
+
+impl ValueTier {
+    /// Best first.
+    pub const ALL: [ValueTier; 3] = [ValueTier::High, ValueTier::Medium, ValueTier::Low];
+
+    /// The stored (and GraphQL) name, for SQL written by hand and the segment rules.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ValueTier::High => "HIGH",
+            ValueTier::Medium => "MEDIUM",
+            ValueTier::Low => "LOW",
+        }
+    }
+
+    /// This tier and every better one ("at least MEDIUM": HIGH and MEDIUM).
+    pub fn and_better(self) -> &'static [ValueTier] {
+        match self {
+            ValueTier::High => &Self::ALL[..1],
+            ValueTier::Medium => &Self::ALL[..2],
+            ValueTier::Low => &Self::ALL,
+        }
+    }
+}
+
+/// The named RFM groups of the common 11-segment map (`customer_values.rfm_group`; the
+/// rules are `jobs::value::rfm`'s). Stored, and in JSON, by the name people read:
+/// `"Potential loyalist"`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum RfmGroup {
+    #[sea_orm(string_value = "Champions")]
+    Champions,
+    #[sea_orm(string_value = "Loyal")]
+    Loyal,
+    #[sea_orm(string_value = "Potential loyalist")]
+    #[serde(rename = "Potential loyalist")]
+    PotentialLoyalist,
+    #[sea_orm(string_value = "New customers")]
+    #[serde(rename = "New customers")]
+    NewCustomers,
+    #[sea_orm(string_value = "Promising")]
+    Promising,
+    #[sea_orm(string_value = "Need attention")]
+    #[serde(rename = "Need attention")]
+    NeedAttention,
+    #[sea_orm(string_value = "About to sleep")]
+    #[serde(rename = "About to sleep")]
+    AboutToSleep,
+    #[sea_orm(string_value = "At risk")]
+    #[serde(rename = "At risk")]
+    AtRisk,
+    #[sea_orm(string_value = "Can't lose them")]
+    #[serde(rename = "Can't lose them")]
+    CantLoseThem,
+    #[sea_orm(string_value = "Hibernating")]
+    Hibernating,
+    #[sea_orm(string_value = "Lost")]
+    Lost,
+}
+
+impl RfmGroup {
+    /// Every group, best first.
+    pub const ALL: [RfmGroup; 11] = [
+        RfmGroup::Champions,
+        RfmGroup::Loyal,
+        RfmGroup::PotentialLoyalist,
+        RfmGroup::NewCustomers,
+        RfmGroup::Promising,
+        RfmGroup::NeedAttention,
+        RfmGroup::AboutToSleep,
+        RfmGroup::AtRisk,
+        RfmGroup::CantLoseThem,
+        RfmGroup::Hibernating,
+        RfmGroup::Lost,
+    ];
+
+    /// The stored name, also the one shown to people, for SQL written by hand and the
+    /// segment rules.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RfmGroup::Champions => "Champions",
+            RfmGroup::Loyal => "Loyal",
+            RfmGroup::PotentialLoyalist => "Potential loyalist",
+            RfmGroup::NewCustomers => "New customers",
+            RfmGroup::Promising => "Promising",
+            RfmGroup::NeedAttention => "Need attention",
+            RfmGroup::AboutToSleep => "About to sleep",
+            RfmGroup::AtRisk => "At risk",
+            RfmGroup::CantLoseThem => "Can't lose them",
+            RfmGroup::Hibernating => "Hibernating",
+            RfmGroup::Lost => "Lost",
+        }
     }
 }
 
@@ -354,7 +464,65 @@ mod tests {
         assert!(LifecycleStage::ALL.into_iter().eq(LifecycleStage::iter()));
         for stage in LifecycleStage::iter() {
             assert_eq!(stage.as_str(), stage.to_value());
-            assert_eq!(LifecycleStage::parse(stage.as_str()), Some(stage));
         }
+        in_json_as_stored::<LifecycleStage>();
+    }
+
+    /// Campaign targets keep stages and tiers as JSON text, written with the stored
+    /// names before they were typed: serde must say exactly what the column holds.
+    fn in_json_as_stored<E>()
+    where
+        E: ActiveEnum<Value = String>
+            + Iterable
+            + std::fmt::Debug
+            + PartialEq
+            + Serialize
+            + serde::de::DeserializeOwned,
+    {
+        for variant in E::iter() {
+            let json = serde_json::to_string(&variant).unwrap();
+            assert_eq!(json, format!("\"{}\"", variant.to_value()));
+            assert_eq!(serde_json::from_str::<E>(&json).unwrap(), variant);
+        }
+    }
+
+    /// What the `value-scores` job has always written.
+    #[test]
+    fn value_tiers_read_existing_rows() {
+        pins::<ValueTier>(&["HIGH", "MEDIUM", "LOW"]);
+        assert!(ValueTier::ALL.into_iter().eq(ValueTier::iter()));
+        for tier in ValueTier::iter() {
+            assert_eq!(tier.as_str(), tier.to_value());
+        }
+        in_json_as_stored::<ValueTier>();
+        assert_eq!(ValueTier::High.and_better(), &[ValueTier::High]);
+        assert_eq!(
+            ValueTier::Medium.and_better(),
+            &[ValueTier::High, ValueTier::Medium]
+        );
+        assert_eq!(ValueTier::Low.and_better(), &ValueTier::ALL);
+    }
+
+    /// What the `value-scores` job has always written: the names people read.
+    #[test]
+    fn rfm_groups_read_existing_rows() {
+        pins::<RfmGroup>(&[
+            "Champions",
+            "Loyal",
+            "Potential loyalist",
+            "New customers",
+            "Promising",
+            "Need attention",
+            "About to sleep",
+            "At risk",
+            "Can't lose them",
+            "Hibernating",
+            "Lost",
+        ]);
+        assert!(RfmGroup::ALL.into_iter().eq(RfmGroup::iter()));
+        for group in RfmGroup::iter() {
+            assert_eq!(group.as_str(), group.to_value());
+        }
+        in_json_as_stored::<RfmGroup>();
     }
 }

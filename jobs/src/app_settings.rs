@@ -1,10 +1,14 @@
 //! Settings changed at run time through the API, kept as JSON under a dotted key in
 //! `app_settings`; they win over the configuration file.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use chrono::Utc;
 use entity::app_setting;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::OnConflict,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The saved value under `key`, if any.
@@ -22,6 +26,26 @@ pub async fn load<T: DeserializeOwned>(
                 .with_context(|| format!("the saved setting `{key}` is not valid JSON"))
         })
         .transpose()
+}
+
+/// The saved values under those of `keys` that have one, in one statement.
+pub async fn load_many<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+) -> anyhow::Result<HashMap<String, T>> {
+    let saved = app_setting::Entity::find()
+        .filter(app_setting::Column::Key.is_in(keys.iter().cloned()))
+        .all(db)
+        .await
+        .with_context(|| format!("failed to read the settings {keys:?}"))?;
+    saved
+        .into_iter()
+        .map(|row| {
+            let value = serde_json::from_str(&row.value)
+                .with_context(|| format!("the saved setting `{}` is not valid JSON", row.key))?;
+            Ok((row.key, value))
+        })
+        .collect()
 }
 
 /// Saves `value` under `key` (the caller validated it).

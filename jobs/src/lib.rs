@@ -32,6 +32,8 @@ pub mod lifecycle;
 pub mod mail;
 /// Orders: recording them and the aggregates kept on customers.
 pub mod orders;
+/// The same page of rows for many parents in one statement.
+pub(crate) mod pages;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.

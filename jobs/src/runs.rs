@@ -1,13 +1,18 @@
 //! Running a job by name and recording the run: every run, however started, leaves a
 //! `job_runs` row with its status, what it reported and, when it failed, why.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::job_run::{self, JobStatus};
 use entity::sql::nth_placeholder as p;
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveEnum, ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+    sea_query::{Expr, ExprTrait, Func, Query},
 };
 
 use crate::{DomainResult, JobContext, JobParams, JobStats, leases::Lease};
@@ -385,17 +390,30 @@ pub async fn start(
     Ok(running)
 }
 
-/// The most recent run of a job, however it was started.
-pub async fn latest(
+/// The most recent run of each of `jobs` that has run, however it was started, in one
+/// statement.
+pub async fn latest_of(
     db: &impl ConnectionTrait,
-    job: JobName,
-) -> DomainResult<Option<job_run::Model>> {
-    Ok(job_run::Entity::find()
-        .filter(job_run::Column::Name.eq(job.as_str()))
-        .order_by_desc(job_run::Column::Id)
-        .one(db)
+    jobs: &[JobName],
+) -> DomainResult<HashMap<JobName, job_run::Model>> {
+    let latest_ids = Query::select()
+        .expr(Func::max(Expr::col(job_run::Column::Id)))
+        .from(job_run::Entity)
+        .and_where(Expr::col(job_run::Column::Name).is_in(jobs.iter().map(|job| job.as_str())))
+        .group_by_col(job_run::Column::Name)
+        .to_owned();
+    let runs = job_run::Entity::find()
+        .filter(job_run::Column::Id.in_subquery(latest_ids))
+        .all(db)
         .await
-        .context("failed to load the latest run")?)
+        .context("failed to load the latest runs")?;
+    Ok(runs
+        .into_iter()
+        .filter_map(|run| {
+            let job = jobs.iter().copied().find(|job| job.as_str() == run.name)?;
+            Some((job, run))
+        })
+        .collect())
 }
 
 /// Runs of the job named `name` (every job's without it).

@@ -118,10 +118,12 @@ impl SchedulerSettings {
 
     /// These settings with the schedules saved through the API.
     pub async fn effective(&self, db: &impl sea_orm::ConnectionTrait) -> anyhow::Result<Self> {
+        let keys = JobName::ALL.map(schedule_key);
+        let mut saved = crate::app_settings::load_many(db, &keys).await?;
         let mut overrides = BTreeMap::new();
-        for job in JobName::ALL {
-            if let Some(saved) = crate::app_settings::load(db, &schedule_key(job)).await? {
-                overrides.insert(job.as_str().to_owned(), saved);
+        for (job, key) in JobName::ALL.into_iter().zip(&keys) {
+            if let Some(schedule) = saved.remove(key) {
+                overrides.insert(job.as_str().to_owned(), schedule);
             }
         }
         Ok(Self {

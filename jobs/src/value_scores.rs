@@ -475,7 +475,6 @@ async fn write_score_chunk(
     for s in chunk {
         let rfm = s.rfm.as_ref();
         let code = rfm.map(|r| r.code());
-        let tier = s.value_tier.map(|t| t.label().to_owned());
         let clv = s
             .predicted_clv
             .and_then(Money::from_f64_rounded)
@@ -492,7 +491,7 @@ async fn write_score_chunk(
             rfm.map(|r| i16::from(r.frequency())).into(),
             rfm.map(|r| i16::from(r.monetary())).into(),
             code.into(),
-            rfm.map(|r| r.group().label().to_owned()).into(),
+            rfm.map(|r| r.group().as_str()).into(),
             s.repeat_purchases.into(),
             s.t_x_weeks.into(),
             s.t_weeks.into(),
@@ -502,7 +501,7 @@ async fn write_score_chunk(
                 .map(|m| m.0)
                 .into(),
             clv.into(),
-            tier.into(),
+            s.value_tier.map(|t| t.as_str()).into(),
             s.p_alive.map(|p| 1.0 - p).into(),
             s.composite.economic.into(),
             s.composite.loyalty.into(),

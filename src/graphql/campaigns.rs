@@ -10,7 +10,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use entity::campaign;
 use jobs::campaigns::{self as domain, CampaignDocuments};
-use jobs::mail::outbox;
+use jobs::mail::outbox::{self, EmailOwner};
 use sea_orm::DatabaseConnection;
 
 /// `Email`, the email list, `Customer.emails`.
@@ -19,7 +19,7 @@ mod emails;
 mod inputs;
 
 pub use emails::{Email, EmailFilter};
-pub(crate) use emails::{customer_emails, email_page};
+pub(crate) use emails::{customer_emails, email_page, emails_of};
 pub use inputs::{
     CampaignHolidayInput, CampaignSettingsInput, CampaignTargetInput, CreateCampaignInput,
     UpdateCampaignInput,
@@ -122,29 +122,12 @@ impl Campaign {
         self.0.enabled
     }
     async fn target(&self) -> Result<CampaignTarget> {
-        // The target is JSON text, not a typed column: its stage names are parsed here.
-        fn target_stage(name: &str) -> Result<LifecycleStage> {
-            jobs::lifecycle::Stage::parse(name)
-                .map(LifecycleStage::from)
-                .ok_or_else(|| {
-                    crate::graphql::errors::internal(anyhow::anyhow!("unknown stage `{name}`"))
-                })
-        }
-
         let target = self.0.target().or_internal()?;
         Ok(CampaignTarget {
             everyone: target.rule().is_none(),
             segment_id: target.segment_id.map(|id| ID(id.to_string())),
-            stages: target
-                .stages
-                .iter()
-                .map(|s| target_stage(s))
-                .collect::<Result<_>>()?,
-            tiers: target
-                .tiers
-                .iter()
-                .filter_map(|t| ValueTier::parse(t))
-                .collect(),
+            stages: target.stages.into_iter().map(Into::into).collect(),
+            tiers: target.tiers.into_iter().map(Into::into).collect(),
         })
     }
     /// The segment targeted, when there is one.
@@ -214,11 +197,7 @@ impl Campaign {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<PlainConnection<Email>> {
-        let filter = EmailFilter {
-            campaign_id: Some(ID(self.0.id.to_string())),
-            ..Default::default()
-        };
-        email_page(ctx, filter, first, after).await
+        emails_of(ctx, EmailOwner::Campaign, self.0.id, first, after).await
     }
 }
 

@@ -1,7 +1,9 @@
 //! Jobs through the API: `runJob` and the run history.
 
 use anyhow::Context as _;
-use async_graphql::{Context, Enum, Json, Object, Result, connection::Edge};
+use async_graphql::{
+    Context, Enum, Json, Object, Result, connection::Edge, dataloader::DataLoader,
+};
 use chrono::{DateTime, Utc};
 use entity::job_run;
 use futures::FutureExt;
@@ -11,6 +13,7 @@ use crate::api_keys::Scope;
 use crate::graphql::{
     errors::{IntoApi, OrInternal, bad_input},
     guards::RequireScope,
+    loaders::LatestRunLoader,
     pagination::{CountedConnection, Page, TotalCount, encode_cursor},
     scalars::Date,
 };
@@ -89,9 +92,8 @@ impl Job {
     }
     /// The most recent run, however it was started.
     async fn last_run(&self, ctx: &Context<'_>) -> Result<Option<JobRun>> {
-        let context = ctx.data::<JobContext>()?;
-        let latest = runs::latest(&context.db, self.name).await.into_api()?;
-        Ok(latest.map(JobRun))
+        let loader = ctx.data::<DataLoader<LatestRunLoader>>()?;
+        Ok(loader.load_one(self.name).await?.map(JobRun))
     }
 }
 

@@ -184,7 +184,7 @@ impl SilentCustomer {
         self.row.p_alive
     }
     async fn value_tier(&self) -> Option<ValueTier> {
-        self.row.tier().map(ValueTier::from)
+        self.row.value_tier.map(ValueTier::from)
     }
 }
 

@@ -2,13 +2,21 @@
 //! query, so a page of 100 customers costs a handful of queries, not hundreds.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
 
 use anyhow::Context as _;
 use async_graphql::{Error, dataloader::Loader};
-use entity::{campaign, customer, customer_lifecycle, customer_value, email, segment, value_model};
+use entity::{
+    campaign, customer, customer_lifecycle, customer_value, email, job_run, segment, segment_event,
+    value_model,
+};
+use jobs::JobName;
+use jobs::mail::outbox::{self, EmailOwner};
 use sea_orm::DatabaseConnection;
 
 use crate::graphql::errors::{IntoApi, OrInternal};
+use crate::graphql::pagination::{IdCursor, Page};
 use jobs::customers::children::{self, ChildCursor, CustomerChild};
 
 /// Customers by id (for `referredBy` and anything else that points at a customer).
@@ -123,31 +131,17 @@ where
         &self,
         keys: &[ChildPageKey],
     ) -> Result<HashMap<ChildPageKey, Self::Value>, Self::Error> {
-        // Keys that share page size and cursor (the usual case: the same nested page for
-        // every customer in a list) share one query.
-        let mut groups: HashMap<(u64, Option<ChildCursor>), Vec<i64>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.limit, key.after))
-                .or_default()
-                .push(key.customer_id);
-        }
-        let mut pages = HashMap::new();
-        for ((limit, after), customer_ids) in groups {
-            let by_customer = children::pages::<E>(&self.db, &customer_ids, limit, after)
-                .await
-                .context("failed to load a page of customers' rows")
-                .or_internal()?;
-            pages.extend(by_customer.into_iter().map(|(customer_id, rows)| {
-                let key = ChildPageKey {
-                    customer_id,
-                    limit,
-                    after,
-                };
-                (key, rows)
-            }));
-        }
-        Ok(pages)
+        by_shape(
+            keys,
+            |key| ((key.limit, key.after), key.customer_id),
+            |(limit, after), customer_ids| async move {
+                children::pages::<E>(&self.db, &customer_ids, limit, after)
+                    .await
+                    .context("failed to load a page of customers' rows")
+                    .or_internal()
+            },
+        )
+        .await
     }
 }
 
@@ -205,17 +199,36 @@ impl Loader<i64> for CampaignStatsLoader {
     }
 }
 
-/// One page of one customer's emails, newest first: the first `limit` past the id
-/// `after` (`Customer.emails`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct EmailPageKey {
-    pub customer_id: i64,
+/// One page of one parent's rows keyed by id: the first `limit` rows past the id `after`
+/// (in the page's order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdPageKey {
+    pub parent_id: i64,
     pub limit: u64,
     pub after: Option<i64>,
 }
 
-/// Pages of emails for many customers at once, like [`ChildPageLoader`] but keyed by
-/// id alone, as the outbox's cursors are: one statement per page size and cursor.
+impl IdPageKey {
+    /// The key of `page` of the parent `parent_id`'s rows.
+    pub fn of(parent_id: i64, page: &Page<IdCursor>) -> Self {
+        Self {
+            parent_id,
+            limit: page.fetch_limit(),
+            after: page.cursor.map(|IdCursor(id)| id),
+        }
+    }
+}
+
+/// One page of one customer's or campaign's emails, newest first (`Customer.emails`,
+/// `Campaign.emails`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EmailPageKey {
+    pub owner: EmailOwner,
+    pub page: IdPageKey,
+}
+
+/// Pages of emails for many customers or campaigns at once, like [`ChildPageLoader`]
+/// but keyed by id alone, as the outbox's cursors are.
 pub struct EmailPageLoader(pub DatabaseConnection);
 
 impl Loader<EmailPageKey> for EmailPageLoader {
@@ -226,28 +239,137 @@ impl Loader<EmailPageKey> for EmailPageLoader {
         &self,
         keys: &[EmailPageKey],
     ) -> Result<HashMap<EmailPageKey, Self::Value>, Self::Error> {
-        let mut groups: HashMap<(u64, Option<i64>), Vec<i64>> = HashMap::new();
-        for key in keys {
-            groups
-                .entry((key.limit, key.after))
-                .or_default()
-                .push(key.customer_id);
-        }
-        let mut pages = HashMap::new();
-        for ((limit, after), customer_ids) in groups {
-            let of_customers =
-                jobs::mail::outbox::pages_of_customers(&self.0, &customer_ids, after, limit)
+        by_shape(
+            keys,
+            |key| {
+                (
+                    (key.owner, key.page.limit, key.page.after),
+                    key.page.parent_id,
+                )
+            },
+            |(owner, limit, before), owner_ids| async move {
+                outbox::pages_of(&self.0, owner, &owner_ids, before, limit)
                     .await
-                    .into_api()?;
-            pages.extend(of_customers.into_iter().map(|(customer_id, rows)| {
-                let key = EmailPageKey {
-                    customer_id,
-                    limit,
-                    after,
-                };
-                (key, rows)
-            }));
-        }
-        Ok(pages)
+                    .into_api()
+            },
+        )
+        .await
     }
+}
+
+/// Pages of members (customer ids) of many segments at once (`Segment.members`).
+pub struct SegmentMembersLoader(pub DatabaseConnection);
+
+impl Loader<IdPageKey> for SegmentMembersLoader {
+    type Value = Vec<i64>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[IdPageKey],
+    ) -> Result<HashMap<IdPageKey, Self::Value>, Self::Error> {
+        id_pages(keys, |segment_ids, limit, after| async move {
+            jobs::segments::members_pages(&self.0, &segment_ids, after, limit)
+                .await
+                .into_api()
+        })
+        .await
+    }
+}
+
+/// How many members each segment has (`Segment.members.totalCount`), in one grouped
+/// statement.
+pub struct SegmentMemberCountLoader(pub DatabaseConnection);
+
+impl Loader<i64> for SegmentMemberCountLoader {
+    type Value = u64;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        jobs::segments::member_counts(&self.0, ids).await.into_api()
+    }
+}
+
+/// Pages of entries and exits of many segments at once, newest first
+/// (`Segment.changes`).
+pub struct SegmentChangesLoader(pub DatabaseConnection);
+
+impl Loader<IdPageKey> for SegmentChangesLoader {
+    type Value = Vec<segment_event::Model>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[IdPageKey],
+    ) -> Result<HashMap<IdPageKey, Self::Value>, Self::Error> {
+        id_pages(keys, |segment_ids, limit, before| async move {
+            jobs::segments::changes_pages(&self.0, &segment_ids, before, limit)
+                .await
+                .into_api()
+        })
+        .await
+    }
+}
+
+/// The latest run of each job (`Job.lastRun`).
+pub struct LatestRunLoader(pub DatabaseConnection);
+
+impl Loader<JobName> for LatestRunLoader {
+    type Value = job_run::Model;
+    type Error = Error;
+
+    async fn load(&self, jobs: &[JobName]) -> Result<HashMap<JobName, Self::Value>, Self::Error> {
+        jobs::runs::latest_of(&self.0, jobs).await.into_api()
+    }
+}
+
+/// [`by_shape`] for pages keyed by id: `load` takes the parents, the page size and the
+/// cursor.
+async fn id_pages<V, F>(
+    keys: &[IdPageKey],
+    load: impl Fn(Vec<i64>, u64, Option<i64>) -> F,
+) -> Result<HashMap<IdPageKey, V>, Error>
+where
+    F: Future<Output = Result<HashMap<i64, V>, Error>>,
+{
+    by_shape(
+        keys,
+        |key| ((key.limit, key.after), key.parent_id),
+        |(limit, after), parent_ids| load(parent_ids, limit, after),
+    )
+    .await
+}
+
+/// Answers page keys with one call of `load` per shape — what a key asks besides its
+/// parent (page size, cursor, …), given with the parent by `shape` — so the usual case,
+/// the same nested page for every parent in a list, is one call. `load` answers by
+/// parent id.
+async fn by_shape<K, S, V, F>(
+    keys: &[K],
+    shape: impl Fn(&K) -> (S, i64),
+    load: impl Fn(S, Vec<i64>) -> F,
+) -> Result<HashMap<K, V>, Error>
+where
+    K: Clone + Eq + Hash,
+    S: Eq + Hash,
+    F: Future<Output = Result<HashMap<i64, V>, Error>>,
+{
+    let mut groups: HashMap<S, Vec<(i64, K)>> = HashMap::new();
+    for key in keys {
+        let (shape, parent_id) = shape(key);
+        groups
+            .entry(shape)
+            .or_default()
+            .push((parent_id, key.clone()));
+    }
+    let mut answers = HashMap::new();
+    for (shape, parents) in groups {
+        let mut loaded = load(shape, parents.iter().map(|(id, _)| *id).collect()).await?;
+        for (parent_id, key) in parents {
+            if let Some(value) = loaded.remove(&parent_id) {
+                answers.insert(key, value);
+            }
+        }
+    }
+    Ok(answers)
 }

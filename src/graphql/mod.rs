@@ -150,6 +150,22 @@ pub fn build_schema(
             loaders::EmailPageLoader(db.clone()),
             tokio::spawn,
         ))
+        .data(DataLoader::new(
+            loaders::SegmentMembersLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::SegmentMemberCountLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::SegmentChangesLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::LatestRunLoader(db.clone()),
+            tokio::spawn,
+        ))
         .data(db)
         .finish()
 }

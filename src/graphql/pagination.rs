@@ -3,11 +3,12 @@
 //! so pages stay stable while rows are inserted and deep pages cost what the first does.
 
 use async_graphql::{
-    Object, Result,
+    Context, Object, Result,
     connection::{Connection, Edge},
+    dataloader::{DataLoader, Loader},
 };
 use base64::Engine;
-use futures::future::BoxFuture;
+use futures::{FutureExt, future::BoxFuture};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::graphql::errors::bad_input;
@@ -149,25 +150,59 @@ fn decode_cursor<C: DeserializeOwned>(field: &str, cursor: &str) -> Result<C> {
 }
 
 /// `totalCount` of a connection, computed only when a client asks for it.
-pub struct TotalCount {
-    count: Box<dyn Fn() -> BoxFuture<'static, Result<u64>> + Send + Sync>,
+pub struct TotalCount(Counter);
+
+/// How a `totalCount` is counted, when it is asked for.
+enum Counter {
+    /// By a statement of its own.
+    Alone(Box<dyn Fn() -> BoxFuture<'static, Result<u64>> + Send + Sync>),
+    /// By a DataLoader, with the counts of the other parents of a list (`load` is
+    /// [`load_count`] for that loader).
+    Loaded {
+        key: i64,
+        load: for<'c> fn(&'c Context<'c>, i64) -> BoxFuture<'c, Result<u64>>,
+    },
 }
 
 impl TotalCount {
     pub fn new(
         count: impl Fn() -> BoxFuture<'static, Result<u64>> + Send + Sync + 'static,
     ) -> Self {
-        Self {
-            count: Box::new(count),
-        }
+        Self(Counter::Alone(Box::new(count)))
     }
+
+    /// Counted by the DataLoader `L` (for a nested connection: one statement for every
+    /// parent of the list, not one each).
+    pub fn loaded<L>(key: i64) -> Self
+    where
+        L: Loader<i64, Value = u64, Error = async_graphql::Error>,
+    {
+        Self(Counter::Loaded {
+            key,
+            load: load_count::<L>,
+        })
+    }
+}
+
+fn load_count<'c, L>(ctx: &'c Context<'c>, key: i64) -> BoxFuture<'c, Result<u64>>
+where
+    L: Loader<i64, Value = u64, Error = async_graphql::Error>,
+{
+    async move {
+        let loader = ctx.data::<DataLoader<L>>()?;
+        Ok(loader.load_one(key).await?.unwrap_or(0))
+    }
+    .boxed()
 }
 
 #[Object]
 impl TotalCount {
     /// How many items match, over all pages.
-    async fn total_count(&self) -> Result<u64> {
-        (self.count)().await
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        match &self.0 {
+            Counter::Alone(count) => count().await,
+            Counter::Loaded { key, load } => load(ctx, *key).await,
+        }
     }
 }
 

@@ -18,27 +18,16 @@ use crate::graphql::{
 /// HIGH / MEDIUM / LOW by predicted CLV percentile (by total spent while the models
 /// cannot be fitted).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(remote = "jobs::value::clv::ValueTier")]
+#[graphql(remote = "entity::ValueTier")]
 pub enum ValueTier {
     High,
     Medium,
     Low,
 }
 
-impl ValueTier {
-    /// As stored: `HIGH`, `MEDIUM`, `LOW`.
-    pub fn as_str(self) -> &'static str {
-        jobs::value::clv::ValueTier::from(self).label()
-    }
-
-    pub(crate) fn parse(stored: &str) -> Option<Self> {
-        jobs::value::clv::ValueTier::parse(stored).map(Self::from)
-    }
-}
-
 /// The named RFM groups (the common 11-segment map; the README has the table).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(remote = "jobs::value::rfm::RfmGroup")]
+#[graphql(remote = "entity::RfmGroup")]
 pub enum RfmGroup {
     Champions,
     Loyal,
@@ -108,11 +97,7 @@ impl CustomerValue {
     }
     /// The named RFM group.
     async fn rfm_group(&self) -> Option<RfmGroup> {
-        let stored = self.0.rfm_group.as_deref()?;
-        jobs::value::rfm::RfmGroup::ALL
-            .into_iter()
-            .find(|group| group.label() == stored)
-            .map(Into::into)
+        self.0.rfm_group.map(RfmGroup::from)
     }
     /// Probability that the customer is still active (BG/NBD); null without a fitted model
     /// or without orders.
@@ -136,7 +121,7 @@ impl CustomerValue {
         money(self.0.predicted_clv)
     }
     async fn value_tier(&self) -> Option<ValueTier> {
-        self.0.value_tier.as_deref().and_then(ValueTier::parse)
+        self.0.value_tier.map(ValueTier::from)
     }
     /// 1 − pAlive.
     async fn churn_risk(&self) -> Option<f64> {

@@ -639,6 +639,18 @@ async fn win_back_sends_unique_offer_codes_once_per_cooldown_and_records_convers
             assert_eq!(attributed[0].win_back_email_id.map(|id| id.to_string()), wu_email["id"].as_str().map(str::to_owned));
             let xi = emails(&app, json!({ "customerId": ids[1] })).await;
             assert_eq!(xi[0]["converted"], false);
+
+            // The week's digest counts the campaign's emails: the two sent, Wu's
+            // conversion; Yan's old email belongs to no campaign.
+            let digest = jobs::campaigns::digest::measure(&app.db, now.date_naive() + chrono::Duration::days(1))
+                .await
+                .unwrap();
+            let result = digest.campaigns.iter().find(|c| c.name == "Win-back offer").unwrap();
+            assert_eq!(result.kind, "WIN_BACK");
+            assert_eq!(
+                (result.sent, result.failed, result.suppressed, result.unsubscribed, result.converted),
+                (2, 0, 0, 0, 1)
+            );
         }
     })
     .await;
@@ -801,11 +813,23 @@ async fn the_marketer_digest_reaches_its_recipients_with_figures_and_inline_char
             assert_eq!(recipients["digestRecipients"], json!(["m1@shop.example", "m2@shop.example"]));
 
             let today = Utc::now().date_naive();
-            for n in 0..3 {
+            for (n, nps) in [10, 9, 3].into_iter().enumerate() {
                 let id = customer(&app, &format!("D{n}"), json!({})).await;
                 app.record_orders(json!([{ "externalId": format!("D{n}-1"), "customerId": id, "amount": "25.50",
                     "currency": "USD", "orderedAt": format!("{}T12:00:00Z", today - chrono::Duration::days(2)) }])).await;
+                app.admin_ok(
+                    "mutation($id: ID!, $score: Int!) { recordFeedback(input: { customerId: $id, kind: NPS, score: $score }) { id } }",
+                    json!({ "id": id, "score": nps }),
+                )
+                .await;
             }
+            // One CSAT answer, which the NPS leaves out.
+            let csat = customer(&app, "D-csat", json!({})).await;
+            app.admin_ok(
+                "mutation($id: ID!) { recordFeedback(input: { customerId: $id, kind: CSAT, score: 1 }) { id } }",
+                json!({ "id": csat }),
+            )
+            .await;
             run_job(&app, "lifecycle", &Utc::now().to_rfc3339()).await;
             let tomorrow = format!("{}T08:00:00Z", today + chrono::Duration::days(1));
             assert_eq!(run_job(&app, "marketer-digest", &tomorrow).await["queued"], 2);
@@ -820,6 +844,9 @@ async fn the_marketer_digest_reaches_its_recipients_with_figures_and_inline_char
             assert!(digest.header_raw("List-Unsubscribe").is_none(), "internal mail has no unsubscribe");
             let html = digest.body_html(0).unwrap();
             assert!(html.contains("76.50"), "the week's revenue (3 × 25.50)");
+            // NPS: (2 promoters − 1 detractor) / 3 answers.
+            let week = jobs::campaigns::digest::measure(&app.db, today + chrono::Duration::days(1)).await.unwrap();
+            assert_eq!(week.summary.nps, Some(33.3));
             let images: Vec<_> = digest.parts.iter()
                 .filter(|p| p.content_type().is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png")))
                 .collect();

@@ -314,6 +314,45 @@ async fn every_money_figure_equals_an_independent_computation() {
             let (r, f) = (cell["r"].as_u64().unwrap() as usize, cell["f"].as_u64().unwrap() as usize);
             assert_eq!(digest["rfm"][r - 1][f - 1], cell["customers"], "{cell}");
         }
+
+        // Its value at risk: HIGH-tier customers who went silent in the week, most
+        // valuable first, taken from the stage history and the stored scores. The week
+        // is the one ending after the latest such lapse, so the list is not empty.
+        let lapses = app
+            .db
+            .query_all_raw(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT customer_id, at FROM lifecycle_events WHERE to_stage = 'SILENT'",
+            ))
+            .await
+            .unwrap();
+        let high_lapses: Vec<(i64, chrono::DateTime<chrono::Utc>)> = lapses
+            .iter()
+            .map(|row| (row.try_get("", "customer_id").unwrap(), row.try_get("", "at").unwrap()))
+            .filter(|(id, _)| scores.get(id).is_some_and(|s| s.tier.as_deref() == Some("HIGH")))
+            .collect();
+        let last_lapse = high_lapses.iter().map(|(_, at)| *at).max().expect("CDNOW has HIGH customers gone silent");
+        let week_end = last_lapse + Duration::days(1);
+        let week_start = week_end - Duration::days(7);
+        let mut at_risk: Vec<(Decimal, i64)> = high_lapses
+            .iter()
+            .filter(|(_, at)| *at >= week_start && *at < week_end)
+            .map(|(id, _)| (scores[id].clv.unwrap(), *id))
+            .collect();
+        at_risk.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let digest = jobs::campaigns::digest::measure(&app.db, week_end.date_naive()).await.unwrap();
+        let shown: Vec<(String, i64)> = digest.at_risk.iter().map(|r| (r.clv.clone(), r.customer_id)).collect();
+        let expected: Vec<(String, i64)> = at_risk.iter().take(10).map(|(clv, id)| (grouped(figure(*clv)), *id)).collect();
+        assert_eq!(shown, expected);
+        let total: Decimal = at_risk.iter().map(|(clv, _)| *clv).sum();
+        assert_eq!(digest.value_at_risk, grouped(figure(total)));
+
+        // Its segments: this week, every member of the segment made above entered it.
+        let digest = jobs::campaigns::digest::measure(&app.db, chrono::Utc::now().date_naive() + Duration::days(1))
+            .await
+            .unwrap();
+        let spent_100 = digest.segments.iter().find(|s| s.name == "spent 100+").unwrap();
+        assert_eq!((spent_100.size, spent_100.entered, spent_100.exited), (members.len() as i64, members.len() as i64, 0));
     })
     .await;
 }

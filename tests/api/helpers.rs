@@ -384,6 +384,57 @@ impl TestApp {
         .await["recordOrders"]
             .clone()
     }
+
+    /// A static segment named `name` holding `members` (customer ids), added one at a time
+    /// (so their entries are recorded in this order); its id.
+    pub async fn static_segment(&self, name: &str, members: &[&str]) -> String {
+        let segment = self
+            .admin_ok(
+                "mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+                json!({ "input": { "name": name, "kind": "STATIC" } }),
+            )
+            .await["createSegment"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for member in members {
+            self.admin_ok(
+                "mutation($id: ID!, $c: ID!) { addSegmentMembers(id: $id, input: { customerIds: [$c] }) { size } }",
+                json!({ "id": segment, "c": member }),
+            )
+            .await;
+        }
+        segment
+    }
+
+    /// A sent email to `customer` (of `campaign`, when given), stored as the dispatcher
+    /// leaves one; its id.
+    pub async fn sent_email(
+        &self,
+        dedupe_key: &str,
+        kind: entity::EmailKind,
+        customer: &str,
+        campaign: Option<&str>,
+    ) -> String {
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = chrono::Utc::now();
+        let row = entity::email::ActiveModel {
+            dedupe_key: Set(dedupe_key.to_owned()),
+            kind: Set(kind),
+            campaign_id: Set(campaign.map(|id| id.parse().unwrap())),
+            customer_id: Set(Some(customer.parse().unwrap())),
+            status: Set(entity::EmailStatus::Sent),
+            attempts: Set(1),
+            scheduled_for: Set(now),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .unwrap();
+        row.id.to_string()
+    }
 }
 
 /// The `extensions.code` of the first error.

@@ -5,7 +5,9 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::{EmailKind, EmailStatus, email, sql::LATEST_VALUE_RUN};
+use entity::{
+    ChangeKind, EmailKind, EmailStatus, FeedbackKind, ValueTier, email, sql::LATEST_VALUE_RUN,
+};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement,
 };
@@ -132,14 +134,27 @@ struct Q<'a, C: ConnectionTrait> {
 impl<C: ConnectionTrait> Q<'_, C> {
     /// Runs `sql` with `:start` and `:end` bound to the week.
     async fn all(&self, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
-        let p = |n| entity::sql::numbered_placeholder(self.backend, n);
-        let sql = sql.replace(":start", &p(1)).replace(":end", &p(2));
-        let uses_week = sql.contains(&p(1));
-        let values: Vec<sea_orm::Value> = if uses_week {
-            vec![self.start.into(), self.end.into()]
-        } else {
-            Vec::new()
-        };
+        self.all_with(sql, []).await
+    }
+
+    /// Runs `sql` with `:start`, `:end` and each `:name` of `named` bound, numbered in
+    /// the order given. Only the names `sql` uses are bound: PostgreSQL refuses a
+    /// parameter it cannot type.
+    async fn all_with<const N: usize>(
+        &self,
+        sql: &str,
+        named: [(&str, sea_orm::Value); N],
+    ) -> anyhow::Result<Vec<QueryResult>> {
+        let week = [(":start", self.start.into()), (":end", self.end.into())];
+        let mut sql = sql.to_owned();
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for (name, value) in week.into_iter().chain(named) {
+            if sql.contains(name) {
+                values.push(value);
+                let placeholder = entity::sql::numbered_placeholder(self.backend, values.len());
+                sql = sql.replace(name, &placeholder);
+            }
+        }
         self.db
             .query_all_raw(Statement::from_sql_and_values(self.backend, &sql, values))
             .await
@@ -216,13 +231,16 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         })
         .map(|mean| mean.to_grouped_figure());
     let nps = q
-        .all(&format!(
-            "SELECT COUNT(*) AS n, \
-               SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS promoters, \
-               SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS detractors \
-             FROM feedback WHERE kind = 'NPS' AND {}",
-            in_week("occurred_at")
-        ))
+        .all_with(
+            &format!(
+                "SELECT COUNT(*) AS n, \
+                   SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END) AS promoters, \
+                   SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END) AS detractors \
+                 FROM feedback WHERE kind = :nps AND {}",
+                in_week("occurred_at")
+            ),
+            [(":nps", FeedbackKind::Nps.into())],
+        )
         .await?
         .first()
         .and_then(|row| {
@@ -252,14 +270,20 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
         .collect();
 
     let silent_high = q
-        .all(&format!(
-            "SELECT c.id, c.name, v.predicted_clv FROM lifecycle_events le \
-             JOIN customers c ON c.id = le.customer_id \
-             JOIN customer_values v ON v.customer_id = le.customer_id AND v.job_run_id = {LATEST_VALUE_RUN} \
-             WHERE le.to_stage = 'SILENT' AND v.value_tier = 'HIGH' AND {} \
-             ORDER BY v.predicted_clv DESC, c.id",
-            in_week("le.at")
-        ))
+        .all_with(
+            &format!(
+                "SELECT c.id, c.name, v.predicted_clv FROM lifecycle_events le \
+                 JOIN customers c ON c.id = le.customer_id \
+                 JOIN customer_values v ON v.customer_id = le.customer_id AND v.job_run_id = {LATEST_VALUE_RUN} \
+                 WHERE le.to_stage = :silent AND v.value_tier = :high AND {} \
+                 ORDER BY v.predicted_clv DESC, c.id",
+                in_week("le.at")
+            ),
+            [
+                (":silent", Stage::Silent.into()),
+                (":high", ValueTier::High.into()),
+            ],
+        )
         .await?;
     let mut value_at_risk = 0_i128;
     let mut at_risk = Vec::new();
@@ -278,18 +302,22 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
     // The week's events counted per segment in one grouped pass, then joined to the
     // segments (a subquery per segment row would be a join Citus cannot push down).
     let segments = q
-        .all(&format!(
-            "SELECT s.name, s.size, COALESCE(e.entered, 0) AS entered, COALESCE(e.exited, 0) AS exited \
-             FROM segments s LEFT JOIN ( \
-               SELECT se.segment_id, \
-                 COUNT(CASE WHEN se.kind = '{entered}' THEN 1 END) AS entered, \
-                 COUNT(CASE WHEN se.kind = '{exited}' THEN 1 END) AS exited \
-               FROM segment_events se WHERE {week} GROUP BY se.segment_id) e ON e.segment_id = s.id \
-             ORDER BY s.size DESC, s.name LIMIT 20",
-            entered = entity::ChangeKind::Entered.as_str(),
-            exited = entity::ChangeKind::Exited.as_str(),
-            week = in_week("se.at"),
-        ))
+        .all_with(
+            &format!(
+                "SELECT s.name, s.size, COALESCE(e.entered, 0) AS entered, COALESCE(e.exited, 0) AS exited \
+                 FROM segments s LEFT JOIN ( \
+                   SELECT se.segment_id, \
+                     COUNT(CASE WHEN se.kind = :entered THEN 1 END) AS entered, \
+                     COUNT(CASE WHEN se.kind = :exited THEN 1 END) AS exited \
+                   FROM segment_events se WHERE {week} GROUP BY se.segment_id) e ON e.segment_id = s.id \
+                 ORDER BY s.size DESC, s.name LIMIT 20",
+                week = in_week("se.at"),
+            ),
+            [
+                (":entered", ChangeKind::Entered.into()),
+                (":exited", ChangeKind::Exited.into()),
+            ],
+        )
         .await?
         .into_iter()
         .map(|row| {
@@ -304,16 +332,23 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
 
     let count_if = |condition: String| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
     let campaigns = q
-        .all(&format!(
-            "SELECT c.name, c.kind, {} AS sent, {} AS failed, {} AS suppressed, {} AS unsubscribed, {} AS converted \
-             FROM campaigns c LEFT JOIN emails e ON e.campaign_id = c.id \
-             GROUP BY c.id, c.name, c.kind ORDER BY c.id",
-            count_if(format!("e.status = 'SENT' AND {}", in_week("e.sent_at"))),
-            count_if(format!("e.status = 'FAILED' AND {}", in_week("e.updated_at"))),
-            count_if(format!("e.status = 'SUPPRESSED' AND {}", in_week("e.updated_at"))),
-            count_if(in_week("e.unsubscribed_at")),
-            count_if(in_week("e.converted_at")),
-        ))
+        .all_with(
+            &format!(
+                "SELECT c.name, c.kind, {} AS sent, {} AS failed, {} AS suppressed, {} AS unsubscribed, {} AS converted \
+                 FROM campaigns c LEFT JOIN emails e ON e.campaign_id = c.id \
+                 GROUP BY c.id, c.name, c.kind ORDER BY c.id",
+                count_if(format!("e.status = :sent AND {}", in_week("e.sent_at"))),
+                count_if(format!("e.status = :failed AND {}", in_week("e.updated_at"))),
+                count_if(format!("e.status = :suppressed AND {}", in_week("e.updated_at"))),
+                count_if(in_week("e.unsubscribed_at")),
+                count_if(in_week("e.converted_at")),
+            ),
+            [
+                (":sent", EmailStatus::Sent.into()),
+                (":failed", EmailStatus::Failed.into()),
+                (":suppressed", EmailStatus::Suppressed.into()),
+            ],
+        )
         .await?
         .into_iter()
         .map(|row| {

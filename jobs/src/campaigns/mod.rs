@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::{EmailKind, EmailStatus, campaign, email};
+use entity::{EmailKind, EmailStatus, ValueTier, campaign, email};
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait,
@@ -34,26 +34,28 @@ pub use store::{
 
 use crate::{
     JobContext, JobStats,
+    lifecycle::Stage,
     mail::templates::{CampaignTemplates, LOCALES, Templates},
     segments::rule::{self, Clock, Condition, Field, Op, Rule},
 };
 
-/// Who a campaign is for; every part given must hold (none given: everyone).
+/// Who a campaign is for; every part given must hold (none given: everyone). Stored as
+/// JSON text in `campaigns.target`, stages and tiers by their stored names:
+/// `{"segmentId":4,"stages":["LOYAL"],"tiers":["HIGH"]}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Target {
     pub segment_id: Option<i64>,
-    /// Lifecycle stages (`ACTIVE`, `LOYAL`, …).
-    pub stages: Vec<String>,
-    /// Value tiers (`HIGH`, `MEDIUM`, `LOW`).
-    pub tiers: Vec<String>,
+    pub stages: Vec<Stage>,
+    pub tiers: Vec<ValueTier>,
 }
 
 impl Target {
     /// The target as a segment rule, so it compiles (and is checked) like one.
     pub fn rule(&self) -> Option<Rule> {
         let mut conditions = Vec::new();
-        let values = |v: &[String]| Some(v.iter().map(|s| serde_json::json!(s)).collect());
+        let values =
+            |names: Vec<&str>| Some(names.into_iter().map(serde_json::Value::from).collect());
         if let Some(id) = self.segment_id {
             conditions.push(Rule::Condition(Condition {
                 field: Field::InSegment,
@@ -67,7 +69,7 @@ impl Target {
                 field: Field::LifecycleStage,
                 op: Op::In,
                 value: None,
-                values: values(&self.stages),
+                values: values(self.stages.iter().map(|s| s.as_str()).collect()),
             }));
         }
         if !self.tiers.is_empty() {
@@ -75,7 +77,7 @@ impl Target {
                 field: Field::ValueTier,
                 op: Op::In,
                 value: None,
-                values: values(&self.tiers),
+                values: values(self.tiers.iter().map(|t| t.as_str()).collect()),
             }));
         }
         (!conditions.is_empty()).then_some(Rule::All(conditions))
@@ -410,8 +412,8 @@ fn quoted_list(items: &[String]) -> String {
 /// What a producer inserts for one zone.
 struct Batch {
     condition: Cond,
-    /// SQL of the dedupe key over `customers` (built from kind names, dates and ids).
-    key: String,
+    /// The dedupe key over `customers` (built from kind names, dates and ids).
+    key: SimpleExpr,
     scheduled_for: DateTime<Utc>,
     payload: Option<String>,
     offer_expires_on: Option<NaiveDate>,
@@ -549,8 +551,15 @@ pub async fn produce(
                 }
             }
             EmailKind::WinBack => {
-                let lapsed = "FROM lifecycle_events le WHERE le.customer_id = customers.id \
-                              AND le.to_stage IN ('SILENT', 'CHURNED')";
+                // The lapses: entries into SILENT or CHURNED, their stages bound as
+                // the first two values.
+                let lapsed = format!(
+                    "FROM lifecycle_events le WHERE le.customer_id = customers.id \
+                     AND le.to_stage IN ({}, {})",
+                    param(1),
+                    param(2)
+                );
+                let [silent, churned] = [Stage::Silent, Stage::Churned].map(sea_orm::Value::from);
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
                         format!(
@@ -561,23 +570,34 @@ pub async fn produce(
                             "EXISTS (SELECT 1 {lapsed} AND le.at >= {} \
                                AND le.job_run_id IN (SELECT id FROM job_runs WHERE started_at >= {})) \
                              AND EXISTS (SELECT 1 FROM customer_lifecycle cl WHERE cl.customer_id = customers.id \
-                               AND cl.stage IN ('SILENT', 'CHURNED')) \
+                               AND cl.stage IN ({}, {})) \
                              AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
-                               AND e.kind = 'WIN_BACK' AND e.created_at >= {})",
-                            param(1),
-                            param(2),
-                            param(3)
+                               AND e.kind = {} AND e.created_at >= {})",
+                            param(3),
+                            param(4),
+                            param(5),
+                            param(6),
+                            param(7),
+                            param(8)
                         ),
                         [
-                            sea_orm::Value::from(lapsed_since),
+                            silent.clone(),
+                            churned.clone(),
+                            lapsed_since.into(),
                             events_since.into(),
+                            silent.clone(),
+                            churned.clone(),
+                            EmailKind::WinBack.into(),
                             (now - Duration::days(settings.cooldown_days)).into(),
                         ],
                     )),
                     // The latest lapse: the same lapse seen twice is one email.
-                    key: format!(
-                        "'win_back:' || CAST(customers.id AS TEXT) || ':' || \
-                         CAST((SELECT MAX(le.id) {lapsed}) AS TEXT)"
+                    key: Expr::cust_with_values(
+                        format!(
+                            "'win_back:' || CAST(customers.id AS TEXT) || ':' || \
+                             CAST((SELECT MAX(le.id) {lapsed}) AS TEXT)"
+                        ),
+                        [silent, churned],
                     ),
                     scheduled_for: at,
                     payload: None,
@@ -594,21 +614,26 @@ pub async fn produce(
                     .await?
                     .map(|s| s.name)
                     .unwrap_or_default();
+                // The entries, their kind bound as the first value.
                 let entries = format!(
                     "FROM segment_events se WHERE se.customer_id = customers.id \
-                     AND se.segment_id = {segment_id} AND se.kind = '{entered}'",
-                    entered = entity::ChangeKind::Entered.as_str()
+                     AND se.segment_id = {segment_id} AND se.kind = {}",
+                    param(1)
                 );
+                let entered = sea_orm::Value::from(entity::ChangeKind::Entered);
                 batches.push(Batch {
                     condition: in_zone.add(Expr::cust_with_values(
-                        format!("EXISTS (SELECT 1 {entries} AND se.at >= {})", param(1)),
-                        [sea_orm::Value::from(events_since)],
+                        format!("EXISTS (SELECT 1 {entries} AND se.at >= {})", param(2)),
+                        [entered.clone(), events_since.into()],
                     )),
                     // The latest entry: the same entry seen twice is one email.
-                    key: format!(
-                        "'segment_entry:{}:' || CAST(customers.id AS TEXT) || ':' || \
-                         CAST((SELECT MAX(se.id) {entries}) AS TEXT)",
-                        campaign.id
+                    key: Expr::cust_with_values(
+                        format!(
+                            "'segment_entry:{}:' || CAST(customers.id AS TEXT) || ':' || \
+                             CAST((SELECT MAX(se.id) {entries}) AS TEXT)",
+                            campaign.id
+                        ),
+                        [entered],
                     ),
                     scheduled_for: at,
                     payload: Some(serde_json::json!({ "segment_name": segment_name }).to_string()),
@@ -648,8 +673,8 @@ const LATE_COMMIT_MARGIN: Duration = Duration::hours(1);
 
 /// A dedupe key of a fixed prefix and the customer id (the prefix is built from kind
 /// names, dates and ids only: safe to inline).
-fn keyed_by_customer(prefix: &str) -> String {
-    format!("'{prefix}' || CAST(customers.id AS TEXT)")
+fn keyed_by_customer(prefix: &str) -> SimpleExpr {
+    Expr::cust(format!("'{prefix}' || CAST(customers.id AS TEXT)"))
 }
 
 async fn insert_batch(
@@ -659,9 +684,8 @@ async fn insert_batch(
     condition: Cond,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    let key: SimpleExpr = Expr::cust(batch.key.clone());
     let select = Query::select()
-        .expr(key)
+        .expr(batch.key.clone())
         .expr(Expr::val(campaign.kind.as_str()))
         .expr(Expr::val(campaign.id))
         .expr(col("id"))
@@ -785,12 +809,18 @@ pub async fn record_conversions(
             format!(
                 "SELECT e.id, e.offer_expires_on, MIN(o.ordered_at) AS first_order \
                  FROM emails e JOIN orders o ON o.customer_id = e.customer_id AND o.ordered_at >= e.sent_at \
-                 WHERE e.kind = 'WIN_BACK' AND e.status = 'SENT' AND e.converted_at IS NULL \
+                 WHERE e.kind = {} AND e.status = {} AND e.converted_at IS NULL \
                    AND e.offer_expires_on >= {} \
                  GROUP BY e.id, e.offer_expires_on",
-                p(1)
+                p(1),
+                p(2),
+                p(3)
             ),
-            [(now - LATE_ORDERS).date_naive().into()],
+            [
+                EmailKind::WinBack.into(),
+                EmailStatus::Sent.into(),
+                (now - LATE_ORDERS).date_naive().into(),
+            ],
         ))
         .await
         .context("failed to look for win-back conversions")?;
@@ -817,9 +847,17 @@ pub async fn record_conversions(
         .filter(lifecycle_event::Column::At.gte(now - window - LATE_ORDERS))
         // Only customers a win-back email went to: the rest would be looked up again
         // every hour for nothing.
-        .filter(Expr::cust(
-            "EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = lifecycle_events.customer_id \
-               AND e.kind = 'WIN_BACK' AND e.status = 'SENT')",
+        .filter(Expr::cust_with_values(
+            format!(
+                "EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = lifecycle_events.customer_id \
+                   AND e.kind = {} AND e.status = {})",
+                entity::sql::nth_placeholder(backend, 1),
+                entity::sql::nth_placeholder(backend, 2)
+            ),
+            [
+                sea_orm::Value::from(EmailKind::WinBack),
+                EmailStatus::Sent.into(),
+            ],
         ))
         .all(db)
         .await

@@ -301,10 +301,7 @@ pub fn acts_on_stage(campaign: &campaign::Model, stage: Stage) -> bool {
         EmailKind::Welcome => stage == Stage::New,
         _ => false,
     };
-    triggered
-        || campaign
-            .target()
-            .is_ok_and(|t| t.stages.iter().any(|s| s == stage.as_str()))
+    triggered || campaign.target().is_ok_and(|t| t.stages.contains(&stage))
 }
 
 /// Whether a campaign targets a segment (the segment's strategy in action).
@@ -400,7 +397,7 @@ mod tests {
             Stage::New
         ));
         let loyal = Target {
-            stages: vec!["LOYAL".into()],
+            stages: vec![Stage::Loyal],
             segment_id: Some(4),
             ..Target::default()
         };
@@ -409,6 +406,57 @@ mod tests {
         assert!(!acts_on_stage(&birthday, Stage::New));
         assert!(targets_segment(&birthday, 4));
         assert!(!targets_segment(&birthday, 5));
+    }
+
+    /// `campaigns.target` rows written while stages and tiers were strings: the typed
+    /// target reads them, and writes the same bytes back.
+    #[test]
+    fn targets_stored_with_string_names_read_back_and_are_written_unchanged() {
+        use entity::ValueTier;
+        use sea_orm::Iterable;
+
+        /// The target as it was: names as strings, the same serde attributes.
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct StoredTarget {
+            segment_id: Option<i64>,
+            stages: Vec<String>,
+            tiers: Vec<String>,
+        }
+
+        let rows = [
+            r#"{"segmentId":null,"stages":[],"tiers":[]}"#.to_owned(),
+            r#"{"segmentId":4,"stages":["LOYAL","SILENT"],"tiers":["HIGH"]}"#.to_owned(),
+            serde_json::to_string(&StoredTarget {
+                segment_id: Some(7),
+                stages: Stage::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+                tiers: vec!["HIGH".into(), "MEDIUM".into(), "LOW".into()],
+            })
+            .unwrap(),
+        ];
+        for row in &rows {
+            let target: Target = serde_json::from_str(row).unwrap();
+            assert_eq!(&serde_json::to_string(&target).unwrap(), row);
+        }
+        let loyal: Target = serde_json::from_str(&rows[1]).unwrap();
+        assert_eq!(
+            loyal,
+            Target {
+                segment_id: Some(4),
+                stages: vec![Stage::Loyal, Stage::Silent],
+                tiers: vec![ValueTier::High],
+            }
+        );
+        let every: Target = serde_json::from_str(&rows[2]).unwrap();
+        assert_eq!(every.stages, Stage::iter().collect::<Vec<_>>());
+        assert_eq!(every.tiers, ValueTier::iter().collect::<Vec<_>>());
+        // Older rows may lack parts; an unknown name is an unreadable target, not a
+        // silently narrower one.
+        assert_eq!(
+            serde_json::from_str::<Target>("{}").unwrap(),
+            Target::default()
+        );
+        assert!(serde_json::from_str::<Target>(r#"{"stages":["Loyal"]}"#).is_err());
     }
 
     #[test]

@@ -637,11 +637,11 @@ impl Filter {
         let mut scores = Condition::all();
         let mut any = false;
         if let Some(tiers) = &self.value_tier {
-            scores = scores.add(V::ValueTier.is_in(tiers.iter().map(|t| t.label())));
+            scores = scores.add(V::ValueTier.is_in(tiers.iter().copied()));
             any = true;
         }
         if let Some(groups) = &self.rfm_group {
-            scores = scores.add(V::RfmGroup.is_in(groups.iter().map(|g| g.label())));
+            scores = scores.add(V::RfmGroup.is_in(groups.iter().copied()));
             any = true;
         }
         if let Some(min) = self.min_predicted_clv {

@@ -182,13 +182,13 @@ pub async fn load_subjects<C: ConnectionTrait + StreamTrait>(
         };
         let last_day: Option<i64> = row.try_get("", "last_day")?;
         let scored_as_of: Option<NaiveDate> = row.try_get("", "scored_as_of")?;
-        let value_tier: Option<String> = row.try_get("", "value_tier")?;
+        let value_tier: Option<entity::ValueTier> = row.try_get("", "value_tier")?;
         scores.push(Scores {
             as_of_day: scored_as_of.map(day_number),
             p_alive: row.try_get("", "p_alive")?,
             repeat_purchases: row.try_get("", "repeat_purchases")?,
             recency_weeks: row.try_get("", "t_x_weeks")?,
-            high_value: value_tier.as_deref() == Some("HIGH"),
+            high_value: value_tier == Some(entity::ValueTier::High),
         });
         let facts = Facts {
             first_order_day: row.try_get("", "first_day")?,

@@ -202,7 +202,7 @@ pub struct SilentCustomer {
     /// From the latest value scores.
     pub predicted_clv: Option<Money>,
     pub p_alive: Option<f64>,
-    pub value_tier: Option<String>,
+    pub value_tier: Option<ValueTier>,
 }
 
 impl SilentCustomer {
@@ -212,10 +212,6 @@ impl SilentCustomer {
             predicted_clv: self.predicted_clv.map(|clv| clv.0),
             customer_id: self.customer_id,
         }
-    }
-
-    pub fn tier(&self) -> Option<ValueTier> {
-        self.value_tier.as_deref().and_then(ValueTier::parse)
     }
 }
 
@@ -236,7 +232,7 @@ pub async fn silent_customers(
         placeholder(backend, values.len())
     };
     let mut conditions = vec![
-        format!("l.stage = '{}'", Stage::Silent.as_str()),
+        format!("l.stage = {}", next(Stage::Silent.into(), &mut values)),
         "c.erased_at IS NULL".to_owned(),
     ];
     if let Some(since) = filter.since {
@@ -246,7 +242,7 @@ pub async fn silent_customers(
         let marks: Vec<String> = tier
             .and_better()
             .iter()
-            .map(|t| next(t.label().into(), &mut values))
+            .map(|t| next((*t).into(), &mut values))
             .collect();
         conditions.push(format!("v.value_tier IN ({})", marks.join(", ")));
     }

@@ -60,13 +60,24 @@ pub mod reason {
     pub const CAMPAIGN_DISABLED: &str = "CAMPAIGN_DISABLED";
 }
 
-/// The rows due at `now` (a placeholder): queued or retrying rows whose time has come,
-/// and rows of a dispatcher whose claim ran out. One definition for claiming and for
-/// `has_due`.
-fn due(now: &str) -> String {
+/// The statuses [`due`] tests, bound in this order.
+const DUE_STATUSES: [EmailStatus; 3] = [
+    EmailStatus::Queued,
+    EmailStatus::Retrying,
+    EmailStatus::Sending,
+];
+
+/// The rows due at `now`: queued or retrying rows whose time has come, and rows of a
+/// dispatcher whose claim ran out. `p(now)` is the time's placeholder, `p(statuses)` and
+/// the next two [`DUE_STATUSES`]'. One definition for claiming and for `has_due`.
+fn due(p: impl Fn(usize) -> String, now: usize, statuses: usize) -> String {
     format!(
-        "(status IN ('QUEUED', 'RETRYING') AND scheduled_for <= {now}) \
-         OR (status = 'SENDING' AND claimed_until <= {now})"
+        "(status IN ({queued}, {retrying}) AND scheduled_for <= {now}) \
+         OR (status = {sending} AND claimed_until <= {now})",
+        now = p(now),
+        queued = p(statuses),
+        retrying = p(statuses + 1),
+        sending = p(statuses + 2),
     )
 }
 
@@ -80,26 +91,26 @@ pub async fn claim(
 ) -> anyhow::Result<Vec<email::Model>> {
     let backend = db.get_database_backend();
     let p = |n| entity::sql::numbered_placeholder(backend, n);
+    // The claimed rows' status is the third of `DUE_STATUSES`: SENDING.
     let sql = format!(
-        "UPDATE emails SET status = 'SENDING', claimed_until = {until}, updated_at = {now} \
+        "UPDATE emails SET status = {sending}, claimed_until = {until}, updated_at = {now} \
          WHERE ({due}) AND id IN (SELECT id FROM emails WHERE {due} \
             ORDER BY scheduled_for, id LIMIT {limit}) \
          RETURNING *",
         until = p(1),
         now = p(2),
-        due = due(&p(2)),
         limit = p(3),
+        due = due(p, 2, 4),
+        sending = p(6),
     );
+    let mut values: Vec<sea_orm::Value> = vec![
+        claimed_until.into(),
+        now.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    values.extend(DUE_STATUSES.map(sea_orm::Value::from));
     let mut rows = email::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                claimed_until.into(),
-                now.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(db)
         .await
         .context("failed to claim due emails")?;
@@ -117,9 +128,14 @@ pub async fn has_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> anyhow::R
             backend,
             format!(
                 "SELECT EXISTS (SELECT 1 FROM emails WHERE {}) AS due",
-                due(&p(1))
+                due(p, 1, 2)
             ),
-            [now.into()],
+            [
+                now.into(),
+                DUE_STATUSES[0].into(),
+                DUE_STATUSES[1].into(),
+                DUE_STATUSES[2].into(),
+            ],
         ))
         .await
         .context("failed to look for due emails")?

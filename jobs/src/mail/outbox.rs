@@ -12,7 +12,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement},
+    sea_query::{Cond, Order},
 };
 
 use crate::{DomainError, DomainResult};
@@ -57,50 +57,43 @@ pub async fn page(
         .context("failed to load a page of emails")?)
 }
 
+/// Whose emails a nested page lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EmailOwner {
+    /// `Customer.emails`.
+    Customer,
+    /// `Campaign.emails`.
+    Campaign,
+}
+
 /// The same page of emails (newest first, up to `limit` before the id `before`) of each
-/// customer, in one statement: `ROW_NUMBER() OVER (PARTITION BY customer_id …)`, which
-/// SQLite and PostgreSQL share. Every customer asked about has an entry.
-pub async fn pages_of_customers(
+/// customer or campaign in `owner_ids`, in one statement ([`crate::pages`]). Every owner
+/// asked about has an entry.
+pub async fn pages_of(
     db: &impl ConnectionTrait,
-    customer_ids: &[i64],
+    owner: EmailOwner,
+    owner_ids: &[i64],
     before: Option<i64>,
     limit: u64,
 ) -> DomainResult<HashMap<i64, Vec<email::Model>>> {
-    let row_number = Alias::new("row_number_in_customer");
-    let mut inner = Query::select();
-    inner
-        .column(Asterisk)
-        .expr_window_as(
-            Func::cust("ROW_NUMBER"),
-            WindowStatement::partition_by(email::Column::CustomerId)
-                .order_by(email::Column::Id, Order::Desc)
-                .to_owned(),
-            row_number.clone(),
-        )
-        .from(email::Entity)
-        .and_where(email::Column::CustomerId.is_in(customer_ids.iter().copied()));
+    let column = match owner {
+        EmailOwner::Customer => email::Column::CustomerId,
+        EmailOwner::Campaign => email::Column::CampaignId,
+    };
+    let mut condition = Cond::all();
     if let Some(before) = before {
-        inner.and_where(email::Column::Id.lt(before));
+        condition = condition.add(email::Column::Id.lt(before));
     }
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("numbered"))
-        .and_where(Expr::col(row_number).lte(i64::try_from(limit).unwrap_or(i64::MAX)))
-        .order_by(email::Column::Id, Order::Desc)
-        .to_owned();
-    let rows = email::Entity::find()
-        .from_raw_sql(db.get_database_backend().build(&outer))
-        .all(db)
-        .await
-        .context("failed to load the customers' emails")?;
-    let mut pages: HashMap<i64, Vec<email::Model>> =
-        customer_ids.iter().map(|id| (*id, Vec::new())).collect();
-    for row in rows {
-        if let Some(customer_id) = row.customer_id {
-            pages.entry(customer_id).or_default().push(row);
-        }
-    }
-    Ok(pages)
+    Ok(crate::pages::first_rows_of_each::<email::Entity>(
+        db,
+        column,
+        owner_ids,
+        condition,
+        &[(email::Column::Id, Order::Desc)],
+        limit,
+    )
+    .await
+    .context("failed to load pages of emails")?)
 }
 
 /// Sends a failed or suppressed email again at the next dispatch: queued now, attempts

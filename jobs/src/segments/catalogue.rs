@@ -42,7 +42,7 @@ pub fn suggestions() -> Vec<Suggestion> {
             goal: "Keep the most valuable customers from leaving.",
             strategy: "Personal outreach within a week, a service check, a tailored offer.",
             rule: Rule::All(vec![
-                when(ValueTier, Eq, json!("HIGH")),
+                when(ValueTier, Eq, json!(entity::ValueTier::High)),
                 when(ChurnRisk, Gte, json!(0.5)),
             ]),
         },
@@ -73,7 +73,7 @@ pub fn suggestions() -> Vec<Suggestion> {
             goal: "Win back high spenders who went quiet.",
             strategy: "Win-back offer with an expiry, highest predicted value first.",
             rule: Rule::All(vec![
-                when(LifecycleStage, Eq, json!("SILENT")),
+                when(LifecycleStage, Eq, json!(entity::LifecycleStage::Silent)),
                 when(MScore, Gte, json!(4)),
             ]),
         },
@@ -93,8 +93,8 @@ pub fn suggestions() -> Vec<Suggestion> {
             goal: "Recognise and keep the best customers.",
             strategy: "Loyalty rewards, exclusive previews, invitations to give feedback.",
             rule: Rule::All(vec![
-                when(LifecycleStage, Eq, json!("LOYAL")),
-                when(RfmGroup, Eq, json!("Champions")),
+                when(LifecycleStage, Eq, json!(entity::LifecycleStage::Loyal)),
+                when(RfmGroup, Eq, json!(entity::RfmGroup::Champions)),
             ]),
         },
     ]

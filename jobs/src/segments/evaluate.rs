@@ -233,6 +233,11 @@ fn text(value: Option<&String>) -> Value {
     value.map_or(Value::Missing, |t| Value::Text(t.clone()))
 }
 
+/// A value from a closed list, by its stored name (the names rules compare with).
+fn choice(name: Option<&'static str>) -> Value {
+    name.map_or(Value::Missing, |n| Value::Text(n.to_owned()))
+}
+
 fn whole_days(from: NaiveDate, to: NaiveDate) -> i64 {
     (to - from).num_days()
 }
@@ -304,8 +309,8 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
         RScore => int(v.and_then(|v| v.r_score).map(i64::from)),
         FScore => int(v.and_then(|v| v.f_score).map(i64::from)),
         MScore => int(v.and_then(|v| v.m_score).map(i64::from)),
-        RfmGroup => text(v.and_then(|v| v.rfm_group.as_ref())),
-        ValueTier => text(v.and_then(|v| v.value_tier.as_ref())),
+        RfmGroup => choice(v.and_then(|v| v.rfm_group).map(entity::RfmGroup::as_str)),
+        ValueTier => choice(v.and_then(|v| v.value_tier).map(entity::ValueTier::as_str)),
         PredictedClv => v
             .and_then(|v| v.predicted_clv)
             .map_or(Value::Missing, |m| Value::Units(m.0)),

@@ -12,8 +12,8 @@ use entity::{customer, segment, segment_event, segment_member};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityName, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionSession, TransactionTrait,
+    EntityName, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionSession,
+    TransactionTrait,
 };
 
 use super::{edit, matching_ids, rule::Clock, stored_rule};
@@ -357,36 +357,61 @@ pub(super) async fn forget(txn: &impl ConnectionTrait, segment_id: i64) -> anyho
     Ok(())
 }
 
-/// A page of a segment's members (customer ids, ascending) after the id `after`.
-pub async fn members_page(
+/// The same page of members (customer ids in order, up to `limit` after `after`) of
+/// each segment in `segment_ids`, in one statement ([`crate::pages`]). Every segment
+/// asked about has an entry.
+pub async fn members_pages(
     db: &impl ConnectionTrait,
-    segment_id: i64,
+    segment_ids: &[i64],
     after: Option<i64>,
     limit: u64,
-) -> DomainResult<Vec<i64>> {
-    let mut query = segment_member::Entity::find()
-        .select_only()
-        .column(segment_member::Column::CustomerId)
-        .filter(segment_member::Column::SegmentId.eq(segment_id))
-        .order_by_asc(segment_member::Column::CustomerId)
-        .limit(limit);
+) -> DomainResult<HashMap<i64, Vec<i64>>> {
+    let mut condition = Condition::all();
     if let Some(after) = after {
-        query = query.filter(segment_member::Column::CustomerId.gt(after));
+        condition = condition.add(segment_member::Column::CustomerId.gt(after));
     }
-    Ok(query
+    let pages = crate::pages::first_rows_of_each::<segment_member::Entity>(
+        db,
+        segment_member::Column::SegmentId,
+        segment_ids,
+        condition,
+        &[(segment_member::Column::CustomerId, Order::Asc)],
+        limit,
+    )
+    .await
+    .context("failed to load pages of segment members")?;
+    Ok(pages
+        .into_iter()
+        .map(|(segment_id, members)| {
+            (
+                segment_id,
+                members.into_iter().map(|m| m.customer_id).collect(),
+            )
+        })
+        .collect())
+}
+
+/// How many members each segment in `segment_ids` has now, in one grouped statement
+/// (zero for one without).
+pub async fn member_counts(
+    db: &impl ConnectionTrait,
+    segment_ids: &[i64],
+) -> DomainResult<HashMap<i64, u64>> {
+    let counted: Vec<(i64, i64)> = segment_member::Entity::find()
+        .select_only()
+        .column(segment_member::Column::SegmentId)
+        .column_as(segment_member::Column::CustomerId.count(), "members")
+        .filter(segment_member::Column::SegmentId.is_in(segment_ids.iter().copied()))
+        .group_by(segment_member::Column::SegmentId)
         .into_tuple()
         .all(db)
         .await
-        .context("failed to load segment members")?)
-}
-
-/// How many members a segment has now.
-pub async fn member_count(db: &impl ConnectionTrait, segment_id: i64) -> DomainResult<u64> {
-    Ok(segment_member::Entity::find()
-        .filter(segment_member::Column::SegmentId.eq(segment_id))
-        .count(db)
-        .await
-        .context("failed to count segment members")?)
+        .context("failed to count segment members")?;
+    let mut counts: HashMap<i64, u64> = segment_ids.iter().map(|id| (*id, 0)).collect();
+    for (segment_id, members) in counted {
+        counts.insert(segment_id, u64::try_from(members).unwrap_or(0));
+    }
+    Ok(counts)
 }
 
 /// Whether a customer is a member (as of the last refresh or edit).
@@ -404,24 +429,29 @@ pub async fn is_member(
     )
 }
 
-/// A page of a segment's entries and exits, newest first, before the event id `before`.
-pub async fn changes_page(
+/// The same page of entries and exits (newest first, up to `limit` before the event id
+/// `before`) of each segment in `segment_ids`, in one statement ([`crate::pages`]).
+/// Every segment asked about has an entry.
+pub async fn changes_pages(
     db: &impl ConnectionTrait,
-    segment_id: i64,
+    segment_ids: &[i64],
     before: Option<i64>,
     limit: u64,
-) -> DomainResult<Vec<segment_event::Model>> {
-    let mut query = segment_event::Entity::find()
-        .filter(segment_event::Column::SegmentId.eq(segment_id))
-        .order_by_desc(segment_event::Column::Id)
-        .limit(limit);
+) -> DomainResult<HashMap<i64, Vec<segment_event::Model>>> {
+    let mut condition = Condition::all();
     if let Some(before) = before {
-        query = query.filter(segment_event::Column::Id.lt(before));
+        condition = condition.add(segment_event::Column::Id.lt(before));
     }
-    Ok(query
-        .all(db)
-        .await
-        .context("failed to load segment changes")?)
+    Ok(crate::pages::first_rows_of_each::<segment_event::Entity>(
+        db,
+        segment_event::Column::SegmentId,
+        segment_ids,
+        condition,
+        &[(segment_event::Column::Id, Order::Desc)],
+        limit,
+    )
+    .await
+    .context("failed to load pages of segment changes")?)
 }
 
 /// The segments each customer belongs to, by segment id, for a whole page of customers

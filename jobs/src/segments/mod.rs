@@ -38,7 +38,7 @@ pub use edit::{
 };
 pub use inspect::{ConditionOutcome, Explanation, Preview, explain, preview};
 pub use membership::{
-    ChangeKind, MemberRefs, Refresh, change_members, changes_page, member_count, members_page,
+    ChangeKind, MemberRefs, Refresh, change_members, changes_pages, member_counts, members_pages,
     refresh_members, segments_of_customers,
 };
 pub use profile::{Profile, Share, profile};

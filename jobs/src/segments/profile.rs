@@ -5,7 +5,7 @@
 use anyhow::Context;
 use chrono::NaiveDate;
 use entity::sql::{LATEST_VALUE_RUN, money_sum, nth_placeholder as placeholder};
-use entity::{Money, MoneyTotal};
+use entity::{FeedbackKind, Money, MoneyTotal};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
 use crate::DomainResult;
@@ -216,13 +216,19 @@ pub async fn profile(
     let nps = format!(
         "SELECT CAST(AVG(f.score) AS DOUBLE PRECISION) AS nps FROM feedback f \
          JOIN segment_members m ON m.customer_id = f.customer_id AND m.segment_id = {p1} \
-         WHERE f.kind = 'NPS' AND f.id = (SELECT f2.id FROM feedback f2 WHERE f2.customer_id = f.customer_id \
-               AND f2.kind = 'NPS' ORDER BY f2.occurred_at DESC, f2.id DESC LIMIT 1)"
+         WHERE f.kind = {p2} AND f.id = (SELECT f2.id FROM feedback f2 WHERE f2.customer_id = f.customer_id \
+               AND f2.kind = {p3} ORDER BY f2.occurred_at DESC, f2.id DESC LIMIT 1)",
+        p2 = placeholder(backend, 2),
+        p3 = placeholder(backend, 3),
     );
     let average_nps = Nps::find_by_statement(Statement::from_sql_and_values(
         backend,
         nps,
-        [segment_id.into()],
+        [
+            segment_id.into(),
+            FeedbackKind::Nps.into(),
+            FeedbackKind::Nps.into(),
+        ],
     ))
     .one(db)
     .await

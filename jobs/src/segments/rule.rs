@@ -147,21 +147,39 @@ pub enum Kind {
 }
 
 pub const GENDERS: &[&str] = &["FEMALE", "MALE", "OTHER", "UNKNOWN"];
-pub const RFM_GROUPS: &[&str] = &[
-    "Champions",
-    "Loyal",
-    "Potential loyalist",
-    "New customers",
-    "Promising",
-    "Need attention",
-    "About to sleep",
-    "At risk",
-    "Can't lose them",
-    "Hibernating",
-    "Lost",
-];
-pub const VALUE_TIERS: &[&str] = &["HIGH", "MEDIUM", "LOW"];
-pub const STAGES: &[&str] = &["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"];
+// The stored names of the typed columns a rule can test (a test checks each list is
+// the whole enum, in its order).
+pub const RFM_GROUPS: &[&str] = {
+    use entity::RfmGroup::*;
+    &[
+        Champions.as_str(),
+        Loyal.as_str(),
+        PotentialLoyalist.as_str(),
+        NewCustomers.as_str(),
+        Promising.as_str(),
+        NeedAttention.as_str(),
+        AboutToSleep.as_str(),
+        AtRisk.as_str(),
+        CantLoseThem.as_str(),
+        Hibernating.as_str(),
+        Lost.as_str(),
+    ]
+};
+pub const VALUE_TIERS: &[&str] = {
+    use entity::ValueTier::*;
+    &[High.as_str(), Medium.as_str(), Low.as_str()]
+};
+pub const STAGES: &[&str] = {
+    use entity::LifecycleStage::*;
+    &[
+        Prospect.as_str(),
+        New.as_str(),
+        Active.as_str(),
+        Loyal.as_str(),
+        Silent.as_str(),
+        Churned.as_str(),
+    ]
+};
 pub const NPS_CATEGORIES: &[&str] = &["PROMOTER", "PASSIVE", "DETRACTOR"];
 
 impl Field {
@@ -1049,6 +1067,18 @@ fn nps_category(op: Op, operand: &Operand) -> SqlCondition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rule compares with what the columns hold: every stored name, no other.
+    #[test]
+    fn choices_of_typed_columns_are_their_stored_names() {
+        use sea_orm::{ActiveEnum, Iterable};
+        fn stored<E: ActiveEnum<Value = String> + Iterable>() -> Vec<String> {
+            E::iter().map(|v| v.to_value()).collect()
+        }
+        assert_eq!(RFM_GROUPS, stored::<entity::RfmGroup>());
+        assert_eq!(VALUE_TIERS, stored::<entity::ValueTier>());
+        assert_eq!(STAGES, stored::<entity::LifecycleStage>());
+    }
 
     fn condition(field: Field, op: Op, value: Json) -> Rule {
         Rule::Condition(Condition {

@@ -190,38 +190,8 @@ fn check_horizon(horizon: &ClvHorizon) -> Result<(), ValueModelError> {
     }
 }
 
-/// A customer's value tier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ValueTier {
-    High,
-    Medium,
-    Low,
-}
-
-impl ValueTier {
-    /// "HIGH", "MEDIUM" or "LOW".
-    pub const fn label(self) -> &'static str {
-        match self {
-            ValueTier::High => "HIGH",
-            ValueTier::Medium => "MEDIUM",
-            ValueTier::Low => "LOW",
-        }
-    }
-
-    /// Best first.
-    pub const ALL: [ValueTier; 3] = [ValueTier::High, ValueTier::Medium, ValueTier::Low];
-
-    /// The tier of a stored label.
-    pub fn parse(label: &str) -> Option<ValueTier> {
-        Self::ALL.into_iter().find(|tier| tier.label() == label)
-    }
-
-    /// This tier and every better one ("at least MEDIUM": HIGH and MEDIUM).
-    pub fn and_better(self) -> &'static [ValueTier] {
-        let rank = Self::ALL.iter().position(|t| *t == self).unwrap_or(0);
-        &Self::ALL[..=rank]
-    }
-}
+/// A customer's value tier: one type, stored by `entity`.
+pub use entity::ValueTier;
 
 /// Which shares of customers, from the top CLV down, are HIGH and MEDIUM; the rest LOW.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -301,19 +271,6 @@ pub fn value_tiers(clvs: &[f64], cutoffs: &TierCutoffs) -> Result<Vec<ValueTier>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_minimum_tier_takes_every_better_one_and_labels_round_trip() {
-        assert_eq!(ValueTier::High.and_better(), &[ValueTier::High]);
-        assert_eq!(
-            ValueTier::Low.and_better(),
-            &[ValueTier::High, ValueTier::Medium, ValueTier::Low]
-        );
-        for tier in ValueTier::ALL {
-            assert_eq!(ValueTier::parse(tier.label()), Some(tier));
-        }
-        assert_eq!(ValueTier::parse("high"), None);
-    }
 
     const CDNOW_WEEKS: BgNbdParams = BgNbdParams {
         r: 0.243,
@@ -520,6 +477,5 @@ mod tests {
             value_tiers(&[3.0, 3.0], &everyone_high),
             Ok(vec![ValueTier::High; 2])
         );
-        assert_eq!(ValueTier::Medium.label(), "MEDIUM");
     }
 }

@@ -75,9 +75,12 @@ impl RfmScore {
 
     /// The named group of this score, see [`RfmGroup`].
     pub fn group(&self) -> RfmGroup {
-        RfmGroup::from_recency_and_frequency_monetary(self.recency, self.frequency_monetary())
+        group_of(self.recency, self.frequency_monetary())
     }
 }
+
+/// The named groups, stored by `entity`; [`group_of`] is their map.
+pub use entity::RfmGroup;
 
 /// The common 11-segment RFM map, on R against FM = ⌊(F + M)/2⌋ (the usual R × F grid
 /// with M folded into F, and its bottom-left corner split into Hibernating and Lost):
@@ -89,69 +92,21 @@ impl RfmScore {
 /// | **3** | About to sleep | About to sleep | Need attention | Loyal | Loyal |
 /// | **2** | Hibernating | Hibernating | At risk | At risk | Can't lose them |
 /// | **1** | Lost | Lost | At risk | At risk | Can't lose them |
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum RfmGroup {
-    Champions,
-    Loyal,
-    PotentialLoyalist,
-    NewCustomers,
-    Promising,
-    NeedAttention,
-    AboutToSleep,
-    AtRisk,
-    CantLoseThem,
-    Hibernating,
-    Lost,
-}
-
-impl RfmGroup {
-    /// Every group, best first.
-    pub const ALL: [RfmGroup; 11] = [
-        RfmGroup::Champions,
-        RfmGroup::Loyal,
-        RfmGroup::PotentialLoyalist,
-        RfmGroup::NewCustomers,
-        RfmGroup::Promising,
-        RfmGroup::NeedAttention,
-        RfmGroup::AboutToSleep,
-        RfmGroup::AtRisk,
-        RfmGroup::CantLoseThem,
-        RfmGroup::Hibernating,
-        RfmGroup::Lost,
-    ];
-
-    /// The name shown to people.
-    pub const fn label(self) -> &'static str {
-        match self {
-            RfmGroup::Champions => "Champions",
-            RfmGroup::Loyal => "Loyal",
-            RfmGroup::PotentialLoyalist => "Potential loyalist",
-            RfmGroup::NewCustomers => "New customers",
-            RfmGroup::Promising => "Promising",
-            RfmGroup::NeedAttention => "Need attention",
-            RfmGroup::AboutToSleep => "About to sleep",
-            RfmGroup::AtRisk => "At risk",
-            RfmGroup::CantLoseThem => "Can't lose them",
-            RfmGroup::Hibernating => "Hibernating",
-            RfmGroup::Lost => "Lost",
-        }
-    }
-
-    /// The table above; scores outside 1..=5 are clamped into it.
-    pub fn from_recency_and_frequency_monetary(recency: u8, frequency_monetary: u8) -> Self {
-        match (recency.clamp(1, 5), frequency_monetary.clamp(1, 5)) {
-            (5, 1) => RfmGroup::NewCustomers,
-            (4, 1) => RfmGroup::Promising,
-            (4..=5, 2..=3) => RfmGroup::PotentialLoyalist,
-            (5, 4..=5) => RfmGroup::Champions,
-            (3..=4, 4..=5) => RfmGroup::Loyal,
-            (3, 3) => RfmGroup::NeedAttention,
-            (3, 1..=2) => RfmGroup::AboutToSleep,
-            (2, 1..=2) => RfmGroup::Hibernating,
-            (1, 1..=2) => RfmGroup::Lost,
-            (1..=2, 5) => RfmGroup::CantLoseThem,
-            _ => RfmGroup::AtRisk,
-        }
+///
+/// Scores outside 1..=5 are clamped into it.
+pub fn group_of(recency: u8, frequency_monetary: u8) -> RfmGroup {
+    match (recency.clamp(1, 5), frequency_monetary.clamp(1, 5)) {
+        (5, 1) => RfmGroup::NewCustomers,
+        (4, 1) => RfmGroup::Promising,
+        (4..=5, 2..=3) => RfmGroup::PotentialLoyalist,
+        (5, 4..=5) => RfmGroup::Champions,
+        (3..=4, 4..=5) => RfmGroup::Loyal,
+        (3, 3) => RfmGroup::NeedAttention,
+        (3, 1..=2) => RfmGroup::AboutToSleep,
+        (2, 1..=2) => RfmGroup::Hibernating,
+        (1, 1..=2) => RfmGroup::Lost,
+        (1..=2, 5) => RfmGroup::CantLoseThem,
+        _ => RfmGroup::AtRisk,
     }
 }
 
@@ -336,7 +291,6 @@ mod tests {
         assert_eq!(group(1, 5, 5), RfmGroup::CantLoseThem);
         assert_eq!(group(2, 1, 1), RfmGroup::Hibernating);
         assert_eq!(group(1, 1, 1), RfmGroup::Lost);
-        assert_eq!(RfmGroup::CantLoseThem.label(), "Can't lose them");
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub async fn value_tiers(db: &impl ConnectionTrait) -> DomainResult<Vec<TierSumm
     use customer_value::Column as C;
     #[derive(FromQueryResult)]
     struct Row {
-        value_tier: String,
+        value_tier: ValueTier,
         customers: i64,
         revenue: MoneyTotal,
         clv_total: MoneyTotal,
@@ -173,7 +173,7 @@ pub async fn value_tiers(db: &impl ConnectionTrait) -> DomainResult<Vec<TierSumm
     Ok(ValueTier::ALL
         .into_iter()
         .map(|tier| {
-            let row = rows.iter().find(|row| row.value_tier == tier.label());
+            let row = rows.iter().find(|row| row.value_tier == tier);
             let revenue = row.map(|row| row.revenue).unwrap_or_default();
             TierSummary {
                 tier,

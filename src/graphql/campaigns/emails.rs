@@ -1,10 +1,10 @@
 //! The outbox through the API: `Email`, the email list and its filter, and
-//! `Customer.emails` (a page per customer through `EmailPageLoader`).
+//! `Customer.emails` and `Campaign.emails` (a page per parent through `EmailPageLoader`).
 
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 use entity::email;
-use jobs::mail::outbox;
+use jobs::mail::outbox::{self, EmailOwner};
 use sea_orm::DatabaseConnection;
 
 use super::parse_id;
@@ -13,7 +13,7 @@ use crate::graphql::{
     enums::{EmailKind, EmailStatus},
     errors::IntoApi,
     guards::{RequireScope, require},
-    loaders::{EmailPageKey, EmailPageLoader},
+    loaders::{EmailPageKey, EmailPageLoader, IdPageKey},
     pagination::{IdCursor, Page, PlainConnection, by_id},
     scalars::Date,
 };
@@ -150,12 +150,23 @@ pub(crate) async fn customer_emails(
     after: Option<String>,
 ) -> Result<PlainConnection<Email>> {
     require(ctx, Scope::CampaignsRead)?;
+    emails_of(ctx, EmailOwner::Customer, customer_id, first, after).await
+}
+
+/// The emails of one customer or campaign, newest first: a page for every parent of a
+/// list in one statement (`EmailPageLoader`).
+pub(crate) async fn emails_of(
+    ctx: &Context<'_>,
+    owner: EmailOwner,
+    owner_id: i64,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<PlainConnection<Email>> {
     let page = Page::<IdCursor>::forward(first, after)?;
     let loader = ctx.data::<DataLoader<EmailPageLoader>>()?;
     let key = EmailPageKey {
-        customer_id,
-        limit: page.fetch_limit(),
-        after: page.cursor.map(|IdCursor(id)| id),
+        owner,
+        page: IdPageKey::of(owner_id, &page),
     };
     let rows = loader.load_one(key).await?.unwrap_or_default();
     Ok(by_id(&page, rows, |e| e.id, Email))

@@ -78,16 +78,8 @@ fn target_of(input: CampaignTargetInput) -> Result<Target> {
             .segment_id
             .map(|id| parse_id("input.target.segmentId", &id, "segment"))
             .transpose()?,
-        stages: input
-            .stages
-            .into_iter()
-            .map(|s| jobs::lifecycle::Stage::from(s).as_str().to_owned())
-            .collect(),
-        tiers: input
-            .tiers
-            .into_iter()
-            .map(|t| t.as_str().to_owned())
-            .collect(),
+        stages: input.stages.into_iter().map(Into::into).collect(),
+        tiers: input.tiers.into_iter().map(Into::into).collect(),
     })
 }
 

@@ -13,7 +13,6 @@ use async_graphql::connection::Edge;
 use async_graphql::{Context, Enum, ID, Json, Object, Result, dataloader::DataLoader};
 use chrono::{DateTime, Utc};
 use entity::segment;
-use futures::FutureExt;
 use jobs::segments;
 use sea_orm::DatabaseConnection;
 
@@ -22,7 +21,10 @@ use crate::graphql::{
     customer::{Customer, customer_id_of},
     errors::{IntoApi, OrInternal, bad_input},
     guards::{RequireScope, require},
-    loaders::CustomerLoader,
+    loaders::{
+        CustomerLoader, IdPageKey, SegmentChangesLoader, SegmentMemberCountLoader,
+        SegmentMembersLoader,
+    },
     pagination::{
         CountedConnection, IdCursor, Page, PlainConnection, TotalCount, by_id, encode_cursor,
     },
@@ -114,18 +116,12 @@ impl Segment {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<CountedConnection<Customer>> {
-        let db = ctx.data::<DatabaseConnection>()?;
         let page = Page::<IdCursor>::forward(first, after)?;
-        let after = page.cursor.map(|IdCursor(id)| id);
-        let ids = segments::members_page(db, self.0.id, after, page.fetch_limit())
-            .await
-            .into_api()?;
+        let key = IdPageKey::of(self.0.id, &page);
+        let members = ctx.data::<DataLoader<SegmentMembersLoader>>()?;
+        let ids = members.load_one(key).await?.unwrap_or_default();
         let (ids, has_previous, has_next) = page.finish(ids);
-        let (count_db, id) = (db.clone(), self.0.id);
-        let total = TotalCount::new(move || {
-            let db = count_db.clone();
-            async move { segments::member_count(&db, id).await.into_api() }.boxed()
-        });
+        let total = TotalCount::loaded::<SegmentMemberCountLoader>(self.0.id);
         let loader = ctx.data::<DataLoader<CustomerLoader>>()?;
         let customers = loader.load_many(ids.iter().copied()).await?;
         let mut connection =
@@ -147,12 +143,10 @@ impl Segment {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<PlainConnection<SegmentChange>> {
-        let db = ctx.data::<DatabaseConnection>()?;
         let page = Page::<IdCursor>::forward(first, after)?;
-        let before = page.cursor.map(|IdCursor(id)| id);
-        let rows = segments::changes_page(db, self.0.id, before, page.fetch_limit())
-            .await
-            .into_api()?;
+        let key = IdPageKey::of(self.0.id, &page);
+        let changes = ctx.data::<DataLoader<SegmentChangesLoader>>()?;
+        let rows = changes.load_one(key).await?.unwrap_or_default();
         Ok(by_id(&page, rows, |c| c.id, SegmentChange))
     }
 
