@@ -225,8 +225,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::ApiKey { database, command } => {
             let settings = database.load()?;
             telemetry::init(settings.log_format);
-            let db = database::connect(settings.database_url()).await?;
-            database::migrate(&db).await?;
+            let db = database::connect_migrated(settings.database_url()).await?;
             match command {
                 ApiKeyCommand::Create { name, scopes } => {
                     let scopes = api_keys::parse_scopes(&scopes)?;
@@ -273,8 +272,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let settings = settings.load()?;
             telemetry::init(settings.log_format);
-            let db = database::connect(settings.database_url()).await?;
-            database::migrate(&db).await?;
+            let db = database::connect_migrated(settings.database_url()).await?;
             jobs::campaigns::install_built_ins(&db).await?;
             let params = jobs::JobParams {
                 as_of,
@@ -309,8 +307,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let settings = database.load()?;
             telemetry::init(settings.log_format);
-            let db = database::connect(settings.database_url()).await?;
-            database::migrate(&db).await?;
+            let db = database::connect_migrated(settings.database_url()).await?;
             let report = demo::generate(
                 &db,
                 demo::DemoOptions {

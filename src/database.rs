@@ -432,6 +432,22 @@ pub fn instrument_with(db: &mut DatabaseConnection, counter: Arc<AtomicU64>) {
 }
 
 /// Applies every pending migration.
+/// The jobs' pool of a database brought up to date first: migrations run on a pool of
+/// their own, closed before this one opens. A SQLite connection keeps the schema it
+/// read until it next notices a change, and not every statement prepared against an
+/// older schema notices (an upsert whose `ON CONFLICT` names an index a migration just
+/// created fails to prepare): so no connection that will serve requests or jobs may
+/// have seen the schema before the migrations.
+pub async fn connect_migrated(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let migrator = connect(url).await?;
+    migrate(&migrator).await?;
+    migrator
+        .close()
+        .await
+        .context("failed to close the migration pool")?;
+    connect(url).await
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use migration::MigratorTrait;
     migration::Migrator::up(db, None)

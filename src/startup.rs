@@ -41,9 +41,8 @@ impl Application {
     pub async fn build(settings: &Settings, with_scheduler: bool) -> anyhow::Result<Self> {
         settings.validate()?;
         // Two pools: API requests' statements have a time limit, jobs' do not.
-        let mut db = database::connect(settings.database_url()).await?;
+        let mut db = database::connect_migrated(settings.database_url()).await?;
         let queries = database::instrument(&mut db);
-        database::migrate(&db).await?;
         let mut api_db =
             database::connect_api(settings.database_url(), settings.statement_timeout()).await?;
         database::instrument_with(&mut api_db, queries.clone());
@@ -156,8 +155,7 @@ impl Application {
 
 /// Runs only the scheduler (`clientele worker`) until SIGINT/SIGTERM.
 pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
-    let db = database::connect(settings.database_url()).await?;
-    database::migrate(&db).await?;
+    let db = database::connect_migrated(settings.database_url()).await?;
     jobs::campaigns::install_built_ins(&db).await?;
     let scheduler =
         jobs::Scheduler::start(settings.job_context(db.clone())?, &settings.scheduler()).await?;
