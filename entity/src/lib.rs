@@ -19,6 +19,8 @@ pub mod customer_value;
 pub mod email;
 /// NPS and CSAT answers.
 pub mod feedback;
+/// The topics of an answer: its tags, or terms extracted from its comment.
+pub mod feedback_topic;
 /// Contacts between the business and a customer (calls, visits, messages).
 pub mod interaction;
 /// Every run of every job.
@@ -48,5 +50,5 @@ pub mod value_model;
 pub use money::{Money, MoneyTotal};
 pub use sea_enums::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
-    LifecycleStage, ModelTimeUnit, SegmentKind,
+    LifecycleStage, ModelTimeUnit, SegmentKind, TopicSource,
 };
