@@ -431,12 +431,18 @@ pub fn instrument_with(db: &mut DatabaseConnection, counter: Arc<AtomicU64>) {
     });
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then the data steps that need the domain's code:
+/// the terms of feedback comments recorded before topics existed (migration 15 queues
+/// them; nothing to do once caught up).
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use migration::MigratorTrait;
     migration::Migrator::up(db, None)
         .await
-        .context("failed to apply database migrations")
+        .context("failed to apply database migrations")?;
+    jobs::feedback::extract_pending_terms(db)
+        .await
+        .context("failed to extract the terms of earlier feedback comments")?;
+    Ok(())
 }
 
 /// The URL with any password replaced by `***`, fit for logs and error messages. Works

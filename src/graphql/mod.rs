@@ -123,6 +123,10 @@ pub fn build_schema(
             tokio::spawn,
         ))
         .data(DataLoader::new(
+            loaders::FeedbackTopicsLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
             loaders::ChildPageLoader::<entity::lifecycle_event::Entity>::new(db.clone()),
             tokio::spawn,
         ))

@@ -24,6 +24,7 @@ mod privacy;
 mod scale;
 mod scheduler;
 mod schema;
+mod satisfaction;
 mod segments;
 mod totals;
 mod unsubscribe;
