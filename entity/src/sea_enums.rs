@@ -68,6 +68,14 @@ pub enum FeedbackKind {
 }
 
 impl FeedbackKind {
+    /// The stored name, for SQL written by hand and messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Nps => "NPS",
+            FeedbackKind::Csat => "CSAT",
+        }
+    }
+
     /// The inclusive range of valid scores.
     pub fn score_range(self) -> std::ops::RangeInclusive<i32> {
         match self {
@@ -362,6 +370,14 @@ mod tests {
             assert_eq!(kind.as_str(), kind.to_value());
         }
         for kind in ChangeKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+
+    #[test]
+    fn feedback_kinds_read_existing_rows() {
+        pins::<FeedbackKind>(&["NPS", "CSAT"]);
+        for kind in FeedbackKind::iter() {
             assert_eq!(kind.as_str(), kind.to_value());
         }
     }

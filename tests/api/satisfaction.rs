@@ -2,7 +2,15 @@
 //! (NPS, CSAT per bucket and overall), feedback topics and their lift, and the
 //! detractor follow-up queue — figures checked against a computation in the test.
 
-use sea_orm::{ConnectionTrait, Statement};
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use entity::{customer, customer_lifecycle, customer_value, feedback, value_model};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code, on_each_database};
@@ -250,6 +258,474 @@ async fn upgrading_to_feedback_topics_keeps_every_answer_and_extracts_old_commen
         // A second start has nothing to do and changes nothing.
         clientele::database::migrate(&app.db).await.unwrap();
         assert_eq!(answers_of(&app, &customer).await, answers);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------
+// The generated base and the figures computed here.
+
+/// One answer as the test knows it: read back from the demo's rows (which the demo
+/// wrote, not the code under test) or as the test sent it.
+#[derive(Clone, Debug)]
+struct Answer {
+    customer_id: i64,
+    nps: bool,
+    score: i32,
+    at: DateTime<Utc>,
+    channel: Option<&'static str>,
+    /// Normalised here: trimmed, lower case, deduplicated.
+    tags: Vec<String>,
+}
+
+/// What the test knows about each customer.
+#[derive(Default)]
+struct Base {
+    answers: Vec<Answer>,
+    stage: HashMap<i64, String>,
+    tier: HashMap<i64, String>,
+    clv: HashMap<i64, i64>,
+    segment: BTreeSet<i64>,
+    segment_id: String,
+}
+
+const CHANNELS: [&str; 4] = ["EMAIL", "WECHAT", "WEB", "PHONE"];
+const TAGS: [&str; 6] = ["Delivery", " price ", "QUALITY", "service", "物流", "delivery"];
+
+/// A demo base (seeded: the same customers, orders and answers every run, addresses at
+/// reserved `.example` domains) scored by the jobs, plus answers with channels and tags
+/// recorded through the API at seeded times, and a static segment of every fifth
+/// customer.
+async fn generated_base(app: &TestApp) -> Base {
+    clientele::demo::generate(
+        &app.db,
+        clientele::demo::DemoOptions {
+            customers: 400,
+            seed: 15,
+            end_date: NaiveDate::from_ymd_opt(2026, 6, 30),
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    app.run_job_ok("lifecycle").await;
+    app.run_job_ok("value-scores").await;
+    let mut base = Base::default();
+    for row in feedback::Entity::find().all(&app.db).await.unwrap() {
+        base.answers.push(Answer {
+            customer_id: row.customer_id,
+            nps: row.kind == entity::FeedbackKind::Nps,
+            score: row.score,
+            at: row.occurred_at,
+            channel: None,
+            tags: Vec::new(),
+        });
+    }
+    for row in customer_lifecycle::Entity::find().all(&app.db).await.unwrap() {
+        base.stage.insert(row.customer_id, row.stage.as_str().to_owned());
+    }
+    let latest = value_model::Entity::find()
+        .order_by_desc(value_model::Column::JobRunId)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .job_run_id;
+    for row in customer_value::Entity::find()
+        .filter(customer_value::Column::JobRunId.eq(latest))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        if let Some(tier) = row.value_tier {
+            base.tier.insert(row.customer_id, tier);
+        }
+        if let Some(clv) = row.predicted_clv {
+            base.clv.insert(row.customer_id, clv.0);
+        }
+    }
+    let customers: Vec<customer::Model> = customer::Entity::find()
+        .order_by_asc(customer::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap();
+
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let start = DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    for _ in 0..160 {
+        let customer = &customers[rng.random_range(0..customers.len())];
+        let nps = rng.random_bool(0.6);
+        let score = if nps {
+            rng.random_range(0..=10)
+        } else {
+            rng.random_range(1..=5)
+        };
+        let at = start + Duration::seconds(rng.random_range(0..(400 * 86_400)));
+        let channel = rng
+            .random_bool(0.8)
+            .then(|| CHANNELS[rng.random_range(0..CHANNELS.len())]);
+        let sent: Vec<&str> = (0..rng.random_range(0..3))
+            .map(|_| TAGS[rng.random_range(0..TAGS.len())])
+            .collect();
+        let mut tags: Vec<String> = Vec::new();
+        for tag in &sent {
+            let tag = tag.trim().to_lowercase();
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        record(
+            app,
+            json!({ "customerId": customer.id.to_string(), "kind": if nps { "NPS" } else { "CSAT" },
+                    "score": score, "channel": channel, "topics": sent, "occurredAt": at }),
+        )
+        .await;
+        base.answers.push(Answer {
+            customer_id: customer.id,
+            nps,
+            score,
+            at,
+            channel,
+            tags,
+        });
+    }
+    let members: Vec<String> = customers
+        .iter()
+        .step_by(5)
+        .map(|c| c.id.to_string())
+        .collect();
+    base.segment = members.iter().map(|id| id.parse().unwrap()).collect();
+    base.segment_id = app
+        .admin_ok(
+            "mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+            json!({ "input": { "name": "Every fifth", "kind": "STATIC" } }),
+        )
+        .await["createSegment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.admin_ok(
+        "mutation($id: ID!, $ids: [ID!]) { addSegmentMembers(id: $id, input: { customerIds: $ids }) { size } }",
+        json!({ "id": base.segment_id, "ids": members }),
+    )
+    .await;
+    base
+}
+
+/// NPS and CSAT of some answers, computed here.
+#[derive(Debug, Default, PartialEq)]
+struct Expected {
+    nps_responses: i64,
+    promoters: i64,
+    passives: i64,
+    detractors: i64,
+    csat_responses: i64,
+    csat_total: i64,
+    csat_satisfied: i64,
+}
+
+impl Expected {
+    fn of<'a>(answers: impl Iterator<Item = &'a Answer>) -> Self {
+        let mut e = Expected::default();
+        for a in answers {
+            if a.nps {
+                e.nps_responses += 1;
+                match a.score {
+                    9..=10 => e.promoters += 1,
+                    7..=8 => e.passives += 1,
+                    _ => e.detractors += 1,
+                }
+            } else {
+                e.csat_responses += 1;
+                e.csat_total += i64::from(a.score);
+                if a.score >= 4 {
+                    e.csat_satisfied += 1;
+                }
+            }
+        }
+        e
+    }
+
+    fn nps(&self) -> Option<f64> {
+        (self.nps_responses > 0)
+            .then(|| (self.promoters - self.detractors) as f64 * 100.0 / self.nps_responses as f64)
+    }
+
+    fn csat_average(&self) -> Option<f64> {
+        (self.csat_responses > 0).then(|| self.csat_total as f64 / self.csat_responses as f64)
+    }
+
+    fn csat_share(&self) -> Option<f64> {
+        (self.csat_responses > 0).then(|| self.csat_satisfied as f64 / self.csat_responses as f64)
+    }
+}
+
+fn close(actual: &Value, expected: Option<f64>, what: &str) {
+    match expected {
+        None => assert!(actual.is_null(), "{what}: expected null, got {actual}"),
+        Some(expected) => {
+            let actual = actual.as_f64().unwrap_or_else(|| panic!("{what}: {actual}"));
+            assert!((actual - expected).abs() < 1e-9, "{what}: {actual} ≠ {expected}");
+        }
+    }
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// `figures` (a `SatisfactionFigures`) against the answers kept in `[from, to)`.
+fn check_figures(
+    figures: &Value,
+    answers: &[&Answer],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    what: &str,
+) -> Expected {
+    assert_eq!(time(&figures["from"]), from, "{what}.from");
+    assert_eq!(time(&figures["to"]), to, "{what}.to");
+    let e = Expected::of(answers.iter().copied().filter(|a| a.at >= from && a.at < to));
+    assert_eq!(figures["npsResponses"], e.nps_responses, "{what}");
+    assert_eq!(figures["promoters"], e.promoters, "{what}");
+    assert_eq!(figures["passives"], e.passives, "{what}");
+    assert_eq!(figures["detractors"], e.detractors, "{what}");
+    assert_eq!(figures["csatResponses"], e.csat_responses, "{what}");
+    assert_eq!(
+        figures["responses"],
+        e.nps_responses + e.csat_responses,
+        "{what}"
+    );
+    close(&figures["nps"], e.nps(), &format!("{what}.nps"));
+    close(&figures["csatAverage"], e.csat_average(), &format!("{what}.csatAverage"));
+    close(&figures["csatSatisfiedShare"], e.csat_share(), &format!("{what}.csatSatisfiedShare"));
+    e
+}
+
+fn check_change(period: &Value, now: &Expected, then: &Expected, what: &str) {
+    let change = &period["change"];
+    let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+    assert_eq!(
+        change["responses"],
+        (now.nps_responses + now.csat_responses) - (then.nps_responses + then.csat_responses),
+        "{what}"
+    );
+    close(&change["nps"], diff(now.nps(), then.nps()), &format!("{what}.change.nps"));
+    close(
+        &change["csatAverage"],
+        diff(now.csat_average(), then.csat_average()),
+        &format!("{what}.change.csatAverage"),
+    );
+    close(
+        &change["csatSatisfiedShare"],
+        diff(now.csat_share(), then.csat_share()),
+        &format!("{what}.change.csatSatisfiedShare"),
+    );
+}
+
+const FIGURES: &str = "from to responses npsResponses promoters passives detractors nps csatResponses csatAverage csatSatisfiedShare";
+
+/// The first day of the bucket holding `day`, and of the next one — computed here with
+/// chrono's calendar, not the code under test.
+fn bucket_bounds(week: bool, day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    if week {
+        let monday = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+        (monday, monday + Duration::days(7))
+    } else {
+        let first = NaiveDate::from_ymd_opt(day.year(), day.month(), 1).unwrap();
+        let next = if day.month() == 12 {
+            NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(day.year(), day.month() + 1, 1)
+        };
+        (first, next.unwrap())
+    }
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap().and_utc()
+}
+
+/// Asks `satisfaction` with `filter` and checks every figure of the overall period and
+/// of every bucket against the answers `keep` selects.
+async fn check_report(
+    app: &TestApp,
+    base: &Base,
+    filter: Value,
+    week: bool,
+    keep: impl Fn(&Answer) -> bool,
+) {
+    let query = format!(
+        "query($filter: SatisfactionFilter, $bucket: SatisfactionBucket!) {{ satisfaction(filter: $filter, bucket: $bucket) {{ bucket \
+           overall {{ current {{ {FIGURES} }} previous {{ {FIGURES} }} change {{ responses nps csatAverage csatSatisfiedShare }} }} \
+           buckets {{ current {{ {FIGURES} }} previous {{ {FIGURES} }} change {{ responses nps csatAverage csatSatisfiedShare }} }} }} }}"
+    );
+    let bucket = if week { "WEEK" } else { "MONTH" };
+    let report = app
+        .admin_ok(&query, json!({ "filter": filter, "bucket": bucket }))
+        .await["satisfaction"]
+        .clone();
+    assert_eq!(report["bucket"], bucket);
+    let kept: Vec<&Answer> = base.answers.iter().filter(|a| keep(a)).collect();
+    let what = format!("{bucket} {filter}");
+    let (from, to) = (time(&filter["from"]), time(&filter["to"]));
+    let overall = &report["overall"];
+    let now = check_figures(&overall["current"], &kept, from, to, &format!("{what} overall"));
+    let then = check_figures(
+        &overall["previous"],
+        &kept,
+        from - (to - from),
+        from,
+        &format!("{what} overall previous"),
+    );
+    check_change(overall, &now, &then, &format!("{what} overall"));
+    assert!(now.nps_responses + now.csat_responses > 0, "{what}: a test of nothing");
+
+    let buckets = report["buckets"].as_array().unwrap();
+    let mut day = from.date_naive();
+    let mut count = 0;
+    while midnight(day) < to {
+        let (start, end) = bucket_bounds(week, day);
+        let (before, _) = bucket_bounds(week, start - Duration::days(1));
+        let b = &buckets[count];
+        let what = format!("{what} bucket {start}");
+        let now = check_figures(
+            &b["current"],
+            &kept,
+            midnight(start).max(from),
+            midnight(end).min(to),
+            &what,
+        );
+        let then = check_figures(
+            &b["previous"],
+            &kept,
+            midnight(before),
+            midnight(start),
+            &format!("{what} previous"),
+        );
+        check_change(b, &now, &then, &what);
+        count += 1;
+        day = end;
+    }
+    assert_eq!(buckets.len(), count, "{what}");
+}
+
+#[tokio::test]
+async fn satisfaction_figures_equal_an_independent_computation() {
+    on_each_database(|app| async move {
+        let base = generated_base(&app).await;
+        // Not aligned on buckets: the first and last buckets are cut.
+        let period = json!({ "from": "2025-07-10T06:00:00Z", "to": "2026-06-20T00:00:00Z" });
+        let with = |extra: Value| {
+            let mut filter = period.clone();
+            filter.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            filter
+        };
+        check_report(&app, &base, period.clone(), false, |_| true).await;
+        check_report(&app, &base, period.clone(), true, |_| true).await;
+        check_report(&app, &base, with(json!({ "channel": "WECHAT" })), false, |a| {
+            a.channel == Some("WECHAT")
+        })
+        .await;
+        check_report(&app, &base, with(json!({ "topic": " DELIVERY" })), true, |a| {
+            a.tags.iter().any(|t| t == "delivery")
+        })
+        .await;
+        check_report(&app, &base, with(json!({ "topic": "物流" })), false, |a| {
+            a.tags.iter().any(|t| t == "物流")
+        })
+        .await;
+        for stage in ["ACTIVE", "LOYAL", "SILENT", "CHURNED"] {
+            if base.stage.values().filter(|s| *s == stage).count() < 10 {
+                continue;
+            }
+            check_report(&app, &base, with(json!({ "stage": stage })), false, |a| {
+                base.stage.get(&a.customer_id).map(String::as_str) == Some(stage)
+            })
+            .await;
+        }
+        for tier in ["HIGH", "LOW"] {
+            check_report(&app, &base, with(json!({ "valueTier": tier })), false, |a| {
+                base.tier.get(&a.customer_id).map(String::as_str) == Some(tier)
+            })
+            .await;
+        }
+        check_report(
+            &app,
+            &base,
+            with(json!({ "segmentId": base.segment_id, "channel": "EMAIL" })),
+            false,
+            |a| base.segment.contains(&a.customer_id) && a.channel == Some("EMAIL"),
+        )
+        .await;
+
+        // Without bounds: the 12 months up to now, each whole but the current one.
+        let report = app
+            .admin_ok("{ satisfaction { bucket overall { current { from to } } buckets { current { from } } } }", json!({}))
+            .await["satisfaction"]
+            .clone();
+        assert_eq!(report["bucket"], "MONTH");
+        assert_eq!(report["buckets"].as_array().unwrap().len(), 12);
+        let from = time(&report["overall"]["current"]["from"]);
+        assert_eq!(from.day(), 1);
+        assert_eq!(from.time(), chrono::NaiveTime::MIN);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tag_topics_count_mentions_by_category_with_their_nps_and_lift() {
+    on_each_database(|app| async move {
+        let base = generated_base(&app).await;
+        let filter = json!({ "from": "2025-07-10T06:00:00Z", "to": "2026-06-20T00:00:00Z" });
+        let (from, to) = (time(&filter["from"]), time(&filter["to"]));
+        let data = app
+            .admin_ok(
+                "query($filter: SatisfactionFilter) { feedbackTopics(filter: $filter, sources: [TAG]) { topic source mentions promoters passives detractors nps detractorRate promoterRate lift } }",
+                json!({ "filter": filter }),
+            )
+            .await;
+        let rows = data["feedbackTopics"].as_array().unwrap();
+        let kept: Vec<&Answer> = base
+            .answers
+            .iter()
+            .filter(|a| a.nps && a.at >= from && a.at < to)
+            .collect();
+        let all = Expected::of(kept.iter().copied());
+        let mut topics: Vec<String> = kept.iter().flat_map(|a| a.tags.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        assert_eq!(rows.len(), topics.len(), "{rows:?}");
+        let mut previous_mentions = i64::MAX;
+        for row in rows {
+            let topic = row["topic"].as_str().unwrap();
+            assert_eq!(row["source"], "TAG");
+            let e = Expected::of(
+                kept.iter()
+                    .copied()
+                    .filter(|a| a.tags.iter().any(|t| t == topic)),
+            );
+            assert_eq!(row["mentions"], e.nps_responses, "{topic}");
+            assert_eq!(row["promoters"], e.promoters, "{topic}");
+            assert_eq!(row["passives"], e.passives, "{topic}");
+            assert_eq!(row["detractors"], e.detractors, "{topic}");
+            close(&row["nps"], e.nps(), topic);
+            let detractor_rate = e.detractors as f64 / all.detractors as f64;
+            let promoter_rate = e.promoters as f64 / all.promoters as f64;
+            close(&row["detractorRate"], Some(detractor_rate), topic);
+            close(&row["promoterRate"], Some(promoter_rate), topic);
+            close(
+                &row["lift"],
+                (e.promoters > 0).then(|| detractor_rate / promoter_rate),
+                topic,
+            );
+            let mentions = row["mentions"].as_i64().unwrap();
+            assert!(mentions <= previous_mentions, "most mentioned first");
+            previous_mentions = mentions;
+        }
     })
     .await;
 }

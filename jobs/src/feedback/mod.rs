@@ -45,13 +45,6 @@ pub struct NewFeedback {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-fn kind_name(kind: FeedbackKind) -> &'static str {
-    match kind {
-        FeedbackKind::Nps => "NPS",
-        FeedbackKind::Csat => "CSAT",
-    }
-}
-
 /// The tags of one answer, normalised, duplicates (after normalisation) dropped, first
 /// spelling first. Problems name each bad tag by its position as sent:
 /// `{path}.topics[1]`, where `path` names the answer (`input`, or `input[2]` in a list).
@@ -169,7 +162,7 @@ pub async fn record<C: ConnectionTrait + TransactionTrait>(
             "input.score",
             format!(
                 "a {} score is {} to {}, got {}",
-                kind_name(input.kind),
+                input.kind.as_str(),
                 range.start(),
                 range.end(),
                 input.score
