@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use entity::{customer, customer_lifecycle, customer_value, feedback, value_model};
+use entity::{customer, customer_lifecycle, customer_value, feedback, interaction, value_model};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::{
@@ -725,6 +725,303 @@ async fn tag_topics_count_mentions_by_category_with_their_nps_and_lift() {
             let mentions = row["mentions"].as_i64().unwrap();
             assert!(mentions <= previous_mentions, "most mentioned first");
             previous_mentions = mentions;
+        }
+    })
+    .await;
+}
+
+/// The queue as the test computes it from the stored rows: customers (not erased) whose
+/// latest NPS answer is 0–6 with no OUTBOUND interaction at or after it, by predicted
+/// CLV (none last), then id.
+async fn expected_queue(app: &TestApp, clv: &HashMap<i64, i64>) -> Vec<i64> {
+    let mut latest: HashMap<i64, feedback::Model> = HashMap::new();
+    for answer in feedback::Entity::find()
+        .filter(feedback::Column::Kind.eq(entity::FeedbackKind::Nps))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        let newer = latest.get(&answer.customer_id).is_none_or(|known| {
+            (answer.occurred_at, answer.id) > (known.occurred_at, known.id)
+        });
+        if newer {
+            latest.insert(answer.customer_id, answer);
+        }
+    }
+    let outbound = interaction::Entity::find()
+        .filter(interaction::Column::Direction.eq(entity::Direction::Outbound))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let erased: BTreeSet<i64> = customer::Entity::find()
+        .filter(customer::Column::ErasedAt.is_not_null())
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let mut queue: Vec<i64> = latest
+        .values()
+        .filter(|answer| answer.score <= 6 && !erased.contains(&answer.customer_id))
+        .filter(|answer| {
+            !outbound
+                .iter()
+                .any(|i| i.customer_id == answer.customer_id && i.occurred_at >= answer.occurred_at)
+        })
+        .map(|answer| answer.customer_id)
+        .collect();
+    queue.sort_by_key(|id| (clv.get(id).is_none(), clv.get(id).map(|c| -c), *id));
+    queue
+}
+
+/// The whole queue through the API, seven at a time: (customer id, node).
+async fn listed_queue(app: &TestApp) -> Vec<(i64, Value)> {
+    let mut listed = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .admin_ok(
+                "query($after: String) { detractorFollowUps(first: 7, after: $after) { pageInfo { hasNextPage endCursor } nodes { customer { id email } feedback { id score comment occurredAt } predictedClv valueTier } } }",
+                json!({ "after": after }),
+            )
+            .await["detractorFollowUps"]
+            .clone();
+        for node in page["nodes"].as_array().unwrap() {
+            let id = node["customer"]["id"].as_str().unwrap().parse().unwrap();
+            listed.push((id, node.clone()));
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    listed
+}
+
+#[tokio::test]
+async fn detractor_follow_ups_queue_uncalled_detractors_by_value_until_someone_calls() {
+    on_each_database(|app| async move {
+        let base = generated_base(&app).await;
+        let expected = expected_queue(&app, &base.clv).await;
+        assert!(expected.len() >= 10, "a queue worth paging: {}", expected.len());
+        assert!(
+            expected.iter().filter(|id| base.clv.contains_key(id)).count() >= 5,
+            "an order worth checking"
+        );
+        let listed = listed_queue(&app).await;
+        assert_eq!(listed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), expected);
+        for (id, node) in &listed {
+            assert!(node["feedback"]["score"].as_i64().unwrap() <= 6);
+            match base.clv.get(id) {
+                Some(units) => {
+                    let shown: f64 = node["predictedClv"].as_str().unwrap().parse().unwrap();
+                    assert!((shown - *units as f64 / 10_000.0).abs() < 0.006, "{node}");
+                }
+                None => assert!(node["predictedClv"].is_null()),
+            }
+        }
+
+        let (called, promoter, erased, inbound) =
+            (expected[0], expected[1], expected[2], expected[3]);
+        let interaction = |customer: i64, direction: &str| {
+            json!({ "customerId": customer.to_string(), "channel": "PHONE", "direction": direction,
+                    "subject": "About your feedback" })
+        };
+        for (customer, direction) in [(called, "OUTBOUND"), (inbound, "INBOUND")] {
+            app.admin_ok(
+                "mutation($input: InteractionInput!) { recordInteraction(input: $input) { id } }",
+                json!({ "input": interaction(customer, direction) }),
+            )
+            .await;
+        }
+        record(
+            &app,
+            json!({ "customerId": promoter.to_string(), "kind": "NPS", "score": 10 }),
+        )
+        .await;
+        app.admin_ok(
+            "mutation($id: ID!) { eraseCustomer(id: $id) { id } }",
+            json!({ "id": erased.to_string() }),
+        )
+        .await;
+        let now: Vec<i64> = listed_queue(&app).await.into_iter().map(|(id, _)| id).collect();
+        for gone in [called, promoter, erased] {
+            assert!(!now.contains(&gone), "{gone} should have left the queue");
+        }
+        assert!(now.contains(&inbound), "an inbound contact is not a follow-up");
+        assert_eq!(now, expected_queue(&app, &base.clv).await);
+
+        // A new detractor answer after the call puts the customer back.
+        record(
+            &app,
+            json!({ "customerId": called.to_string(), "kind": "NPS", "score": 1 }),
+        )
+        .await;
+        let again: Vec<i64> = listed_queue(&app).await.into_iter().map(|(id, _)| id).collect();
+        assert!(again.contains(&called));
+        assert_eq!(again, expected_queue(&app, &base.clv).await);
+    })
+    .await;
+}
+
+/// The topics of Chinese and English comments, as stored for each answer.
+#[tokio::test]
+async fn extracted_topics_of_chinese_and_english_comments_are_counted_apart_from_tags() {
+    on_each_database(|app| async move {
+        let comments = [
+            (2, "物流太慢了，包装也破了"),
+            (4, "物流很慢，客服一直不回复"),
+            (3, "Delivery was late and customer support never replied"),
+            (5, "The delivery took three weeks"),
+            (10, "质量很好，物流也快"),
+            (9, "Great quality, will buy again"),
+            (9, "质量不错，值得推荐"),
+            (7, "价格有点贵"),
+        ];
+        // (score, extracted terms) per answer, as the API stored them.
+        let mut answers: Vec<(i64, Vec<String>)> = Vec::new();
+        for (n, (score, comment)) in comments.iter().enumerate() {
+            let customer = app
+                .create_customer(json!({ "email": format!("voice{n}@example.com") }))
+                .await;
+            let recorded = record(
+                &app,
+                json!({ "customerId": customer, "kind": "NPS", "score": score, "comment": comment }),
+            )
+            .await;
+            let terms: Vec<String> = strings(&recorded["extractedTerms"])
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            answers.push((*score, terms));
+        }
+        let has = |i: usize, term: &str| answers[i].1.iter().any(|t| t == term);
+        assert!(has(0, "物流") && has(1, "物流") && has(4, "物流"), "{answers:?}");
+        assert!(has(2, "delivery") && has(3, "delivery"), "{answers:?}");
+        assert!(has(4, "质量") && has(6, "质量") && has(5, "quality"), "{answers:?}");
+        assert!(has(1, "客服"), "{answers:?}");
+        // A tagged answer counts under its tag only.
+        let tagged = app.create_customer(json!({ "email": "tagged@example.com" })).await;
+        record(
+            &app,
+            json!({ "customerId": tagged, "kind": "NPS", "score": 1, "topics": ["Delivery"],
+                    "comment": "物流太慢" }),
+        )
+        .await;
+        answers.push((1, Vec::new()));
+
+        let query = "{ feedbackTopics(first: 100) { topic source mentions promoters passives detractors nps detractorRate promoterRate lift } }";
+        let rows = app.admin_ok(query, json!({})).await["feedbackTopics"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let find = |topic: &str, source: &str| {
+            rows.iter()
+                .find(|r| r["topic"] == topic && r["source"] == source)
+                .unwrap_or_else(|| panic!("no {source} {topic} in {rows:?}"))
+                .clone()
+        };
+        let all_detractors = answers.iter().filter(|(s, _)| *s <= 6).count() as f64;
+        let all_promoters = answers.iter().filter(|(s, _)| *s >= 9).count() as f64;
+        let mut terms: Vec<&String> = answers.iter().flat_map(|(_, t)| t).collect();
+        terms.sort();
+        terms.dedup();
+        for term in terms {
+            let with: Vec<i64> = answers
+                .iter()
+                .filter(|(_, t)| t.contains(term))
+                .map(|(s, _)| *s)
+                .collect();
+            let detractors = with.iter().filter(|s| **s <= 6).count() as i64;
+            let promoters = with.iter().filter(|s| **s >= 9).count() as i64;
+            let row = find(term, "EXTRACTED");
+            assert_eq!(row["mentions"], with.len() as i64, "{term}");
+            assert_eq!(row["detractors"], detractors, "{term}");
+            assert_eq!(row["promoters"], promoters, "{term}");
+            assert_eq!(row["passives"], with.len() as i64 - detractors - promoters, "{term}");
+            close(
+                &row["nps"],
+                Some((promoters - detractors) as f64 * 100.0 / with.len() as f64),
+                term,
+            );
+            let (d, p) = (detractors as f64 / all_detractors, promoters as f64 / all_promoters);
+            close(&row["detractorRate"], Some(d), term);
+            close(&row["promoterRate"], Some(p), term);
+            close(&row["lift"], (promoters > 0).then(|| d / p), term);
+        }
+        // Mentioned by detractors only: no finite lift. By promoters only: lift 0.
+        assert!(find("客服", "EXTRACTED")["lift"].is_null());
+        assert_eq!(find("质量", "EXTRACTED")["lift"], 0.0);
+        let tag = find("delivery", "TAG");
+        assert_eq!((tag["mentions"].as_i64(), tag["detractors"].as_i64()), (Some(1), Some(1)));
+
+        // Without pii:read, extracted terms do not exist for the caller.
+        let reader = app.key_with(&["customers:read"]).await;
+        let body = app.graphql(&reader, query, json!({})).await;
+        let sources: BTreeSet<&str> = body["data"]["feedbackTopics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["source"].as_str().unwrap())
+            .collect();
+        assert_eq!(sources, BTreeSet::from(["TAG"]));
+        let body = app
+            .graphql(&reader, "{ feedbackTopics(sources: [EXTRACTED]) { topic } }", json!({}))
+            .await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+        let by_term = "{ satisfaction(filter: { topic: \"物流\", from: \"2020-01-01T00:00:00Z\" }) { overall { current { npsResponses } } } }";
+        let body = app.graphql(&reader, by_term, json!({})).await;
+        assert_eq!(body["data"]["satisfaction"]["overall"]["current"]["npsResponses"], 0);
+        let body = app.admin_ok(by_term, json!({})).await;
+        assert_eq!(
+            body["satisfaction"]["overall"]["current"]["npsResponses"],
+            answers.iter().filter(|(_, t)| t.iter().any(|t| t == "物流")).count() as i64
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn satisfaction_refuses_bad_filters_naming_the_field() {
+    on_each_database(|app| async move {
+        let cases = [
+            (json!({ "segmentId": "abc" }), "MONTH", "filter.segmentId"),
+            (json!({ "topic": "price!" }), "MONTH", "filter.topic"),
+            (
+                json!({ "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z" }),
+                "MONTH",
+                "filter.to",
+            ),
+            (json!({ "from": "2000-01-01T00:00:00Z" }), "WEEK", "bucket"),
+        ];
+        let query = "query($filter: SatisfactionFilter, $bucket: SatisfactionBucket!) { satisfaction(filter: $filter, bucket: $bucket) { bucket } }";
+        for (filter, bucket, field) in cases {
+            let body = app
+                .admin(query, json!({ "filter": filter, "bucket": bucket }))
+                .await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+        let body = app
+            .admin(query, json!({ "filter": { "segmentId": "999999" }, "bucket": "MONTH" }))
+            .await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+        for first in [0, 501] {
+            let body = app
+                .admin("query($n: Int!) { feedbackTopics(first: $n) { topic } }", json!({ "n": first }))
+                .await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], "first", "{body}");
+        }
+        let outsider = app.key_with(&["segments:read"]).await;
+        for query in [
+            "{ satisfaction { bucket } }",
+            "{ feedbackTopics { topic } }",
+            "{ detractorFollowUps { nodes { predictedClv } } }",
+        ] {
+            let body = app.graphql(&outsider, query, json!({})).await;
+            assert_eq!(error_code(&body), "FORBIDDEN", "{query}: {body}");
         }
     })
     .await;
