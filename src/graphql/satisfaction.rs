@@ -178,48 +178,62 @@ impl Satisfaction {
     /// Every week or month (UTC) that overlaps the period, oldest first, empty ones
     /// included; the first and last are cut to the period.
     async fn buckets(&self) -> Vec<SatisfactionPeriod> {
-        self.0.buckets.iter().copied().map(SatisfactionPeriod).collect()
+        self.0
+            .buckets
+            .iter()
+            .copied()
+            .map(SatisfactionPeriod)
+            .collect()
     }
 }
 
 /// One topic among the NPS answers a filter keeps.
-#[derive(SimpleObject)]
-pub struct FeedbackTopic {
-    pub topic: String,
-    pub source: TopicSource,
+pub struct FeedbackTopic(rules::TopicFigures);
+
+#[Object]
+impl FeedbackTopic {
+    async fn topic(&self) -> &str {
+        &self.0.topic
+    }
+    async fn source(&self) -> TopicSource {
+        self.0.source.into()
+    }
     /// NPS answers with this topic.
-    pub mentions: i64,
-    pub promoters: i64,
-    pub passives: i64,
-    pub detractors: i64,
+    async fn mentions(&self) -> i64 {
+        self.0.mentions
+    }
+    /// Mentions among promoters (9–10).
+    async fn promoters(&self) -> i64 {
+        self.0.promoters
+    }
+    /// Mentions among passives (7–8).
+    async fn passives(&self) -> i64 {
+        self.0.passives
+    }
+    /// Mentions among detractors (0–6).
+    async fn detractors(&self) -> i64 {
+        self.0.detractors
+    }
     /// The NPS of the answers with this topic.
-    pub nps: Option<f64>,
+    async fn nps(&self) -> Option<f64> {
+        self.0.nps
+    }
     /// Detractor mention rate: detractors with this topic / all detractors the filter
     /// keeps, 0–1; null without detractors.
-    pub detractor_rate: Option<f64>,
+    async fn detractor_rate(&self) -> Option<f64> {
+        self.0.detractor_rate
+    }
     /// Promoter mention rate: promoters with this topic / all promoters the filter
     /// keeps, 0–1; null without promoters.
-    pub promoter_rate: Option<f64>,
+    async fn promoter_rate(&self) -> Option<f64> {
+        self.0.promoter_rate
+    }
     /// `detractorRate / promoterRate`: 2 means detractors mention the topic twice as
-    /// often as promoters, below 1 that promoters mention it more. Null when either rate
-    /// is null or no promoter mentions the topic (no finite ratio: compare the rates).
-    pub lift: Option<f64>,
-}
-
-impl From<rules::TopicFigures> for FeedbackTopic {
-    fn from(t: rules::TopicFigures) -> Self {
-        Self {
-            topic: t.topic,
-            source: t.source.into(),
-            mentions: t.mentions,
-            promoters: t.promoters,
-            passives: t.passives,
-            detractors: t.detractors,
-            nps: t.nps,
-            detractor_rate: t.detractor_rate,
-            promoter_rate: t.promoter_rate,
-            lift: t.lift,
-        }
+    /// often as promoters, below 1 that promoters mention it more, 0 that no detractor
+    /// does. Null when either rate is null or no promoter mentions the topic (no finite
+    /// ratio: compare the rates).
+    async fn lift(&self) -> Option<f64> {
+        self.0.lift
     }
 }
 
@@ -312,7 +326,7 @@ impl SatisfactionQuery {
         let topics = rules::feedback_topics(db, &filter, &sources, limit)
             .await
             .into_api()?;
-        Ok(topics.into_iter().map(Into::into).collect())
+        Ok(topics.into_iter().map(FeedbackTopic).collect())
     }
 
     /// The service team's queue: customers whose latest NPS answer is a detractor's
@@ -328,12 +342,13 @@ impl SatisfactionQuery {
     ) -> Result<PlainConnection<DetractorFollowUp>> {
         let db = ctx.data::<DatabaseConnection>()?;
         let page = Page::<FollowUpCursor>::forward(first, after)?;
-        let position = page
-            .cursor
-            .map(|FollowUpCursor(predicted_clv, customer_id)| rules::FollowUpPosition {
-                predicted_clv,
-                customer_id,
-            });
+        let position =
+            page.cursor.map(
+                |FollowUpCursor(predicted_clv, customer_id)| rules::FollowUpPosition {
+                    predicted_clv,
+                    customer_id,
+                },
+            );
         let rows = rules::detractor_follow_ups(db, position, page.fetch_limit())
             .await
             .into_api()?;
@@ -348,7 +363,10 @@ impl SatisfactionQuery {
                 continue;
             };
             let position = row.position();
-            let cursor = encode_cursor(&FollowUpCursor(position.predicted_clv, position.customer_id));
+            let cursor = encode_cursor(&FollowUpCursor(
+                position.predicted_clv,
+                position.customer_id,
+            ));
             connection
                 .edges
                 .push(Edge::new(cursor, DetractorFollowUp { row, customer }));

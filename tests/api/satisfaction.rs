@@ -8,9 +8,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use entity::{customer, customer_lifecycle, customer_value, feedback, interaction, value_model};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code, on_each_database};
@@ -290,24 +288,16 @@ struct Base {
 }
 
 const CHANNELS: [&str; 4] = ["EMAIL", "WECHAT", "WEB", "PHONE"];
-const TAGS: [&str; 6] = ["Delivery", " price ", "QUALITY", "service", "物流", "delivery"];
+const TAGS: [&str; 6] = [
+    "Delivery", " price ", "QUALITY", "service", "物流", "delivery",
+];
 
 /// A demo base (seeded: the same customers, orders and answers every run, addresses at
 /// reserved `.example` domains) scored by the jobs, plus answers with channels and tags
 /// recorded through the API at seeded times, and a static segment of every fifth
 /// customer.
 async fn generated_base(app: &TestApp) -> Base {
-    clientele::demo::generate(
-        &app.db,
-        clientele::demo::DemoOptions {
-            customers: 400,
-            seed: 15,
-            end_date: NaiveDate::from_ymd_opt(2026, 6, 30),
-            progress: false,
-        },
-    )
-    .await
-    .unwrap();
+    crate::demo::demo(app, 400, 15, NaiveDate::from_ymd_opt(2026, 6, 30)).await;
     app.run_job_ok("lifecycle").await;
     app.run_job_ok("value-scores").await;
     let mut base = Base::default();
@@ -321,8 +311,13 @@ async fn generated_base(app: &TestApp) -> Base {
             tags: Vec::new(),
         });
     }
-    for row in customer_lifecycle::Entity::find().all(&app.db).await.unwrap() {
-        base.stage.insert(row.customer_id, row.stage.as_str().to_owned());
+    for row in customer_lifecycle::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        base.stage
+            .insert(row.customer_id, row.stage.as_str().to_owned());
     }
     let latest = value_model::Entity::find()
         .order_by_desc(value_model::Column::JobRunId)
@@ -466,8 +461,13 @@ fn close(actual: &Value, expected: Option<f64>, what: &str) {
     match expected {
         None => assert!(actual.is_null(), "{what}: expected null, got {actual}"),
         Some(expected) => {
-            let actual = actual.as_f64().unwrap_or_else(|| panic!("{what}: {actual}"));
-            assert!((actual - expected).abs() < 1e-9, "{what}: {actual} ≠ {expected}");
+            let actual = actual
+                .as_f64()
+                .unwrap_or_else(|| panic!("{what}: {actual}"));
+            assert!(
+                (actual - expected).abs() < 1e-9,
+                "{what}: {actual} ≠ {expected}"
+            );
         }
     }
 }
@@ -488,7 +488,12 @@ fn check_figures(
 ) -> Expected {
     assert_eq!(time(&figures["from"]), from, "{what}.from");
     assert_eq!(time(&figures["to"]), to, "{what}.to");
-    let e = Expected::of(answers.iter().copied().filter(|a| a.at >= from && a.at < to));
+    let e = Expected::of(
+        answers
+            .iter()
+            .copied()
+            .filter(|a| a.at >= from && a.at < to),
+    );
     assert_eq!(figures["npsResponses"], e.nps_responses, "{what}");
     assert_eq!(figures["promoters"], e.promoters, "{what}");
     assert_eq!(figures["passives"], e.passives, "{what}");
@@ -500,8 +505,16 @@ fn check_figures(
         "{what}"
     );
     close(&figures["nps"], e.nps(), &format!("{what}.nps"));
-    close(&figures["csatAverage"], e.csat_average(), &format!("{what}.csatAverage"));
-    close(&figures["csatSatisfiedShare"], e.csat_share(), &format!("{what}.csatSatisfiedShare"));
+    close(
+        &figures["csatAverage"],
+        e.csat_average(),
+        &format!("{what}.csatAverage"),
+    );
+    close(
+        &figures["csatSatisfiedShare"],
+        e.csat_share(),
+        &format!("{what}.csatSatisfiedShare"),
+    );
     e
 }
 
@@ -513,7 +526,11 @@ fn check_change(period: &Value, now: &Expected, then: &Expected, what: &str) {
         (now.nps_responses + now.csat_responses) - (then.nps_responses + then.csat_responses),
         "{what}"
     );
-    close(&change["nps"], diff(now.nps(), then.nps()), &format!("{what}.change.nps"));
+    close(
+        &change["nps"],
+        diff(now.nps(), then.nps()),
+        &format!("{what}.change.nps"),
+    );
     close(
         &change["csatAverage"],
         diff(now.csat_average(), then.csat_average()),
@@ -573,7 +590,13 @@ async fn check_report(
     let what = format!("{bucket} {filter}");
     let (from, to) = (time(&filter["from"]), time(&filter["to"]));
     let overall = &report["overall"];
-    let now = check_figures(&overall["current"], &kept, from, to, &format!("{what} overall"));
+    let now = check_figures(
+        &overall["current"],
+        &kept,
+        from,
+        to,
+        &format!("{what} overall"),
+    );
     let then = check_figures(
         &overall["previous"],
         &kept,
@@ -582,7 +605,10 @@ async fn check_report(
         &format!("{what} overall previous"),
     );
     check_change(overall, &now, &then, &format!("{what} overall"));
-    assert!(now.nps_responses + now.csat_responses > 0, "{what}: a test of nothing");
+    assert!(
+        now.nps_responses + now.csat_responses > 0,
+        "{what}: a test of nothing"
+    );
 
     let buckets = report["buckets"].as_array().unwrap();
     let mut day = from.date_naive();
@@ -741,9 +767,9 @@ async fn expected_queue(app: &TestApp, clv: &HashMap<i64, i64>) -> Vec<i64> {
         .await
         .unwrap()
     {
-        let newer = latest.get(&answer.customer_id).is_none_or(|known| {
-            (answer.occurred_at, answer.id) > (known.occurred_at, known.id)
-        });
+        let newer = latest
+            .get(&answer.customer_id)
+            .is_none_or(|known| (answer.occurred_at, answer.id) > (known.occurred_at, known.id));
         if newer {
             latest.insert(answer.customer_id, answer);
         }
@@ -804,13 +830,24 @@ async fn detractor_follow_ups_queue_uncalled_detractors_by_value_until_someone_c
     on_each_database(|app| async move {
         let base = generated_base(&app).await;
         let expected = expected_queue(&app, &base.clv).await;
-        assert!(expected.len() >= 10, "a queue worth paging: {}", expected.len());
         assert!(
-            expected.iter().filter(|id| base.clv.contains_key(id)).count() >= 5,
+            expected.len() >= 10,
+            "a queue worth paging: {}",
+            expected.len()
+        );
+        assert!(
+            expected
+                .iter()
+                .filter(|id| base.clv.contains_key(id))
+                .count()
+                >= 5,
             "an order worth checking"
         );
         let listed = listed_queue(&app).await;
-        assert_eq!(listed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), expected);
+        assert_eq!(
+            listed.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            expected
+        );
         for (id, node) in &listed {
             assert!(node["feedback"]["score"].as_i64().unwrap() <= 6);
             match base.clv.get(id) {
@@ -845,11 +882,18 @@ async fn detractor_follow_ups_queue_uncalled_detractors_by_value_until_someone_c
             json!({ "id": erased.to_string() }),
         )
         .await;
-        let now: Vec<i64> = listed_queue(&app).await.into_iter().map(|(id, _)| id).collect();
+        let now: Vec<i64> = listed_queue(&app)
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         for gone in [called, promoter, erased] {
             assert!(!now.contains(&gone), "{gone} should have left the queue");
         }
-        assert!(now.contains(&inbound), "an inbound contact is not a follow-up");
+        assert!(
+            now.contains(&inbound),
+            "an inbound contact is not a follow-up"
+        );
         assert_eq!(now, expected_queue(&app, &base.clv).await);
 
         // A new detractor answer after the call puts the customer back.
@@ -858,7 +902,11 @@ async fn detractor_follow_ups_queue_uncalled_detractors_by_value_until_someone_c
             json!({ "customerId": called.to_string(), "kind": "NPS", "score": 1 }),
         )
         .await;
-        let again: Vec<i64> = listed_queue(&app).await.into_iter().map(|(id, _)| id).collect();
+        let again: Vec<i64> = listed_queue(&app)
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert!(again.contains(&called));
         assert_eq!(again, expected_queue(&app, &base.clv).await);
     })

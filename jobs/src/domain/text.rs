@@ -67,10 +67,7 @@ impl TopicTag {
             return Err("a topic must not be empty".into());
         }
         if topic.chars().count() > Self::MAX_CHARS {
-            return Err(format!(
-                "a topic is at most {} characters",
-                Self::MAX_CHARS
-            ));
+            return Err(format!("a topic is at most {} characters", Self::MAX_CHARS));
         }
         if let Some(bad) = topic
             .chars()

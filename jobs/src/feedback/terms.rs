@@ -86,7 +86,9 @@ pub fn extract_terms(comment: &str, max_chars: usize) -> Vec<String> {
 /// otherwise pass as words.
 fn without_addresses(text: &str) -> String {
     text.split_whitespace()
-        .filter(|chunk| !(chunk.contains('@') || chunk.contains("://") || chunk.starts_with("www.")))
+        .filter(|chunk| {
+            !(chunk.contains('@') || chunk.contains("://") || chunk.starts_with("www."))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

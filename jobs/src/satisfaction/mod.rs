@@ -198,7 +198,9 @@ impl Bucket {
         let step = |date: NaiveDate| -> Option<NaiveDate> {
             match (self, n >= 0) {
                 (Bucket::Week, true) => date.checked_add_days(Days::new(7 * n as u64)),
-                (Bucket::Week, false) => date.checked_sub_days(Days::new(7 * n.unsigned_abs() as u64)),
+                (Bucket::Week, false) => {
+                    date.checked_sub_days(Days::new(7 * n.unsigned_abs() as u64))
+                }
                 (Bucket::Month, true) => date.checked_add_months(Months::new(n as u32)),
                 (Bucket::Month, false) => date.checked_sub_months(Months::new(n.unsigned_abs())),
             }
@@ -216,7 +218,7 @@ impl Bucket {
 }
 
 /// What a set of answers adds up to. Counts add, so periods are sums of groups.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromQueryResult)]
 pub struct Counts {
     pub nps_responses: i64,
     pub promoters: i64,
@@ -331,7 +333,10 @@ fn period(filter: &Filter, bucket: Bucket) -> DomainResult<(DateTime<Utc>, DateT
         day_start(bucket.shift(last, 1 - DEFAULT_BUCKETS as i32))
     });
     if to <= from {
-        return Err(DomainError::invalid("filter.to", "must be after `filter.from`"));
+        return Err(DomainError::invalid(
+            "filter.to",
+            "must be after `filter.from`",
+        ));
     }
     Ok((from, to))
 }
@@ -409,37 +414,17 @@ pub async fn report(
         bucket: String,
         in_period: i32,
         in_previous: i32,
-        nps_responses: i64,
-        promoters: i64,
-        detractors: i64,
-        csat_responses: i64,
-        csat_total: i64,
-        csat_satisfied: i64,
+        #[sea_orm(nested)]
+        counts: Counts,
     }
     let groups = Group::find_by_statement(params.statement(sql))
         .all(db)
         .await
         .context("failed to add up satisfaction")?;
-    let groups: Vec<(Group, Counts)> = groups
-        .into_iter()
-        .map(|g| {
-            let counts = Counts {
-                nps_responses: g.nps_responses,
-                promoters: g.promoters,
-                detractors: g.detractors,
-                csat_responses: g.csat_responses,
-                csat_total: g.csat_total,
-                csat_satisfied: g.csat_satisfied,
-            };
-            (g, counts)
-        })
-        .collect();
     let sum = |keep: &dyn Fn(&Group) -> bool| {
         let mut total = Counts::default();
-        for (group, counts) in &groups {
-            if keep(group) {
-                total += *counts;
-            }
+        for group in groups.iter().filter(|g| keep(g)) {
+            total += group.counts;
         }
         total
     };
@@ -488,7 +473,10 @@ mod tests {
         assert_eq!(Bucket::Week.start_of(day("2026-11-30")), day("2026-11-30"));
         assert_eq!(Bucket::Week.start_of(day("2026-12-06")), day("2026-11-30"));
         assert_eq!(Bucket::Month.start_of(day("2026-02-28")), day("2026-02-01"));
-        assert_eq!(Bucket::Month.shift(day("2026-01-01"), -1), day("2025-12-01"));
+        assert_eq!(
+            Bucket::Month.shift(day("2026-01-01"), -1),
+            day("2025-12-01")
+        );
         assert_eq!(Bucket::Week.shift(day("2026-11-30"), 2), day("2026-12-14"));
     }
 

@@ -12,27 +12,24 @@ use crate::errors::{DomainError, DomainResult};
 /// Most topics one call returns.
 pub const MAX_TOPICS: u64 = 500;
 
-/// One topic from one source among the NPS answers a filter keeps.
+/// One topic from one source among the NPS answers a filter keeps (the API describes
+/// each field for its users).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicFigures {
     pub topic: String,
     pub source: TopicSource,
-    /// NPS answers with this topic.
+    /// NPS answers that mention it, by category.
     pub mentions: i64,
     pub promoters: i64,
     pub passives: i64,
     pub detractors: i64,
-    /// The NPS of the answers with this topic.
     pub nps: Option<f64>,
-    /// Share of the detractors (in the filtered answers) who mention it, 0–1; none
-    /// without detractors.
+    /// Mentions among detractors / all detractors kept; none without detractors.
     pub detractor_rate: Option<f64>,
-    /// Share of the promoters who mention it, 0–1; none without promoters.
+    /// Mentions among promoters / all promoters kept; none without promoters.
     pub promoter_rate: Option<f64>,
-    /// `detractor_rate / promoter_rate`: 2 means detractors mention the topic twice as
-    /// often as promoters, below 1 that promoters mention it more. None when either
-    /// rate is none or no promoter mentions it (the ratio has no finite value then:
-    /// compare the rates).
+    /// `detractor_rate / promoter_rate`; none without a finite value (a rate is none,
+    /// or no promoter mentions the topic).
     pub lift: Option<f64>,
 }
 
