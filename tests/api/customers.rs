@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::on_each_database;
+use crate::helpers::{migrate_down_to_before, on_each_database};
 
 const FULL: &str = "id externalId name email phone gender birthDate country region city incomeBand occupation interests lifestyle needs acquisitionChannel referredBy { id } locale timeZone marketingConsent consentUpdatedAt erasedAt orderCount totalSpent firstOrderAt lastOrderAt";
 
@@ -156,14 +156,13 @@ async fn a_page_of_a_hundred_customers_with_their_relations_costs_a_handful_of_q
 #[tokio::test]
 async fn upgrading_to_the_kept_customer_count_counts_the_customers_already_there() {
     on_each_database(|app| async move {
-        use migration::MigratorTrait;
         use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
         for i in 0..3 {
             app.create_customer(json!({ "externalId": format!("old-{i}") }))
                 .await;
         }
         // Back to the previous version, where customers are written without counters.
-        migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+        migrate_down_to_before(&app, "m20261130_000013_customer_counts").await;
         for i in 3..7 {
             app.create_customer(json!({ "externalId": format!("old-{i}") }))
                 .await;

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, on_each_database};
+use crate::helpers::{TestApp, error_code, migrate_down_to_before, on_each_database};
 
 const RECORD: &str = "mutation($input: FeedbackInput!) { recordFeedback(input: $input) { id score channel topics extractedTerms } }";
 
@@ -179,9 +179,8 @@ async fn extracted_terms_are_personal_and_erased_with_the_comment() {
 #[tokio::test]
 async fn upgrading_to_feedback_topics_keeps_every_answer_and_extracts_old_comments() {
     on_each_database(|app| async move {
-        use migration::MigratorTrait;
         let customer = app.create_customer(json!({ "externalId": "old-voice" })).await;
-        migration::Migrator::down(&app.db, Some(1)).await.unwrap();
+        migrate_down_to_before(&app, "m20261130_000015_feedback_voice").await;
         let missing = app
             .db
             .execute_unprepared("SELECT 1 FROM feedback_topics")
