@@ -350,7 +350,7 @@ impl TestApp {
 /// undoing that migration and every later one, so an upgrade test stays right when
 /// newer migrations land.
 pub async fn migrate_down_to_before(app: &TestApp, name: &str) {
-    use migration::{MigrationName, MigratorTrait};
+    use migration::MigratorTrait;
     let names: Vec<String> = migration::Migrator::migrations()
         .iter()
         .map(|m| m.name().to_owned())
