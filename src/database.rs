@@ -431,7 +431,6 @@ pub fn instrument_with(db: &mut DatabaseConnection, counter: Arc<AtomicU64>) {
     });
 }
 
-/// Applies every pending migration.
 /// The jobs' pool of a database brought up to date first: migrations run on a pool of
 /// their own, closed before this one opens. A SQLite connection keeps the schema it
 /// read until it next notices a change, and not every statement prepared against an
@@ -448,6 +447,9 @@ pub async fn connect_migrated(url: &str) -> anyhow::Result<DatabaseConnection> {
     connect(url).await
 }
 
+/// Applies every pending migration, then the data steps that need the domain's code:
+/// the terms of feedback comments recorded before topics existed (migration 15 queues
+/// them; nothing to do once caught up).
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use migration::MigratorTrait;
     migration::Migrator::up(db, None)
@@ -464,6 +466,9 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
             tracing::info!(tables = ?report.placed, "tables placed on the Citus cluster");
         }
     }
+    jobs::feedback::extract_pending_terms(db)
+        .await
+        .context("failed to extract the terms of earlier feedback comments")?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::FeedbackKind;
+use crate::{FeedbackKind, InteractionChannel};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "feedback")]
@@ -12,6 +12,8 @@ pub struct Model {
     /// NPS 0–10 or CSAT 1–5, checked on the way in.
     pub score: i32,
     pub comment: Option<String>,
+    /// Where the answer came from; null when not recorded (and before migration 15).
+    pub channel: Option<InteractionChannel>,
     pub occurred_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
 }

@@ -19,6 +19,8 @@ pub mod customer_value;
 pub mod email;
 /// NPS and CSAT answers.
 pub mod feedback;
+/// The topics of an answer: its tags, or terms extracted from its comment.
+pub mod feedback_topic;
 /// Contacts between the business and a customer (calls, visits, messages).
 pub mod interaction;
 /// Every run of every job.
@@ -50,6 +52,6 @@ pub mod value_model;
 pub use money::{Money, MoneyTotal};
 pub use sea_enums::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
-    LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, ValueTier,
+    LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, TopicSource, ValueTier,
 };
 pub use unique_key::{customer_email, customer_external_id, order_external_id};

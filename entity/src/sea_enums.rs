@@ -68,11 +68,43 @@ pub enum FeedbackKind {
 }
 
 impl FeedbackKind {
+    /// The stored name, for SQL written by hand and messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Nps => "NPS",
+            FeedbackKind::Csat => "CSAT",
+        }
+    }
+
     /// The inclusive range of valid scores.
     pub fn score_range(self) -> std::ops::RangeInclusive<i32> {
         match self {
             FeedbackKind::Nps => 0..=10,
             FeedbackKind::Csat => 1..=5,
+        }
+    }
+}
+
+/// Where a feedback topic comes from (`feedback_topics.source`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TopicSource {
+    /// Sent with the answer (`topics`), normalised.
+    #[sea_orm(string_value = "TAG")]
+    Tag,
+    /// Extracted from the answer's comment, which had no tags.
+    #[sea_orm(string_value = "EXTRACTED")]
+    Extracted,
+}
+
+impl TopicSource {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TopicSource::Tag => "TAG",
+            TopicSource::Extracted => "EXTRACTED",
         }
     }
 }
@@ -449,6 +481,22 @@ mod tests {
         }
         for kind in ChangeKind::iter() {
             assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+
+    #[test]
+    fn feedback_kinds_read_existing_rows() {
+        pins::<FeedbackKind>(&["NPS", "CSAT"]);
+        for kind in FeedbackKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+
+    #[test]
+    fn topic_sources_fit_their_column() {
+        pins::<TopicSource>(&["TAG", "EXTRACTED"]);
+        for source in TopicSource::iter() {
+            assert_eq!(source.as_str(), source.to_value());
         }
     }
 

@@ -14,6 +14,30 @@ pub fn day_key_sql(backend: DatabaseBackend, column: &str) -> String {
     }
 }
 
+/// The first day (UTC) of the ISO week — Monday to Sunday — of a timestamp column, as
+/// `YYYY-MM-DD` text on both databases, to group by and to read back as a date.
+pub fn week_start_sql(backend: DatabaseBackend, column: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => {
+            format!("to_char(date_trunc('week', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')")
+        }
+        // Six days back, then forward to the next Monday (or stay on it): the Monday
+        // on or before the day.
+        _ => format!("date(substr({column}, 1, 10), '-6 days', 'weekday 1')"),
+    }
+}
+
+/// The first day (UTC) of the calendar month of a timestamp column, as `YYYY-MM-DD`
+/// text on both databases.
+pub fn month_start_sql(backend: DatabaseBackend, column: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => {
+            format!("to_char(date_trunc('month', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')")
+        }
+        _ => format!("substr({column}, 1, 7) || '-01'"),
+    }
+}
+
 /// Days since 1970 of a day key made by [`day_key_sql`].
 pub fn day_number_of_key(backend: DatabaseBackend, key: &str) -> String {
     match backend {

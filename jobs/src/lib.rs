@@ -20,7 +20,8 @@ pub mod customers;
 pub mod domain;
 /// The domain's error vocabulary: input problems, not found, internal.
 pub mod errors;
-/// Feedback (NPS, CSAT): recording answers, erasing comments.
+/// Feedback (NPS, CSAT): recording answers with channel and topics (tags, or terms
+/// extracted from the comment), erasing comments.
 pub mod feedback;
 /// Interactions with customers: recording them, erasing their texts.
 pub mod interactions;
@@ -36,6 +37,9 @@ pub mod orders;
 pub(crate) mod pages;
 /// Running jobs by name and recording each run.
 pub mod runs;
+/// Satisfaction: NPS and CSAT per week or month, feedback topics and their lift, the
+/// detractor follow-up queue.
+pub mod satisfaction;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
 /// Segments: definitions, the rule language, membership and its history, personas, the

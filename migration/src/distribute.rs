@@ -106,6 +106,11 @@ pub const PLAN: &[Plan] = &[
     },
     per_customer_with_id("interactions"),
     per_customer_with_id("feedback"),
+    plan("feedback_topics", Placement::PerCustomer("customer_id")),
+    plan(
+        "feedback_terms_pending",
+        Placement::PerCustomer("customer_id"),
+    ),
     plan("customer_lifecycle", Placement::PerCustomer("customer_id")),
     per_customer_with_id("lifecycle_events"),
     plan("customer_values", Placement::PerCustomer("customer_id")),

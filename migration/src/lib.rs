@@ -18,6 +18,7 @@ mod m20261122_000011_create_job_leases;
 mod m20261123_000012_create_campaigns;
 mod m20261130_000013_customer_counts;
 mod m20261130_000014_distributable_keys;
+mod m20261130_000015_feedback_voice;
 
 pub mod distribute;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000012_create_campaigns::Migration),
             Box::new(m20261130_000013_customer_counts::Migration),
             Box::new(m20261130_000014_distributable_keys::Migration),
+            Box::new(m20261130_000015_feedback_voice::Migration),
         ]
     }
 }

@@ -41,6 +41,17 @@ pub enum FeedbackKind {
     Csat,
 }
 
+/// Where a feedback topic comes from.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::TopicSource")]
+pub enum TopicSource {
+    /// Sent with the answer (`topics`).
+    Tag,
+    /// Extracted from the answer's comment, which came without tags. Derived from
+    /// personal text: only with `pii:read`.
+    Extracted,
+}
+
 /// Sort direction.
 #[derive(Enum, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OrderDirection {

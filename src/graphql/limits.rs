@@ -39,6 +39,11 @@ pub const WEIGHTED_FIELDS: &[(&str, &str, u64)] = &[
     ("Query", "valueBacktest", 100_000),
     ("Query", "previewSegment", 20_000),
     ("Query", "lifecycleSummary", 20_000),
+    // Each scans the answers in its period (the queue: every customer's latest NPS
+    // answer), so they run on the bounded pool and can be cancelled.
+    ("Query", "satisfaction", 20_000),
+    ("Query", "feedbackTopics", 20_000),
+    ("Query", "detractorFollowUps", 20_000),
     ("Query", "rfmMatrix", 1_000),
     ("Query", "valueTiers", 1_000),
     ("Segment", "profile", 10_000),

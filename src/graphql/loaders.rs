@@ -145,6 +145,32 @@ where
     }
 }
 
+/// The topics of answers, keyed by `(customer_id, feedback_id)` (tags and extracted
+/// terms alike; `Feedback` shows them apart).
+pub struct FeedbackTopicsLoader(pub DatabaseConnection);
+
+impl Loader<(i64, i64)> for FeedbackTopicsLoader {
+    type Value = Vec<entity::feedback_topic::Model>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        answers: &[(i64, i64)],
+    ) -> Result<HashMap<(i64, i64), Self::Value>, Self::Error> {
+        let rows = jobs::feedback::topics_of_answers(&self.0, answers)
+            .await
+            .into_api()?;
+        let mut topics: HashMap<(i64, i64), Self::Value> = HashMap::new();
+        for row in rows {
+            topics
+                .entry((row.customer_id, row.feedback_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(topics)
+    }
+}
+
 /// Segments by id (`Campaign.segment`).
 pub struct SegmentLoader(pub DatabaseConnection);
 

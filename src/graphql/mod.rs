@@ -30,6 +30,8 @@ pub mod loaders;
 pub mod order;
 /// Relay connections and keyset cursors.
 pub mod pagination;
+/// Satisfaction: NPS and CSAT per week or month, feedback topics, detractor follow-ups.
+pub mod satisfaction;
 /// `Decimal` and `Date`.
 pub mod scalars;
 /// Segments: rules, membership, explanations, personas.
@@ -51,6 +53,7 @@ pub struct QueryRoot(
     customer::CustomerQuery,
     value::ValueQuery,
     lifecycle::LifecycleQuery,
+    satisfaction::SatisfactionQuery,
     segments::SegmentQuery,
     campaigns::CampaignQuery,
     jobs::JobQuery,
@@ -120,6 +123,10 @@ pub fn build_schema(
         ))
         .data(DataLoader::new(
             loaders::ChildPageLoader::<entity::feedback::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::FeedbackTopicsLoader(db.clone()),
             tokio::spawn,
         ))
         .data(DataLoader::new(

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::on_each_database;
+use crate::helpers::{migrate_down_to_before, on_each_database};
 
 const FULL: &str = "id externalId name email phone gender birthDate country region city incomeBand occupation interests lifestyle needs acquisitionChannel referredBy { id } locale timeZone marketingConsent consentUpdatedAt erasedAt orderCount totalSpent firstOrderAt lastOrderAt";
 
@@ -164,9 +164,8 @@ async fn upgrading_to_the_kept_customer_count_counts_the_customers_already_there
             app.create_customer(json!({ "externalId": format!("old-{i}") }))
                 .await;
         }
-        // Back to the version before the counters; customers written as it wrote them.
-        crate::distribution::migrate_down_to_before(&app.db, "m20261130_000013_customer_counts")
-            .await;
+        // Back to the previous version, where customers are written without counters.
+        migrate_down_to_before(&app, "m20261130_000013_customer_counts").await;
         for i in 3..7 {
             app.db
                 .execute_unprepared(&format!(

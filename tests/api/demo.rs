@@ -17,7 +17,8 @@ const CAMPAIGNS: &str = "{ campaigns(first: 50) { nodes { id kind } } }";
 const UPDATE: &str = "mutation($id: ID!, $input: UpdateCampaignInput!) { updateCampaign(id: $id, input: $input) { id } }";
 const RUN_AT: &str = "mutation($name: String!, $at: DateTime) { runJob(name: $name, at: $at) { status stats error } }";
 
-async fn demo(app: &TestApp, customers: u64, seed: u64, end_date: Option<NaiveDate>) {
+/// Generates the demo base of `customers` with `seed`, simulated up to `end_date`.
+pub(crate) async fn demo(app: &TestApp, customers: u64, seed: u64, end_date: Option<NaiveDate>) {
     generate(
         &app.db,
         DemoOptions {

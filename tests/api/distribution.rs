@@ -4,21 +4,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 
-use crate::helpers::on_each_database;
-
-/// Migrates `db` down to the version before migration `name` (so that a test can write
-/// rows as that version did).
-pub async fn migrate_down_to_before(db: &DatabaseConnection, name: &str) {
-    use migration::MigratorTrait;
-    let migrations = migration::Migrator::migrations();
-    let position = migrations
-        .iter()
-        .position(|m| m.name() == name)
-        .unwrap_or_else(|| panic!("no migration {name}"));
-    migration::Migrator::down(db, Some((migrations.len() - position) as u32))
-        .await
-        .unwrap();
-}
+use crate::helpers::{migrate_down_to_before, on_each_database};
 
 /// Whether this app runs on Citus: no earlier version was ever distributed (version 14
 /// is the first that distributes), so upgrade tests run on SQLite and PostgreSQL.
@@ -59,7 +45,7 @@ async fn upgrading_to_distributable_keys_keeps_every_unique_key_and_the_outbox()
               "currency": "EUR", "orderedAt": "2026-01-02T10:00:00Z" },
         ]);
         assert_eq!(app.record_orders(orders.clone()).await["created"], 2);
-        migrate_down_to_before(&app.db, "m20261130_000014_distributable_keys").await;
+        migrate_down_to_before(&app, "m20261130_000014_distributable_keys").await;
         app.db
             .execute_unprepared(
                 "INSERT INTO emails (dedupe_key, kind, customer_id, to_address, status, attempts, \

@@ -437,6 +437,25 @@ impl TestApp {
     }
 }
 
+/// Takes the app's database back to the version before `name` (a migration's name),
+/// undoing that migration and every later one, so an upgrade test stays right when
+/// newer migrations land.
+pub async fn migrate_down_to_before(app: &TestApp, name: &str) {
+    use migration::MigratorTrait;
+    let names: Vec<String> = migration::Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let position = names
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("no migration named {name}"));
+    let steps = u32::try_from(names.len() - position).unwrap();
+    migration::Migrator::down(&app.db, Some(steps))
+        .await
+        .unwrap();
+}
+
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]

@@ -23,6 +23,7 @@ mod lifecycle;
 mod orders;
 mod pagination;
 mod privacy;
+mod satisfaction;
 mod scale;
 mod scheduler;
 mod schema;

@@ -11,4 +11,4 @@ mod text;
 
 pub use codes::{CountryCode, CurrencyCode, Locale, TimeZoneName, minor_units};
 pub use phone::PhoneNumber;
-pub use text::{InterestTag, Label, parse_birth_date, parse_free_text};
+pub use text::{InterestTag, Label, TopicTag, parse_birth_date, parse_free_text};

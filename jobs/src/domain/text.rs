@@ -50,6 +50,45 @@ impl InterestTag {
     }
 }
 
+/// A feedback topic as a client tags an answer (`delivery`, `price`, `物流`): trimmed,
+/// inner runs of whitespace made one space, lower-cased, so that ` Delivery ` and
+/// `delivery` are one topic; letters, digits, spaces, `-` and `_` only, because topics
+/// are categories to group by, not free text.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicTag(String);
+
+impl TopicTag {
+    /// As long as the `feedback_topics.topic` column.
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let topic = input.split_whitespace().collect::<Vec<_>>().join(" ");
+        if topic.is_empty() {
+            return Err("a topic must not be empty".into());
+        }
+        if topic.chars().count() > Self::MAX_CHARS {
+            return Err(format!("a topic is at most {} characters", Self::MAX_CHARS));
+        }
+        if let Some(bad) = topic
+            .chars()
+            .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_')))
+        {
+            return Err(format!(
+                "a topic has letters, digits, spaces, `-` and `_` only, not `{bad}`"
+            ));
+        }
+        Ok(Self(topic.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 /// A birth date must be in the past and after 1900.
 pub fn parse_birth_date(date: NaiveDate) -> Result<NaiveDate, String> {
     let today = Utc::now().date_naive();
@@ -80,6 +119,18 @@ mod tests {
             InterestTag::parse(" Coffee ").unwrap().into_inner(),
             "coffee"
         );
+    }
+
+    #[test]
+    fn topics_are_normalised_and_checked() {
+        let topic = |s: &str| TopicTag::parse(s).map(TopicTag::into_inner);
+        assert_eq!(topic("  Delivery  Time ").unwrap(), "delivery time");
+        assert_eq!(topic("物流").unwrap(), "物流");
+        assert_eq!(topic("after-sales_service").unwrap(), "after-sales_service");
+        assert!(topic("   ").is_err());
+        assert!(topic("price!").unwrap_err().contains('!'));
+        assert!(topic(&"a".repeat(65)).is_err());
+        assert!(topic(&"a".repeat(64)).is_ok());
     }
 
     #[test]
