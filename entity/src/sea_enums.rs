@@ -176,6 +176,46 @@ impl EmailStatus {
     }
 }
 
+/// Why an email was not sent on purpose (`emails.suppression_reason`, set with
+/// [`EmailStatus::Suppressed`]). The API shows it as the stored text.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum SuppressionReason {
+    /// The customer was erased (or is gone).
+    #[sea_orm(string_value = "ERASED")]
+    Erased,
+    /// No marketing consent, withdrawn through an unsubscribe link.
+    #[sea_orm(string_value = "UNSUBSCRIBED")]
+    Unsubscribed,
+    /// No marketing consent, never given or withdrawn otherwise.
+    #[sea_orm(string_value = "NO_CONSENT")]
+    NoConsent,
+    #[sea_orm(string_value = "NO_ADDRESS")]
+    NoAddress,
+    /// An address that does not parse.
+    #[sea_orm(string_value = "INVALID_ADDRESS")]
+    InvalidAddress,
+    /// Its campaign was disabled or deleted before it went out.
+    #[sea_orm(string_value = "CAMPAIGN_DISABLED")]
+    CampaignDisabled,
+}
+
+impl SuppressionReason {
+    /// The stored (and GraphQL) name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::Erased => "ERASED",
+            SuppressionReason::Unsubscribed => "UNSUBSCRIBED",
+            SuppressionReason::NoConsent => "NO_CONSENT",
+            SuppressionReason::NoAddress => "NO_ADDRESS",
+            SuppressionReason::InvalidAddress => "INVALID_ADDRESS",
+            SuppressionReason::CampaignDisabled => "CAMPAIGN_DISABLED",
+        }
+    }
+}
+
 /// How a segment's members are decided (`segments.kind`).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
@@ -437,6 +477,22 @@ mod tests {
             }
             ColumnType::String(StringLen::None) | ColumnType::Text => {}
             other => panic!("unexpected column type {other:?}"),
+        }
+    }
+
+    /// What the dispatcher and the erasure have always written.
+    #[test]
+    fn suppression_reasons_read_existing_rows() {
+        pins::<SuppressionReason>(&[
+            "ERASED",
+            "UNSUBSCRIBED",
+            "NO_CONSENT",
+            "NO_ADDRESS",
+            "INVALID_ADDRESS",
+            "CAMPAIGN_DISABLED",
+        ]);
+        for reason in SuppressionReason::iter() {
+            assert_eq!(reason.as_str(), reason.to_value());
         }
     }
 
