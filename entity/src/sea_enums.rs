@@ -448,6 +448,87 @@ pub enum ModelTimeUnit {
     Weeks,
 }
 
+/// The jobs clientele runs (`job_runs.name`), by the names `run-job`, `runJob`, the
+/// `jobs` query and the saved schedules use. (`job_leases.name` holds these too, beside
+/// the runs' heartbeats, `run:<id>`: that column stays text.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(64))")]
+pub enum JobName {
+    /// RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, tiers, composite value.
+    #[sea_orm(string_value = "value-scores")]
+    ValueScores,
+    /// Lifecycle stages and their changes.
+    #[sea_orm(string_value = "lifecycle")]
+    Lifecycle,
+    /// Refreshes the membership of every dynamic segment.
+    #[sea_orm(string_value = "segments")]
+    Segments,
+    /// Every enabled campaign's producer (queues care emails), then win-back conversions.
+    #[sea_orm(string_value = "campaigns")]
+    Campaigns,
+    /// Sends the due emails of the outbox.
+    #[sea_orm(string_value = "email-dispatch")]
+    EmailDispatch,
+    /// Queues the weekly marketer digest.
+    #[sea_orm(string_value = "marketer-digest")]
+    MarketerDigest,
+}
+
+impl JobName {
+    pub const ALL: [JobName; 6] = [
+        JobName::ValueScores,
+        JobName::Lifecycle,
+        JobName::Segments,
+        JobName::Campaigns,
+        JobName::EmailDispatch,
+        JobName::MarketerDigest,
+    ];
+
+    /// The stored name, also the one people type (`run-job value-scores`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobName::ValueScores => "value-scores",
+            JobName::Lifecycle => "lifecycle",
+            JobName::Segments => "segments",
+            JobName::Campaigns => "campaigns",
+            JobName::EmailDispatch => "email-dispatch",
+            JobName::MarketerDigest => "marketer-digest",
+        }
+    }
+
+    /// What the job does, in one line (`run-job --help`, the `jobs` query's readers).
+    pub fn description(self) -> &'static str {
+        match self {
+            JobName::ValueScores => {
+                "RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, value tiers, composite value"
+            }
+            JobName::Lifecycle => {
+                "Lifecycle stages (new, active, loyal, silent, churned) and their changes"
+            }
+            JobName::Segments => "Refreshes the membership of every dynamic segment",
+            JobName::Campaigns => {
+                "Runs every enabled campaign's producer (queues care emails), then win-back conversions"
+            }
+            JobName::EmailDispatch => "Sends the due emails of the outbox",
+            JobName::MarketerDigest => "Queues the weekly marketer digest",
+        }
+    }
+
+    /// The job with this name (surrounding spaces ignored), or an error listing the
+    /// known ones.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::named(name.trim()).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|job| job.as_str()).collect();
+            format!("unknown job `{name}` (known: {})", known.join(", "))
+        })
+    }
+
+    /// The job with exactly this name.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|job| job.as_str() == name)
+    }
+}
+
 /// Existing databases hold these exact strings (written before the columns were typed,
 /// and by the migrations' seeds), so they must read back unchanged: these tests pin
 /// them and check they fit the column width the migrations created.
@@ -506,6 +587,34 @@ mod tests {
         for kind in ChangeKind::iter() {
             assert_eq!(kind.as_str(), kind.to_value());
         }
+    }
+
+    /// What every run has been recorded under, and what `run-job` and `runJob` take.
+    #[test]
+    fn job_names_read_existing_rows() {
+        pins::<JobName>(&[
+            "value-scores",
+            "lifecycle",
+            "segments",
+            "campaigns",
+            "email-dispatch",
+            "marketer-digest",
+        ]);
+        assert!(JobName::ALL.into_iter().eq(JobName::iter()));
+        for job in JobName::iter() {
+            assert_eq!(job.as_str(), job.to_value());
+            assert_eq!(JobName::named(job.as_str()), Some(job));
+            assert_eq!(JobName::parse(&format!(" {} ", job.as_str())), Ok(job));
+        }
+        assert_eq!(JobName::named(" lifecycle"), None);
+        assert_eq!(
+            JobName::parse("rfm"),
+            Err(
+                "unknown job `rfm` (known: value-scores, lifecycle, segments, campaigns, \
+                 email-dispatch, marketer-digest)"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]
