@@ -287,7 +287,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({
-                    "id": run.id, "name": run.name, "status": format!("{:?}", run.status).to_uppercase(),
+                    "id": run.id, "name": run.name.as_str(), "status": format!("{:?}", run.status).to_uppercase(),
                     "asOf": run.as_of, "startedAt": run.started_at, "finishedAt": run.finished_at,
                     "stats": stats, "error": run.error,
                 })

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::{EmailKind, EmailStatus};
+use crate::{EmailKind, EmailStatus, SuppressionReason};
 
 /// One email in the outbox, from the producer that queued it to its outcome.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -23,7 +23,8 @@ pub struct Model {
     pub attempts: i32,
     /// The last SMTP reply or rendering error.
     pub last_error: Option<String>,
-    pub suppression_reason: Option<String>,
+    /// Why a `SUPPRESSED` email was not sent.
+    pub suppression_reason: Option<SuppressionReason>,
     /// When it is due (deferred by quiet hours, the frequency cap and retries).
     pub scheduled_for: DateTimeUtc,
     /// A dispatcher's claim; once past, another dispatcher may take the row again.

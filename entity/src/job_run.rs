@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::JobName;
+
 /// One run of one job, however it was started (schedule, command line, GraphQL).
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "job_runs")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub name: String,
+    pub name: JobName,
     pub status: JobStatus,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,

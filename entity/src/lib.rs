@@ -52,6 +52,7 @@ pub mod value_model;
 pub use money::{Money, MoneyTotal};
 pub use sea_enums::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
-    LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, TopicSource, ValueTier,
+    JobName, LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, SuppressionReason, TopicSource,
+    ValueTier,
 };
 pub use unique_key::{customer_email, customer_external_id, order_external_id};

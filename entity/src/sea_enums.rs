@@ -208,6 +208,46 @@ impl EmailStatus {
     }
 }
 
+/// Why an email was not sent on purpose (`emails.suppression_reason`, set with
+/// [`EmailStatus::Suppressed`]). The API shows it as the stored text.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum SuppressionReason {
+    /// The customer was erased (or is gone).
+    #[sea_orm(string_value = "ERASED")]
+    Erased,
+    /// No marketing consent, withdrawn through an unsubscribe link.
+    #[sea_orm(string_value = "UNSUBSCRIBED")]
+    Unsubscribed,
+    /// No marketing consent, never given or withdrawn otherwise.
+    #[sea_orm(string_value = "NO_CONSENT")]
+    NoConsent,
+    #[sea_orm(string_value = "NO_ADDRESS")]
+    NoAddress,
+    /// An address that does not parse.
+    #[sea_orm(string_value = "INVALID_ADDRESS")]
+    InvalidAddress,
+    /// Its campaign was disabled or deleted before it went out.
+    #[sea_orm(string_value = "CAMPAIGN_DISABLED")]
+    CampaignDisabled,
+}
+
+impl SuppressionReason {
+    /// The stored (and GraphQL) name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::Erased => "ERASED",
+            SuppressionReason::Unsubscribed => "UNSUBSCRIBED",
+            SuppressionReason::NoConsent => "NO_CONSENT",
+            SuppressionReason::NoAddress => "NO_ADDRESS",
+            SuppressionReason::InvalidAddress => "INVALID_ADDRESS",
+            SuppressionReason::CampaignDisabled => "CAMPAIGN_DISABLED",
+        }
+    }
+}
+
 /// How a segment's members are decided (`segments.kind`).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
@@ -440,6 +480,87 @@ pub enum ModelTimeUnit {
     Weeks,
 }
 
+/// The jobs clientele runs (`job_runs.name`), by the names `run-job`, `runJob`, the
+/// `jobs` query and the saved schedules use. (`job_leases.name` holds these too, beside
+/// the runs' heartbeats, `run:<id>`: that column stays text.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(64))")]
+pub enum JobName {
+    /// RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, tiers, composite value.
+    #[sea_orm(string_value = "value-scores")]
+    ValueScores,
+    /// Lifecycle stages and their changes.
+    #[sea_orm(string_value = "lifecycle")]
+    Lifecycle,
+    /// Refreshes the membership of every dynamic segment.
+    #[sea_orm(string_value = "segments")]
+    Segments,
+    /// Every enabled campaign's producer (queues care emails), then win-back conversions.
+    #[sea_orm(string_value = "campaigns")]
+    Campaigns,
+    /// Sends the due emails of the outbox.
+    #[sea_orm(string_value = "email-dispatch")]
+    EmailDispatch,
+    /// Queues the weekly marketer digest.
+    #[sea_orm(string_value = "marketer-digest")]
+    MarketerDigest,
+}
+
+impl JobName {
+    pub const ALL: [JobName; 6] = [
+        JobName::ValueScores,
+        JobName::Lifecycle,
+        JobName::Segments,
+        JobName::Campaigns,
+        JobName::EmailDispatch,
+        JobName::MarketerDigest,
+    ];
+
+    /// The stored name, also the one people type (`run-job value-scores`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobName::ValueScores => "value-scores",
+            JobName::Lifecycle => "lifecycle",
+            JobName::Segments => "segments",
+            JobName::Campaigns => "campaigns",
+            JobName::EmailDispatch => "email-dispatch",
+            JobName::MarketerDigest => "marketer-digest",
+        }
+    }
+
+    /// What the job does, in one line (`run-job --help`, the `jobs` query's readers).
+    pub fn description(self) -> &'static str {
+        match self {
+            JobName::ValueScores => {
+                "RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, value tiers, composite value"
+            }
+            JobName::Lifecycle => {
+                "Lifecycle stages (new, active, loyal, silent, churned) and their changes"
+            }
+            JobName::Segments => "Refreshes the membership of every dynamic segment",
+            JobName::Campaigns => {
+                "Runs every enabled campaign's producer (queues care emails), then win-back conversions"
+            }
+            JobName::EmailDispatch => "Sends the due emails of the outbox",
+            JobName::MarketerDigest => "Queues the weekly marketer digest",
+        }
+    }
+
+    /// The job with this name (surrounding spaces ignored), or an error listing the
+    /// known ones.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::named(name.trim()).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|job| job.as_str()).collect();
+            format!("unknown job `{name}` (known: {})", known.join(", "))
+        })
+    }
+
+    /// The job with exactly this name.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|job| job.as_str() == name)
+    }
+}
+
 /// Existing databases hold these exact strings (written before the columns were typed,
 /// and by the migrations' seeds), so they must read back unchanged: these tests pin
 /// them and check they fit the column width the migrations created.
@@ -472,16 +593,65 @@ mod tests {
         }
     }
 
+    /// `as_str` (what SQL written by hand binds, and what the API shows) says exactly
+    /// what the column stores.
+    fn as_str_is_stored<E>(as_str: fn(E) -> &'static str)
+    where
+        E: ActiveEnum<Value = String> + Iterable + Copy,
+    {
+        for variant in E::iter() {
+            assert_eq!(as_str(variant), variant.to_value());
+        }
+    }
+
+    /// What the dispatcher and the erasure have always written.
+    #[test]
+    fn suppression_reasons_read_existing_rows() {
+        pins::<SuppressionReason>(&[
+            "ERASED",
+            "UNSUBSCRIBED",
+            "NO_CONSENT",
+            "NO_ADDRESS",
+            "INVALID_ADDRESS",
+            "CAMPAIGN_DISABLED",
+        ]);
+        as_str_is_stored(SuppressionReason::as_str);
+    }
+
     #[test]
     fn segment_enums_read_existing_rows() {
         pins::<SegmentKind>(&["DYNAMIC", "STATIC"]);
         pins::<ChangeKind>(&["ENTERED", "EXITED"]);
-        for kind in SegmentKind::iter() {
-            assert_eq!(kind.as_str(), kind.to_value());
+        as_str_is_stored(SegmentKind::as_str);
+        as_str_is_stored(ChangeKind::as_str);
+    }
+
+    /// What every run has been recorded under, and what `run-job` and `runJob` take.
+    #[test]
+    fn job_names_read_existing_rows() {
+        pins::<JobName>(&[
+            "value-scores",
+            "lifecycle",
+            "segments",
+            "campaigns",
+            "email-dispatch",
+            "marketer-digest",
+        ]);
+        assert!(JobName::ALL.into_iter().eq(JobName::iter()));
+        as_str_is_stored(JobName::as_str);
+        for job in JobName::iter() {
+            assert_eq!(JobName::named(job.as_str()), Some(job));
+            assert_eq!(JobName::parse(&format!(" {} ", job.as_str())), Ok(job));
         }
-        for kind in ChangeKind::iter() {
-            assert_eq!(kind.as_str(), kind.to_value());
-        }
+        assert_eq!(JobName::named(" lifecycle"), None);
+        assert_eq!(
+            JobName::parse("rfm"),
+            Err(
+                "unknown job `rfm` (known: value-scores, lifecycle, segments, campaigns, \
+                 email-dispatch, marketer-digest)"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]
@@ -510,9 +680,7 @@ mod tests {
     fn lifecycle_stages_read_existing_rows() {
         pins::<LifecycleStage>(&["PROSPECT", "NEW", "ACTIVE", "LOYAL", "SILENT", "CHURNED"]);
         assert!(LifecycleStage::ALL.into_iter().eq(LifecycleStage::iter()));
-        for stage in LifecycleStage::iter() {
-            assert_eq!(stage.as_str(), stage.to_value());
-        }
+        as_str_is_stored(LifecycleStage::as_str);
         in_json_as_stored::<LifecycleStage>();
     }
 
@@ -539,9 +707,7 @@ mod tests {
     fn value_tiers_read_existing_rows() {
         pins::<ValueTier>(&["HIGH", "MEDIUM", "LOW"]);
         assert!(ValueTier::ALL.into_iter().eq(ValueTier::iter()));
-        for tier in ValueTier::iter() {
-            assert_eq!(tier.as_str(), tier.to_value());
-        }
+        as_str_is_stored(ValueTier::as_str);
         in_json_as_stored::<ValueTier>();
         assert_eq!(ValueTier::High.and_better(), &[ValueTier::High]);
         assert_eq!(
@@ -568,9 +734,7 @@ mod tests {
             "Lost",
         ]);
         assert!(RfmGroup::ALL.into_iter().eq(RfmGroup::iter()));
-        for group in RfmGroup::iter() {
-            assert_eq!(group.as_str(), group.to_value());
-        }
+        as_str_is_stored(RfmGroup::as_str);
         in_json_as_stored::<RfmGroup>();
     }
 }

@@ -18,7 +18,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 
-use entity::sql::nth_placeholder as p;
+use entity::{JobName, sql::nth_placeholder as p};
 
 /// A name for this process in lease rows: host, pid and a random suffix.
 pub fn holder_name() -> String {
@@ -34,7 +34,7 @@ fn rand_suffix() -> u32 {
 /// A tick lease a process took: which job, which tick, and who holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
-    pub job: String,
+    pub job: JobName,
     pub holder: String,
     pub tick: DateTime<Utc>,
 }
@@ -44,7 +44,7 @@ impl Lease {
     /// this process should run the tick, None when another process has it (or had it).
     pub async fn acquire(
         db: &impl ConnectionTrait,
-        job: &str,
+        job: JobName,
         holder: &str,
         tick: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -62,7 +62,7 @@ impl Lease {
                 p(backend, 2),
                 p(backend, 3)
             ),
-            [job.into(), epoch.into(), epoch.into()],
+            [job.as_str().into(), epoch.into(), epoch.into()],
         ))
         .await
         .context("failed to create a job lease")?;
@@ -83,7 +83,7 @@ impl Lease {
                     holder.into(),
                     tick.into(),
                     (now + lasting).into(),
-                    job.into(),
+                    job.as_str().into(),
                     tick.into(),
                     now.into(),
                 ],
@@ -91,7 +91,7 @@ impl Lease {
             .await
             .context("failed to take a job lease")?;
         Ok((taken.rows_affected() == 1).then(|| Lease {
-            job: job.to_owned(),
+            job,
             holder: holder.to_owned(),
             tick,
         }))

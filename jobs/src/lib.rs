@@ -53,9 +53,8 @@ pub mod value_scores;
 use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
 
-pub use entity::sql;
+pub use entity::{JobName, sql};
 pub use errors::{DomainError, DomainResult, Problem, Problems};
-pub use runs::JobName;
 pub use scheduler::{Scheduler, SchedulerSettings};
 pub use value_scores::ValueSettings;
 

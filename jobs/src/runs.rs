@@ -17,73 +17,7 @@ use sea_orm::{
 
 use crate::{DomainResult, JobContext, JobParams, JobStats, leases::Lease};
 
-/// The jobs clientele knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum JobName {
-    /// RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, tiers, composite value.
-    ValueScores,
-    /// Lifecycle stages and their changes.
-    Lifecycle,
-    /// Refreshes the membership of every dynamic segment.
-    Segments,
-    /// Every enabled campaign's producer (queues care emails), then win-back conversions.
-    Campaigns,
-    /// Sends the due emails of the outbox.
-    EmailDispatch,
-    /// Queues the weekly marketer digest.
-    MarketerDigest,
-}
-
-impl JobName {
-    pub const ALL: [JobName; 6] = [
-        JobName::ValueScores,
-        JobName::Lifecycle,
-        JobName::Segments,
-        JobName::Campaigns,
-        JobName::EmailDispatch,
-        JobName::MarketerDigest,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobName::ValueScores => "value-scores",
-            JobName::Lifecycle => "lifecycle",
-            JobName::Segments => "segments",
-            JobName::Campaigns => "campaigns",
-            JobName::EmailDispatch => "email-dispatch",
-            JobName::MarketerDigest => "marketer-digest",
-        }
-    }
-
-    /// What the job does, in one line (`run-job --help`, the `jobs` query's readers).
-    pub fn description(self) -> &'static str {
-        match self {
-            JobName::ValueScores => {
-                "RFM, BG/NBD + Gamma-Gamma lifetime value, churn risk, value tiers, composite value"
-            }
-            JobName::Lifecycle => {
-                "Lifecycle stages (new, active, loyal, silent, churned) and their changes"
-            }
-            JobName::Segments => "Refreshes the membership of every dynamic segment",
-            JobName::Campaigns => {
-                "Runs every enabled campaign's producer (queues care emails), then win-back conversions"
-            }
-            JobName::EmailDispatch => "Sends the due emails of the outbox",
-            JobName::MarketerDigest => "Queues the weekly marketer digest",
-        }
-    }
-
-    /// The job with this name, or an error listing the known ones.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|job| job.as_str() == name.trim())
-            .ok_or_else(|| {
-                let known: Vec<&str> = Self::ALL.iter().map(|job| job.as_str()).collect();
-                format!("unknown job `{name}` (known: {})", known.join(", "))
-            })
-    }
-}
+use entity::JobName;
 
 /// The day a run observes: the given one, else the day of `at`, else today (UTC).
 pub fn resolve_as_of(params: &JobParams) -> NaiveDate {
@@ -124,7 +58,7 @@ async fn begin_with(
     heartbeat: Heartbeat,
 ) -> anyhow::Result<job_run::Model> {
     let run = job_run::ActiveModel {
-        name: Set(job.as_str().to_owned()),
+        name: Set(job),
         status: Set(JobStatus::Running),
         started_at: Set(Utc::now()),
         as_of: Set(resolve_as_of(params)),
@@ -399,7 +333,7 @@ pub async fn latest_of(
     let latest_ids = Query::select()
         .expr(Func::max(Expr::col(job_run::Column::Id)))
         .from(job_run::Entity)
-        .and_where(Expr::col(job_run::Column::Name).is_in(jobs.iter().map(|job| job.as_str())))
+        .and_where(Expr::col(job_run::Column::Name).is_in(jobs.iter().copied()))
         .group_by_col(job_run::Column::Name)
         .to_owned();
     let runs = job_run::Entity::find()
@@ -407,21 +341,16 @@ pub async fn latest_of(
         .all(db)
         .await
         .context("failed to load the latest runs")?;
-    Ok(runs
-        .into_iter()
-        .filter_map(|run| {
-            let job = jobs.iter().copied().find(|job| job.as_str() == run.name)?;
-            Some((job, run))
-        })
-        .collect())
+    Ok(runs.into_iter().map(|run| (run.name, run)).collect())
 }
 
-/// Runs of the job named `name` (every job's without it).
-fn runs_named(name: Option<&str>) -> sea_orm::Select<job_run::Entity> {
+/// Runs of the job named `name` (every job's without it); None when no job has that
+/// name, so it has no runs.
+fn runs_named(name: Option<&str>) -> Option<sea_orm::Select<job_run::Entity>> {
     let query = job_run::Entity::find();
     match name {
-        Some(name) => query.filter(job_run::Column::Name.eq(name)),
-        None => query,
+        Some(name) => JobName::named(name).map(|job| query.filter(job_run::Column::Name.eq(job))),
+        None => Some(query),
     }
 }
 
@@ -433,7 +362,9 @@ pub async fn page(
     before: Option<i64>,
     limit: u64,
 ) -> DomainResult<Vec<job_run::Model>> {
-    let mut query = runs_named(name);
+    let Some(mut query) = runs_named(name) else {
+        return Ok(Vec::new());
+    };
     if let Some(before) = before {
         query = query.filter(job_run::Column::Id.lt(before));
     }
@@ -447,10 +378,10 @@ pub async fn page(
 
 /// How many runs there are (of the job named `name`, or of all).
 pub async fn count(db: &impl ConnectionTrait, name: Option<&str>) -> DomainResult<u64> {
-    Ok(runs_named(name)
-        .count(db)
-        .await
-        .context("failed to count job runs")?)
+    let Some(query) = runs_named(name) else {
+        return Ok(0);
+    };
+    Ok(query.count(db).await.context("failed to count job runs")?)
 }
 
 /// Begins and completes a run: what `clientele run-job` does.

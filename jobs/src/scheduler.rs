@@ -33,7 +33,7 @@ pub struct SchedulerSettings {
     /// Schedules changed through the API (`updateJobSchedule`), by job name; they win
     /// over the configured ones and are read from the database by [`Self::effective`].
     #[serde(skip)]
-    pub overrides: BTreeMap<String, JobSchedule>,
+    pub overrides: BTreeMap<JobName, JobSchedule>,
     /// How often a running scheduler looks for changed schedules.
     #[serde(skip)]
     pub reload_every: std::time::Duration,
@@ -95,7 +95,7 @@ impl Default for SchedulerSettings {
 impl SchedulerSettings {
     /// Each job's cron expression (changed through the API, else configured).
     pub fn schedule(&self, job: JobName) -> &str {
-        if let Some(changed) = self.overrides.get(job.as_str()) {
+        if let Some(changed) = self.overrides.get(&job) {
             return &changed.schedule;
         }
         match job {
@@ -111,7 +111,7 @@ impl SchedulerSettings {
     /// The time zone a job's schedule is read in.
     pub fn time_zone_of(&self, job: JobName) -> &str {
         self.overrides
-            .get(job.as_str())
+            .get(&job)
             .and_then(|changed| changed.time_zone.as_deref())
             .unwrap_or(&self.time_zone)
     }
@@ -123,7 +123,7 @@ impl SchedulerSettings {
         let mut overrides = BTreeMap::new();
         for (job, key) in JobName::ALL.into_iter().zip(&keys) {
             if let Some(schedule) = saved.remove(key) {
-                overrides.insert(job.as_str().to_owned(), schedule);
+                overrides.insert(job, schedule);
             }
         }
         Ok(Self {
@@ -310,15 +310,8 @@ async fn run_tick(
         .current_tick(job, now)
         .context("the schedule has no tick at or before now")?;
     let heartbeat = settings.heartbeat();
-    let Some(lease) = Lease::acquire(
-        &context.db,
-        job.as_str(),
-        holder,
-        tick,
-        now,
-        heartbeat.lasting,
-    )
-    .await?
+    let Some(lease) =
+        Lease::acquire(&context.db, job, holder, tick, now, heartbeat.lasting).await?
     else {
         tracing::debug!(job = job.as_str(), %tick, "tick taken by another process");
         return Ok(());
@@ -336,7 +329,7 @@ pub struct Scheduler {
 }
 
 /// What a scheduled job was created with, to tell when its schedule changed.
-type Installed = BTreeMap<&'static str, (uuid::Uuid, String, String)>;
+type Installed = BTreeMap<JobName, (uuid::Uuid, String, String)>;
 
 /// Creates the cron job that runs `job` at its ticks.
 fn cron_job(
@@ -374,7 +367,7 @@ async fn install(
             settings.schedule(job).to_owned(),
             settings.time_zone_of(job).to_owned(),
         );
-        if let Some((id, schedule, zone)) = installed.get(job.as_str()) {
+        if let Some((id, schedule, zone)) = installed.get(&job) {
             if (schedule, zone) == (&wanted.0, &wanted.1) {
                 continue;
             }
@@ -387,7 +380,7 @@ async fn install(
             .add(cron_job(context, settings, job, holder)?)
             .await
             .map_err(|error| anyhow::anyhow!("cannot schedule `{}`: {error:?}", job.as_str()))?;
-        installed.insert(job.as_str(), (id, wanted.0, wanted.1));
+        installed.insert(job, (id, wanted.0, wanted.1));
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use entity::{Money, customer_value, value_model};
+use entity::{FeedbackKind, Money, customer_value, value_model};
 use futures::TryStreamExt;
 use sea_orm::StreamTrait;
 use sea_orm::{
@@ -325,10 +325,10 @@ pub async fn load_inputs<C: ConnectionTrait + StreamTrait>(
     );
     while let Some(row) = rows.try_next().await.context("failed to read feedback")? {
         let customer_id: i64 = row.try_get("", "customer_id")?;
-        let kind: String = row.try_get("", "kind")?;
+        let kind: FeedbackKind = row.try_get("", "kind")?;
         let score: i32 = row.try_get("", "score")?;
         if let Some(input) = inputs.get_mut(&customer_id) {
-            input.latest_feedback = Some((kind == "NPS", score));
+            input.latest_feedback = Some((kind == FeedbackKind::Nps, score));
         }
     }
 

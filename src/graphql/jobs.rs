@@ -37,7 +37,7 @@ impl JobRun {
         async_graphql::ID(self.0.id.to_string())
     }
     async fn name(&self) -> &str {
-        &self.0.name
+        self.0.name.as_str()
     }
     async fn status(&self) -> JobStatus {
         self.0.status.into()

@@ -9,7 +9,7 @@ use crate::helpers::on_each_database;
 #[tokio::test]
 async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
     on_each_database(|app| async move {
-        use jobs::leases::Lease;
+        use jobs::{JobName, leases::Lease};
         // Bind the whole app: the block would otherwise capture only `app.db` and drop
         // the rest — the temporary SQLite directory with it.
         let app = app;
@@ -17,31 +17,36 @@ async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
         let lease = Duration::minutes(2);
         let tick = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
         let at = |offset: Duration| tick + offset;
-        let acquire = |job: &'static str, holder: &'static str, tick, now| async move {
+        let acquire = |job: JobName, holder: &'static str, tick, now| async move {
             Lease::acquire(db, job, holder, tick, now, lease)
                 .await
                 .unwrap()
         };
 
         // Two processes see the same tick: one runs it.
-        let held = acquire("segments", "a", tick, at(Duration::milliseconds(5)))
+        let held = acquire(JobName::Segments, "a", tick, at(Duration::milliseconds(5)))
             .await
             .expect("the first process takes the tick");
         assert!(
-            acquire("segments", "b", tick, at(Duration::milliseconds(900)))
-                .await
-                .is_none()
+            acquire(
+                JobName::Segments,
+                "b",
+                tick,
+                at(Duration::milliseconds(900))
+            )
+            .await
+            .is_none()
         );
         held.release(db, at(Duration::seconds(3))).await.unwrap();
         assert!(
-            acquire("segments", "b", tick, at(Duration::seconds(4)))
+            acquire(JobName::Segments, "b", tick, at(Duration::seconds(4)))
                 .await
                 .is_none(),
             "a finished tick does not run again"
         );
         // Other jobs have leases of their own.
         assert!(
-            acquire("lifecycle", "b", tick, at(Duration::seconds(1)))
+            acquire(JobName::Lifecycle, "b", tick, at(Duration::seconds(1)))
                 .await
                 .is_some()
         );
@@ -49,14 +54,14 @@ async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
         // A long run renews its lease with its heartbeat: the next tick, long after the
         // lease would have lapsed unrenewed, does not overlap it.
         let next = tick + Duration::hours(1);
-        let long = acquire("segments", "b", next, next).await.unwrap();
+        let long = acquire(JobName::Segments, "b", next, next).await.unwrap();
         for beat in 1..=8 {
             let now = next + Duration::seconds(30 * beat);
             assert!(long.renew(db, now, lease).await.unwrap(), "beat {beat}");
         }
         let overlapping = next + Duration::minutes(5);
         assert!(
-            acquire("segments", "a", overlapping, overlapping)
+            acquire(JobName::Segments, "a", overlapping, overlapping)
                 .await
                 .is_none(),
             "a live run's renewed lease is not taken"
@@ -66,11 +71,13 @@ async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
         // lapsed the first tick after it is a's.
         let within = next + Duration::minutes(4) + lease - Duration::seconds(1);
         assert!(
-            acquire("segments", "a", within, within).await.is_none(),
+            acquire(JobName::Segments, "a", within, within)
+                .await
+                .is_none(),
             "the dead holder's lease is live until it lapses"
         );
         let lapsed = next + Duration::minutes(4) + lease;
-        let taken = acquire("segments", "a", lapsed, lapsed)
+        let taken = acquire(JobName::Segments, "a", lapsed, lapsed)
             .await
             .expect("a lapsed lease is lost");
         // The dead holder, were it only slow, learns it lost the lease.
@@ -83,10 +90,17 @@ async fn each_tick_runs_once_and_a_crashed_holder_loses_its_lease() {
         let attempts = (0..8).map(|i| {
             let db = db.clone();
             async move {
-                Lease::acquire(&db, "value-scores", &format!("p{i}"), race, race, lease)
-                    .await
-                    .unwrap()
-                    .is_some()
+                Lease::acquire(
+                    &db,
+                    JobName::ValueScores,
+                    &format!("p{i}"),
+                    race,
+                    race,
+                    lease,
+                )
+                .await
+                .unwrap()
+                .is_some()
             }
         });
         let winners = futures::future::join_all(attempts)

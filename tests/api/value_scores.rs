@@ -258,6 +258,8 @@ async fn a_failed_run_records_why_and_keeps_the_previous_scores() {
         let runs = app.admin_ok("{ jobRuns(name: \"value-scores\") { totalCount nodes { id status error } } }", json!({})).await;
         assert_eq!(runs["jobRuns"]["totalCount"], 2);
         assert_eq!(runs["jobRuns"]["nodes"][0]["status"], "FAILED", "newest first");
+        let misspelt = app.admin_ok("{ jobRuns(name: \"value_scores\") { totalCount nodes { id } } }", json!({})).await;
+        assert_eq!(misspelt["jobRuns"], json!({ "totalCount": 0, "nodes": [] }), "a name no job has has no runs");
     })
     .await;
 }

@@ -355,7 +355,8 @@ pub async fn measure(db: &impl ConnectionTrait, as_of: NaiveDate) -> anyhow::Res
             let n = |c: &str| row.try_get::<Option<i64>>("", c).map(|v| v.unwrap_or(0));
             Ok(CampaignResult {
                 name: row.try_get("", "name")?,
-                kind: row.try_get("", "kind")?,
+                // Shown as stored (`WIN_BACK`): the payload keeps text, read typed.
+                kind: row.try_get::<EmailKind>("", "kind")?.as_str().to_owned(),
                 sent: n("sent")?,
                 failed: n("failed")?,
                 suppressed: n("suppressed")?,

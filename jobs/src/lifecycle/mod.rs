@@ -457,7 +457,7 @@ async fn refuse_going_back(
     as_of: NaiveDate,
 ) -> anyhow::Result<()> {
     let latest = job_run::Entity::find()
-        .filter(job_run::Column::Name.eq(crate::JobName::Lifecycle.as_str()))
+        .filter(job_run::Column::Name.eq(crate::JobName::Lifecycle))
         .filter(job_run::Column::Status.eq(JobStatus::Succeeded))
         .filter(job_run::Column::Id.ne(run_id))
         .order_by_desc(job_run::Column::AsOf)

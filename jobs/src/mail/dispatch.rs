@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
-use entity::{EmailKind, EmailStatus, campaign, customer, email};
+use entity::{EmailKind, EmailStatus, SuppressionReason, campaign, customer, email};
 use futures::StreamExt;
 use lettre::{
     Message,
@@ -48,16 +48,6 @@ pub struct Report {
     pub retrying: u64,
     pub failed: u64,
     pub suppressed: u64,
-}
-
-/// Why an email was not sent on purpose.
-pub mod reason {
-    pub const ERASED: &str = "ERASED";
-    pub const UNSUBSCRIBED: &str = "UNSUBSCRIBED";
-    pub const NO_CONSENT: &str = "NO_CONSENT";
-    pub const NO_ADDRESS: &str = "NO_ADDRESS";
-    pub const INVALID_ADDRESS: &str = "INVALID_ADDRESS";
-    pub const CAMPAIGN_DISABLED: &str = "CAMPAIGN_DISABLED";
 }
 
 /// The statuses [`due`] tests, bound in this order.
@@ -212,7 +202,7 @@ enum Decision {
         subject: String,
         message_id: String,
     },
-    Suppress(&'static str),
+    Suppress(SuppressionReason),
     Defer(DateTime<Utc>),
     Fail {
         error: String,
@@ -438,7 +428,7 @@ fn decide(
     let settings = &mailer.settings;
     let campaign = row.campaign_id.and_then(|id| campaigns.get(&id));
     if row.campaign_id.is_some() && !campaign.is_some_and(|c| c.enabled) {
-        return Decision::Suppress(reason::CAMPAIGN_DISABLED);
+        return Decision::Suppress(SuppressionReason::CampaignDisabled);
     }
     let payload: Value = row
         .payload
@@ -448,10 +438,10 @@ fn decide(
 
     if row.kind == EmailKind::Digest {
         let Some(to) = row.to_address.clone() else {
-            return Decision::Suppress(reason::NO_ADDRESS);
+            return Decision::Suppress(SuppressionReason::NoAddress);
         };
         let Ok(mailbox) = to.parse::<Mailbox>() else {
-            return Decision::Suppress(reason::INVALID_ADDRESS);
+            return Decision::Suppress(SuppressionReason::InvalidAddress);
         };
         return match crate::campaigns::digest::render(mailer, &payload) {
             Ok((rendered, images)) => build(mailer, row, mailbox, to, rendered, None, images),
@@ -460,25 +450,25 @@ fn decide(
     }
 
     let Some(customer) = row.customer_id.and_then(|id| customers.get(&id)) else {
-        return Decision::Suppress(reason::ERASED);
+        return Decision::Suppress(SuppressionReason::Erased);
     };
     if customer.erased_at.is_some() {
-        return Decision::Suppress(reason::ERASED);
+        return Decision::Suppress(SuppressionReason::Erased);
     }
     // Consent decides; `unsubscribedAt` only names why it is off (a customer who opts in
     // again after unsubscribing is emailed again).
     if !customer.marketing_consent {
         return Decision::Suppress(if customer.unsubscribed_at.is_some() {
-            reason::UNSUBSCRIBED
+            SuppressionReason::Unsubscribed
         } else {
-            reason::NO_CONSENT
+            SuppressionReason::NoConsent
         });
     }
     let Some(address) = customer.email.clone().filter(|a| !a.trim().is_empty()) else {
-        return Decision::Suppress(reason::NO_ADDRESS);
+        return Decision::Suppress(SuppressionReason::NoAddress);
     };
     let Ok(to) = address.parse::<lettre::Address>() else {
-        return Decision::Suppress(reason::INVALID_ADDRESS);
+        return Decision::Suppress(SuppressionReason::InvalidAddress);
     };
 
     let zone = timing::zone(&customer.time_zone);

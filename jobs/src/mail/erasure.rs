@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use entity::{EmailKind, EmailStatus, email};
+use entity::{EmailKind, EmailStatus, SuppressionReason, email};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QuerySelect, Set, sea_query::Expr,
@@ -36,7 +36,10 @@ pub async fn erase_customer(
     // A SENDING row may be on the wire already; the rest never leave.
     email::Entity::update_many()
         .col_expr(email::Column::Status, Expr::value(EmailStatus::Suppressed))
-        .col_expr(email::Column::SuppressionReason, Expr::value("ERASED"))
+        .col_expr(
+            email::Column::SuppressionReason,
+            Expr::value(SuppressionReason::Erased),
+        )
         .col_expr(
             email::Column::ClaimedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),

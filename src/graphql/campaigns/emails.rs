@@ -71,7 +71,7 @@ impl Email {
     /// Why it was not sent: `NO_CONSENT`, `UNSUBSCRIBED`, `ERASED`, `NO_ADDRESS`,
     /// `INVALID_ADDRESS`, `CAMPAIGN_DISABLED`.
     async fn suppression_reason(&self) -> Option<&str> {
-        self.0.suppression_reason.as_deref()
+        self.0.suppression_reason.map(|reason| reason.as_str())
     }
     /// When it is (or was) due: quiet hours, the frequency cap and retries move it.
     async fn scheduled_for(&self) -> DateTime<Utc> {
