@@ -218,7 +218,7 @@ async fn process(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let secret = mailer.secret(db).await?.to_vec();
-    let customer_ids: Vec<i64> = rows.iter().filter_map(|r| r.customer_id).collect();
+    let customer_ids: Vec<i64> = rows.iter().filter_map(email::Model::customer).collect();
     let customers: HashMap<i64, customer::Model> = customer::Entity::find()
         .filter(customer::Column::Id.is_in(customer_ids.clone()))
         .all(db)
