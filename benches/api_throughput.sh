@@ -5,12 +5,12 @@
 # Data: the same demo base on each backend (`clientele demo --customers $CUSTOMERS --seed 1
 # --end-date 2026-11-01`, 1,000,000 customers / about 10M orders unless CUSTOMERS says
 # otherwise), made here when missing and kept between runs (delete them to start over):
-#   SQLite      target/bench/clientele_bench.db
-#   PostgreSQL  database `clientele_bench` on 127.0.0.1:5432
-#   Citus       schema `bench` in the coordinator's database (CITUS_URL; start the cluster
-#               with ../shared/citus/cluster.sh start)
-# Any other size gets its own names with the size appended (clientele_bench_20000.db,
-# clientele_bench_20000, bench_20000), so a small run never touches the 1M bases. Each base
+#   SQLite      target/bench/clientele_scale_<size>.db
+#   PostgreSQL  database `clientele_scale_<size>` on 127.0.0.1:5432
+#   Citus       schema `scale_<size>` in the coordinator's database (CITUS_URL; start the
+#               cluster with ../shared/citus/cluster.sh start)
+# The same names as benches/citus_jobs.sh, which makes them the same way: one base of a
+# size serves both benchmarks. Each base
 # also gets what the queries read: value scores, then lifecycle stages (`run-job
 # value-scores`, `run-job lifecycle`), and the dynamic segment `columns` of
 # benches/fresh_jobs.sh (CN/US, 3+ orders, an order in the last 180 days; about a quarter
@@ -24,9 +24,11 @@
 #   members      segment(id) { members(first: 50) } of `columns`, the same ten fields and
 #                pageInfo (no PostGraphile equivalent measured)
 #   lifecycle    lifecycleSummary { stage customers share } (none). It aggregates the
-#                whole base per request, and is a heavy field: clientele runs such requests
-#                a few at a time (one here: the server has one core), the rest wait within
-#                REQUEST_TIMEOUT_SECONDS and past it answer TIMEOUT (counted as bad).
+#                whole base: one computation serves the requests of REPORT_CACHE_SECONDS
+#                (30 s, the default), so the run measures mostly shared answers and the
+#                check before it shows the time of one computation. It is a heavy field:
+#                such requests run a few at a time (one here: the server has one core),
+#                each on a connection of its own.
 #   customer     customer(id) with the ten fields and orders(first: 20), newest first;
 #                each request asks for the next of 1,000 customers with 10 or more orders
 #                (the lowest ids), read before the run (PostGraphile: customerById with
@@ -69,13 +71,10 @@ postgraphile_port=${POSTGRAPHILE_PORT:-15000}
 citus_url=${CITUS_URL:-postgres://postgres@127.0.0.1:5440/clientele}
 as_of=2026-11-01
 
-# The 1M bases keep the plain names; other sizes carry theirs.
-suffix=
-if [ "$customers" != 1000000 ]; then suffix=_$customers; fi
-sqlite_file=$PWD/target/bench/clientele_bench$suffix.db
-pg_db=clientele_bench$suffix
+sqlite_file=$PWD/target/bench/clientele_scale_$customers.db
+pg_db=clientele_scale_$customers
 pg_url=postgres://postgres@127.0.0.1:5432/$pg_db
-citus_schema=bench$suffix
+citus_schema=scale_$customers
 citus_schema_url="$citus_url?options=-c%20search_path%3D$citus_schema"
 
 needs=(wrk taskset curl python3)

@@ -13,15 +13,21 @@
 # — which shows that a job's work is spread over the workers. /tmp/cargo.lock is held
 # while measuring (not while the bases are made), so builds wait.
 #
-# Usage: benches/citus_jobs.sh   (env: SIZES="1000000 3000000", CITUS_URL)
+# The bases are shared with benches/api_throughput.sh (same names, same demo command).
+# Usage: benches/citus_jobs.sh   (env: SIZES="1000000 3000000", CITUS_URL,
+#   BIN=path/to/clientele: use that binary instead of building target/release/clientele)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${SIZES:-1000000 3000000}
 citus_url=${CITUS_URL:-postgres://postgres@127.0.0.1:5440/clientele}
 pg_major=$(ls /etc/postgresql | sort -n | tail -1)
 jobs=(value-scores lifecycle segments campaigns email-dispatch marketer-digest)
-flock /tmp/cargo.lock cargo build --release --quiet
-bin=$PWD/target/release/clientele
+if [ -n "${BIN:-}" ]; then
+  bin=$(realpath "$BIN")
+else
+  flock /tmp/cargo.lock cargo build --release --quiet
+  bin=$PWD/target/release/clientele
+fi
 outbox=$(mktemp -d)
 trap 'rm -rf "$outbox"' EXIT
 export RUST_LOG=warn OUTBOX_DIR=$outbox

@@ -75,6 +75,10 @@ pub struct Settings {
     /// Distinct operation names `/metrics` labels; later names count as `other`.
     #[serde(default = "default_metrics_operation_labels")]
     pub metrics_operation_labels: usize,
+    /// How long a whole-base report (`lifecycleSummary`) computed for one request serves
+    /// the next ones, in seconds; 0 computes each afresh.
+    #[serde(default = "default_report_cache_seconds")]
+    pub report_cache_seconds: f64,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     #[serde(default)]
     pub metrics_token: Option<SecretString>,
@@ -86,6 +90,10 @@ fn default_request_timeout_seconds() -> f64 {
 
 fn default_statement_timeout_seconds() -> f64 {
     10.0
+}
+
+fn default_report_cache_seconds() -> f64 {
+    30.0
 }
 
 fn default_metrics_operation_labels() -> usize {
@@ -171,6 +179,11 @@ impl Settings {
         std::time::Duration::from_secs_f64(self.statement_timeout_seconds)
     }
 
+    /// How long a computed whole-base report is shared.
+    pub fn report_cache(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.report_cache_seconds)
+    }
+
     /// Refuses settings that cannot work, before anything starts.
     pub fn validate(&self) -> anyhow::Result<()> {
         crate::database::parse(self.database_url())?;
@@ -186,6 +199,12 @@ impl Settings {
             anyhow::bail!(
                 "statement_timeout_seconds must be from 0.001 to 86400, got {}",
                 self.statement_timeout_seconds
+            );
+        }
+        if !(self.report_cache_seconds >= 0.0 && self.report_cache_seconds <= 86_400.0) {
+            anyhow::bail!(
+                "report_cache_seconds must be from 0 to 86400, got {}",
+                self.report_cache_seconds
             );
         }
         self.scheduler().validate()?;
@@ -291,6 +310,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "STATEMENT_TIMEOUT_SECONDS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_timeout_seconds: Option<f64>,
+    /// Seconds a whole-base report (lifecycleSummary) computed for one request serves the
+    /// next ones; 0: computed per request [default: 30]
+    #[arg(long, env = "REPORT_CACHE_SECONDS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_cache_seconds: Option<f64>,
     /// Distinct operation names labelled in /metrics; later ones count as `other`
     /// [default: 100]
     #[arg(long, env = "METRICS_OPERATION_LABELS", global = true)]

@@ -71,6 +71,7 @@ impl Application {
                 job_context.clone(),
                 settings.scheduler(),
                 settings.privacy.clone(),
+                crate::graphql::SharedReports::new(settings.report_cache()),
             ),
             metrics: Metrics::install(
                 settings.metrics_operation_labels,

@@ -121,16 +121,20 @@ pub struct LifecycleStageSummary {
     pub revenue_last_90_days: Decimal,
     /// Mean predicted CLV of these customers (latest value scores); null without scores.
     pub average_predicted_clv: Option<Decimal>,
+    /// When these figures were computed: a summary serves the requests of the next
+    /// `REPORT_CACHE_SECONDS` (30 by default) after it.
+    pub computed_at: DateTime<Utc>,
 }
 
-impl From<rules::StageSummary> for LifecycleStageSummary {
-    fn from(s: rules::StageSummary) -> Self {
+impl LifecycleStageSummary {
+    fn of(s: &rules::StageSummary, computed_at: DateTime<Utc>) -> Self {
         Self {
             stage: s.stage.into(),
             customers: s.customers,
             share: s.share,
             revenue_last_90_days: s.revenue_last_90_days.into(),
             average_predicted_clv: s.average_predicted_clv.map(Decimal::from),
+            computed_at,
         }
     }
 }
@@ -242,7 +246,9 @@ pub struct LifecycleQuery;
 impl LifecycleQuery {
     /// Per stage: customers, share, revenue of the last 90 days and average predicted
     /// CLV. Without `asOf`, the current stages and the 90 days up to now; with it, each
-    /// customer's stage at the end of that day, rebuilt from the stage history.
+    /// customer's stage at the end of that day, rebuilt from the stage history. It reads
+    /// the whole base, so a summary computed for one request answers the requests of the
+    /// next `REPORT_CACHE_SECONDS` (30 by default; `computedAt` says when it was made).
     #[graphql(guard = "RequireScope(Scope::CustomersRead)")]
     async fn lifecycle_summary(
         &self,
@@ -250,10 +256,16 @@ impl LifecycleQuery {
         as_of: Option<Date>,
     ) -> Result<Vec<LifecycleStageSummary>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let summary = rules::stage_summary(db, as_of.map(|d| d.0))
+        let reports = ctx.data::<crate::graphql::SharedReports>()?;
+        let summary = reports
+            .stage_summary(db, as_of.map(|d| d.0))
             .await
             .into_api()?;
-        Ok(summary.into_iter().map(Into::into).collect())
+        Ok(summary
+            .value
+            .iter()
+            .map(|s| LifecycleStageSummary::of(s, summary.computed_at))
+            .collect())
     }
 
     /// How many customers moved from each stage to each stage with `from ≤ at < to`.

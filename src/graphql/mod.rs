@@ -36,8 +36,12 @@ pub mod satisfaction;
 pub mod scalars;
 /// Segments: rules, membership, explanations, personas.
 pub mod segments;
+/// Whole-base reports computed once and shared for `REPORT_CACHE_SECONDS`.
+pub mod shared_reports;
 /// Value scores, models, RFM matrix, tiers.
 pub mod value;
+
+pub use shared_reports::SharedReports;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
 use sea_orm::DatabaseConnection;
@@ -92,9 +96,11 @@ pub fn build_schema(
     job_context: ::jobs::JobContext,
     schedules: ::jobs::SchedulerSettings,
     privacy: crate::configuration::PrivacySettings,
+    reports: SharedReports,
 ) -> AppSchema {
     schema_builder()
         .data(privacy)
+        .data(reports)
         .data(job_context)
         .data(schedules)
         .data(DataLoader::new(

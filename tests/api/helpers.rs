@@ -240,6 +240,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
         request_timeout_seconds: 10.0,
         statement_timeout_seconds: 10.0,
         metrics_operation_labels: 100,
+        // Every test reads the figures it has just written; the sharing of computed
+        // reports has a test of its own.
+        report_cache_seconds: 0.0,
         metrics_token: None,
     };
     configure(&mut settings);

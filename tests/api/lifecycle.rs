@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, on_each_database};
+use crate::helpers::{TestApp, error_code, on_each_database, on_each_database_with};
 use crate::value_scores::import_cdnow;
 
 const RUN: &str = "mutation($name: String!, $asOf: Date) { runJob(name: $name, asOf: $asOf) { id status stats error } }";
@@ -124,6 +124,85 @@ async fn every_stage_with_the_default_thresholds() {
             assert!(row["averagePredictedClv"].is_null(), "no value scores yet");
         }
     })
+    .await;
+}
+
+#[tokio::test]
+async fn a_summary_serves_the_requests_of_its_time_to_live_then_is_computed_again() {
+    const TTL_SECONDS: f64 = 8.0;
+    on_each_database_with(
+        // Long enough for 32 heavy requests, which run one at a time here, each on a
+        // connection of its own.
+        |settings| settings.report_cache_seconds = TTL_SECONDS,
+        |app| async move {
+            const SUMMARY: &str =
+                "{ lifecycleSummary { stage customers revenueLast90Days computedAt } }";
+            let time = |t: &str| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .unwrap()
+                    .with_timezone(&chrono::Utc)
+            };
+            let new_customers = |body: &Value| -> (i64, String, String) {
+                let rows = body["lifecycleSummary"].as_array().unwrap();
+                let new = rows.iter().find(|r| r["stage"] == "NEW").unwrap();
+                assert!(
+                    rows.iter().all(|r| r["computedAt"] == new["computedAt"]),
+                    "one computation: {body}"
+                );
+                (
+                    new["customers"].as_i64().unwrap(),
+                    new["revenueLast90Days"].as_str().unwrap().to_owned(),
+                    new["computedAt"].as_str().unwrap().to_owned(),
+                )
+            };
+            buyer(&app, "first", &[&days_ago(10)]).await;
+            run_lifecycle(&app, None).await;
+
+            // 32 screens at once: one computation answers them all.
+            let answers =
+                futures::future::join_all((0..32).map(|_| app.admin_ok(SUMMARY, json!({})))).await;
+            let seen: Vec<(i64, String, String)> = answers.iter().map(new_customers).collect();
+            assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+            assert_eq!((seen[0].0, seen[0].1.as_str()), (1, "20.00"));
+
+            // Within the time to live a new customer does not show yet ...
+            buyer(&app, "second", &[&days_ago(5)]).await;
+            run_lifecycle(&app, None).await;
+            assert_eq!(
+                new_customers(&app.admin_ok(SUMMARY, json!({})).await),
+                seen[0]
+            );
+            // ... a summary of another day is computed for that day ...
+            let past = app
+                .admin_ok(
+                    "{ lifecycleSummary(asOf: \"2020-01-01\") { stage customers } }",
+                    json!({}),
+                )
+                .await;
+            assert!(
+                past["lifecycleSummary"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r["customers"] == 0),
+                "{past}"
+            );
+            // ... and once it has passed, the next request computes the figures afresh.
+            let expiry = time(&seen[0].2)
+                + chrono::Duration::milliseconds((TTL_SECONDS * 1000.0) as i64 + 100);
+            if let Ok(wait) = (expiry - chrono::Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            let (customers, revenue, computed_at) =
+                new_customers(&app.admin_ok(SUMMARY, json!({})).await);
+            assert_eq!((customers, revenue.as_str()), (2, "40.00"));
+            assert!(
+                time(&computed_at) > time(&seen[0].2),
+                "{computed_at} after {}",
+                seen[0].2
+            );
+        },
+    )
     .await;
 }
 
