@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use entity::{customer, segment, segment_event, segment_member};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityName, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionSession,
@@ -107,19 +107,13 @@ pub async fn refresh_members<C: ConnectionTrait + TransactionTrait>(
         .await
         .context("failed to remove leavers")?;
 
-    // Newcomers: matching customers who are not members yet. The rule runs once; their
+    // Newcomers: matching customers who are not members yet, skipped by the primary key
+    // (ON CONFLICT DO NOTHING) rather than by an anti-join on `segment_members`: on a
+    // first refresh the table has no statistics, PostgreSQL then planned the anti-join as
+    // a sequential scan of the table per candidate, and each scan also read the rows this
+    // very statement had inserted so far (invisible to it, but on its pages) — a quadratic
+    // 285 s for 250k members where the key lookup takes seconds. The rule runs once; the
     // entry events are then read back from the members this refresh stamped.
-    let member = Query::select()
-        .expr(Expr::val(1))
-        .from_as(segment_member::Entity, Alias::new("m"))
-        .and_where(Expr::col((Alias::new("m"), M::SegmentId)).eq(id))
-        .and_where(
-            Expr::col((Alias::new("m"), M::CustomerId))
-                .equals((Alias::new("customers"), Alias::new("id"))),
-        )
-        .to_owned();
-    let mut joining = matching_ids(&rule, clock);
-    joining.and_where(Expr::exists(member).not());
     let insert = Query::insert()
         .into_table(segment_member::Entity)
         .columns([M::SegmentId, M::CustomerId, M::EnteredAt])
@@ -128,13 +122,20 @@ pub async fn refresh_members<C: ConnectionTrait + TransactionTrait>(
                 .expr(Expr::val(id))
                 .column(Alias::new("id"))
                 .expr(Expr::val(now))
-                .from_subquery(joining, Alias::new("joining"))
+                .from_subquery(matching_ids(&rule, clock), Alias::new("joining"))
+                // SQLite reads `… FROM sub AS joining ON CONFLICT` as a join's ON
+                // without a WHERE in between (its documentation asks for one).
+                .and_where(Expr::cust("1 = 1"))
                 .to_owned(),
         )
         .context("failed to build the new members")?
+        .on_conflict(
+            OnConflict::columns([M::SegmentId, M::CustomerId])
+                .do_nothing()
+                .to_owned(),
+        )
         .to_owned();
-    let entered = txn
-        .execute(&insert)
+    txn.execute(&insert)
         .await
         .context("failed to add new members")?;
     let entries = record_events(
@@ -149,7 +150,11 @@ pub async fn refresh_members<C: ConnectionTrait + TransactionTrait>(
             .order_by(M::CustomerId, Order::Asc)
             .to_owned(),
     )?;
-    txn.execute(&entries)
+    // The entries counted from the events: the rows an INSERT … ON CONFLICT reports are
+    // not the same on every backend (Citus counts the skipped ones when it routes the
+    // rows through the coordinator).
+    let entered = txn
+        .execute(&entries)
         .await
         .context("failed to record entries")?;
     let size = store_size(&txn, id, now, None).await?;
