@@ -55,6 +55,7 @@
 # 0 and 1.
 # Usage: benches/api_throughput.sh
 #   (env: CUSTOMERS=1000000 BACKENDS="sqlite postgres citus" DURATION=20s WARMUP=5s
+#    QUERIES="list count members lifecycle customer" POSTGRAPHILE=1 (0: clientele only)
 #    CONNECTIONS=32 CLIENTELE_PORT=18080 POSTGRAPHILE_PORT=15000
 #    CITUS_URL=postgres://postgres@127.0.0.1:5440/clientele
 #    BIN=path/to/clientele: use that binary instead of building target/release/clientele)
@@ -62,6 +63,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 customers=${CUSTOMERS:-1000000}
+queries=${QUERIES:-list count members lifecycle customer}
+# PostGraphile runs beside clientele on PostgreSQL unless POSTGRAPHILE=0.
+postgraphile=${POSTGRAPHILE:-1}
 read -r -a backends <<<"${BACKENDS:-sqlite postgres citus}"
 duration=${DURATION:-20s}
 warmup=${WARMUP:-5s}
@@ -226,7 +230,7 @@ for backend in "${backends[@]}"; do
   key[$backend]=$(DATABASE_URL=$(url_of "$backend") "$bin" api-key create --name "$key_name" --scopes admin | tail -n 1)
 done
 
-if has_backend postgres; then
+if has_backend postgres && [ "$postgraphile" = 1 ]; then
   echo "== installing postgraphile@4 into $work (removed at exit)"
   npm install --prefix "$work" --no-audit --no-fund --loglevel=error postgraphile@4 >/dev/null
   echo "   postgraphile $("$work/node_modules/.bin/postgraphile" --version)"
@@ -508,11 +512,12 @@ for backend in "${backends[@]}"; do
     taskset -c 0 "$bin" serve --no-scheduler >"$work/clientele.log" 2>&1 9>&- &
   server_pid=$!
   wait_for "http://127.0.0.1:$clientele_port/graphql"
+  # shellcheck disable=SC2086 # QUERIES is a list of names
   bench_server "$backend" clientele "http://127.0.0.1:$clientele_port/graphql" "Bearer ${key[$backend]}" \
-    list count members lifecycle customer
+    $queries
   stop_server
 
-  if [ "$backend" = postgres ]; then
+  if [ "$backend" = postgres ] && [ "$postgraphile" = 1 ]; then
     echo "== postgres: PostGraphile (core 0)"
     # The .bin entry is a `#!/usr/bin/env node` script: taskset's pid becomes node's.
     taskset -c 0 "$work/node_modules/.bin/postgraphile" -c "$pg_url" --schema public \
