@@ -11,6 +11,7 @@ mod smtp_sink;
 mod abuse;
 mod auth;
 mod care;
+mod churn;
 mod cli;
 mod concurrency;
 mod customers;
