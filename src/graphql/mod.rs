@@ -36,6 +36,8 @@ pub mod satisfaction;
 pub mod scalars;
 /// Segments: rules, membership, explanations, personas.
 pub mod segments;
+/// `Customer.timeline`: everything that happened with a customer, newest first.
+pub mod timeline;
 /// Value scores, models, RFM matrix, tiers.
 pub mod value;
 
@@ -171,6 +173,10 @@ pub fn build_schema(
         ))
         .data(DataLoader::new(
             loaders::LatestRunLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::TimelineLoader(db.clone()),
             tokio::spawn,
         ))
         .data(db)

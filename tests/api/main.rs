@@ -29,6 +29,7 @@ mod scale;
 mod scheduler;
 mod schema;
 mod segments;
+mod timeline;
 mod totals;
 mod unsubscribe;
 mod validation;
