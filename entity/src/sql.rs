@@ -110,6 +110,32 @@ pub fn numbered_placeholder(backend: DatabaseBackend, n: usize) -> String {
     }
 }
 
+/// Values bound to a hand-written statement, each referred to by number (`$n` / `?n`),
+/// so a value can be used in several places and conditions can be written in any order.
+pub struct Params {
+    backend: DatabaseBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Params {
+    pub fn new(backend: DatabaseBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value`; its placeholder.
+    pub fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
+        self.values.push(value.into());
+        numbered_placeholder(self.backend, self.values.len())
+    }
+
+    pub fn statement(self, sql: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
 /// Days since 1970 of a nullable timestamp column (NULL stays NULL).
 pub fn day_number_sql(backend: DatabaseBackend, column: &str) -> String {
     day_number_of_key(backend, &day_key_sql(backend, column))

@@ -217,6 +217,23 @@ impl Customer {
         )
         .await
     }
+    /// Everything that happened with the customer, newest first, in one feed: orders,
+    /// interactions, feedback, emails (queued, sent, failed, unsubscribed through,
+    /// converted; `campaigns:read`), lifecycle stage changes, segment entries and exits
+    /// (`segments:read`). Each item has a kind, a time, a one-line summary without
+    /// personal text and its subject (whose texts need `pii:read` as everywhere). Ordered
+    /// by (time, kind, id), newest first; cursors stay valid while new items arrive.
+    /// `kinds`: only these (default: every kind this key may read; asking for one it
+    /// may not is FORBIDDEN).
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        kinds: Option<Vec<crate::graphql::timeline::TimelineKind>>,
+    ) -> Result<PlainConnection<crate::graphql::timeline::TimelineItem>> {
+        crate::graphql::timeline::timeline(ctx, self.0.id, first, after, kinds).await
+    }
     /// NPS and CSAT answers, newest first.
     async fn feedback(
         &self,

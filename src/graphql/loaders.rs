@@ -171,6 +171,38 @@ impl Loader<(i64, i64)> for FeedbackTopicsLoader {
     }
 }
 
+/// One page of one customer's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimelineKey {
+    pub customer_id: i64,
+    pub page: jobs::timeline::PageQuery,
+}
+
+/// Pages of timelines for many customers at once (`Customer.timeline`): one statement
+/// per source for each page shape (`jobs::timeline::pages`).
+pub struct TimelineLoader(pub DatabaseConnection);
+
+impl Loader<TimelineKey> for TimelineLoader {
+    type Value = Vec<jobs::timeline::Item>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[TimelineKey],
+    ) -> Result<HashMap<TimelineKey, Self::Value>, Self::Error> {
+        by_shape(
+            keys,
+            |key| (key.page.clone(), key.customer_id),
+            |page, customer_ids| async move {
+                jobs::timeline::pages(&self.0, &customer_ids, &page)
+                    .await
+                    .into_api()
+            },
+        )
+        .await
+    }
+}
+
 /// Segments by id (`Campaign.segment`).
 pub struct SegmentLoader(pub DatabaseConnection);
 

@@ -38,6 +38,8 @@ pub mod scalars;
 pub mod segments;
 /// Whole-base reports computed once and shared for `REPORT_CACHE_SECONDS`.
 pub mod shared_reports;
+/// `Customer.timeline`: everything that happened with a customer, newest first.
+pub mod timeline;
 /// Value scores, models, RFM matrix, tiers.
 pub mod value;
 
@@ -177,6 +179,10 @@ pub fn build_schema(
         ))
         .data(DataLoader::new(
             loaders::LatestRunLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::TimelineLoader(db.clone()),
             tokio::spawn,
         ))
         .data(db)

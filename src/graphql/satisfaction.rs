@@ -1,5 +1,6 @@
 //! Satisfaction through the API: `satisfaction`, `feedbackTopics`,
-//! `detractorFollowUps` (the rules and definitions are `jobs::satisfaction`).
+//! `detractorFollowUps`, `churnDrivers` (the rules and definitions are
+//! `jobs::satisfaction`).
 
 use async_graphql::connection::Edge;
 use async_graphql::{
@@ -20,7 +21,7 @@ use crate::graphql::{
     lifecycle::LifecycleStage,
     loaders::CustomerLoader,
     pagination::{Page, PlainConnection, encode_cursor},
-    scalars::Decimal,
+    scalars::{Date, Decimal},
     value::ValueTier,
 };
 
@@ -261,6 +262,111 @@ impl DetractorFollowUp {
     }
 }
 
+/// What a churn-driver row describes (each value's meaning is in the description of
+/// `churnDrivers`).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "jobs::satisfaction::churn_drivers::Factor")]
+pub enum ChurnFactor {
+    /// The latest NPS answer before the reference day: PROMOTER (9–10), PASSIVE (7–8),
+    /// DETRACTOR (0–6), NO_ANSWER.
+    NpsCategory,
+    /// A topic of an answer (NPS or CSAT) before the reference day; `source` says whether
+    /// a tag or a term extracted from a comment (extracted terms need `pii:read`).
+    FeedbackTopic,
+    /// INBOUND interactions in the 90 days before the reference day: NONE, ONE,
+    /// TWO_OR_MORE (interactions have no type; their texts are personal and not read).
+    Complaints,
+    /// The acquisition channel; UNKNOWN when not recorded.
+    Channel,
+    /// The mean of the orders before the reference day, in the bands of
+    /// `orderValueBands` (`under 50.00`, `50.00 to 100.00`, …, `500.00 or more`);
+    /// NO_ORDERS.
+    AverageOrderValue,
+    /// YES when an offer code emailed to the customer was redeemed (the offer email
+    /// converted) before the reference day, else NO. Orders do not record a code.
+    DiscountUse,
+    /// Days from the first order to the reference day: UNDER_90_DAYS,
+    /// 90_DAYS_TO_1_YEAR, 1_TO_2_YEARS, 2_YEARS_OR_MORE; NO_ORDERS.
+    Tenure,
+    /// ISO 3166-1 alpha-2; UNKNOWN when not recorded.
+    Country,
+}
+
+/// One value of one factor among lapsed and retained customers.
+pub struct ChurnFactorRow(rules::churn_drivers::FactorRow);
+
+#[Object]
+impl ChurnFactorRow {
+    async fn factor(&self) -> ChurnFactor {
+        self.0.factor.into()
+    }
+    async fn value(&self) -> &str {
+        &self.0.value
+    }
+    /// For FEEDBACK_TOPIC: TAG or EXTRACTED.
+    async fn source(&self) -> Option<TopicSource> {
+        self.0.source.map(Into::into)
+    }
+    /// Lapsed customers with this value.
+    async fn lapsed(&self) -> i64 {
+        self.0.lapsed
+    }
+    /// Retained customers with this value.
+    async fn retained(&self) -> i64 {
+        self.0.retained
+    }
+    /// Customers with this value in both groups.
+    async fn count(&self) -> i64 {
+        self.0.lapsed + self.0.retained
+    }
+    /// `lapsed` / all lapsed customers, 0–1; null without lapsed customers.
+    async fn lapsed_share(&self) -> Option<f64> {
+        self.0.lapsed_share
+    }
+    /// `retained` / all retained customers, 0–1; null without retained customers.
+    async fn retained_share(&self) -> Option<f64> {
+        self.0.retained_share
+    }
+    /// `lapsedShare / retainedShare`: 4 means the value is four times as common among
+    /// lapsed customers as among retained ones. Null when no retained customer has it.
+    async fn lift(&self) -> Option<f64> {
+        self.0.lift
+    }
+    /// Fewer than 30 customers with this value in either group: too few for the lift
+    /// to mean much.
+    async fn low_count(&self) -> bool {
+        self.0.low_count
+    }
+}
+
+/// Lapsed against retained customers.
+pub struct ChurnDrivers(rules::ChurnDrivers);
+
+#[Object]
+impl ChurnDrivers {
+    /// The window: lapses at or after `from` …
+    async fn from(&self) -> DateTime<Utc> {
+        self.0.from
+    }
+    /// … and before `to` (the day after `asOf`, 00:00 UTC).
+    async fn to(&self) -> DateTime<Utc> {
+        self.0.to
+    }
+    /// Customers who lapsed in the window.
+    async fn lapsed(&self) -> i64 {
+        self.0.lapsed
+    }
+    /// Customers in ACTIVE or LOYAL at the end of `asOf` who did not lapse in the window.
+    async fn retained(&self) -> i64 {
+        self.0.retained
+    }
+    /// By factor; banded factors in band order, the others most lapsed customers first;
+    /// at most 50 topics (those most lapsed customers mentioned).
+    async fn factors(&self) -> Vec<ChurnFactorRow> {
+        self.0.factors.iter().cloned().map(ChurnFactorRow).collect()
+    }
+}
+
 /// Cursor of the follow-up queue: predicted CLV (null last) and customer id.
 #[derive(Clone, Copy, Serialize, Deserialize)]
 struct FollowUpCursor(Option<i64>, i64);
@@ -327,6 +433,56 @@ impl SatisfactionQuery {
             .await
             .into_api()?;
         Ok(topics.into_iter().map(FeedbackTopic).collect())
+    }
+
+    /// Why customers leave — **descriptive, not causal**: what sets customers who lapsed
+    /// apart from customers who stayed, not what made them leave. **Lapsed**: customers
+    /// who entered one of `stages` (default SILENT and CHURNED) in the `windowDays` (default
+    /// 180) days up to and
+    /// including `asOf` (UTC; default today), by their stage history; their reference day
+    /// is the day of that first entry. **Retained**: customers in ACTIVE or LOYAL at the
+    /// end of `asOf` who did not lapse in the window; their reference day is the day after
+    /// `asOf`. Erased customers are in neither. Each customer is described as of their
+    /// reference day by one value per factor (see `ChurnFactor`) and by the topics of
+    /// their answers before it. Per value: both groups' counts and shares and the lift;
+    /// `lowCount` when either group has fewer than 30 customers with it. Topics: tags, plus
+    /// terms extracted from comments for keys with `pii:read`. `orderValueBands`: the
+    /// lower bounds of the average order value bands after the first, increasing
+    /// (default 50, 100, 200, 500 currency units).
+    #[graphql(guard = "RequireScope(Scope::CustomersRead)")]
+    async fn churn_drivers(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        stages: Option<Vec<LifecycleStage>>,
+        #[graphql(default = 180)] window_days: i32,
+        order_value_bands: Option<Vec<Decimal>>,
+    ) -> Result<ChurnDrivers> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let as_of = as_of.map_or_else(|| Utc::now().date_naive(), |d| d.0);
+        let mut query = rules::churn_drivers::Query::at(as_of, readable_sources(ctx)?);
+        if let Some(stages) = stages {
+            query.stages = stages.into_iter().map(Into::into).collect();
+        }
+        query.window_days = u32::try_from(window_days).map_err(|_| {
+            bad_input("windowDays", format!("must be at least 1, got {window_days}"))
+        })?;
+        if let Some(bands) = order_value_bands {
+            query.order_value_bounds = bands
+                .iter()
+                .enumerate()
+                .map(|(i, band)| {
+                    entity::Money::from_decimal(band.value()).map_err(|_| {
+                        bad_input(
+                            &format!("orderValueBands[{i}]"),
+                            "is not an amount of money",
+                        )
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
+        let drivers = rules::churn_drivers(db, &query).await.into_api()?;
+        Ok(ChurnDrivers(drivers))
     }
 
     /// The service team's queue: customers whose latest NPS answer is a detractor's

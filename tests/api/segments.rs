@@ -30,6 +30,11 @@ const CITIES: &[&str] = &["Shanghai", "Shenzhen", "Boston", "Berlin"];
 const INTERESTS: &[&str] = &["coffee", "travel", "tea", "yoga"];
 const CHANNELS: &[&str] = &["web", "store", "app"];
 const BANDS: &[&str] = &["low", "middle", "high"];
+const TOPICS: &[&str] = &["delivery", "price", "quality"];
+/// Comments without tags, whose terms are extracted, and terms to look for (as a rule may
+/// spell them).
+const COMMENTS: &[&str] = &["The courier lost my parcel", "Great coffee, slow courier", "物流太慢了"];
+const TERMS: &[&str] = &["courier", "parcel", "coffee", "物流", " Courier "];
 
 /// A varied base: some attributes missing, some customers without orders, feedback,
 /// interactions, one erased customer. Returns the external ids.
@@ -121,9 +126,15 @@ async fn generate_base(app: &TestApp, rng: &mut ChaCha8Rng, n: usize) -> Vec<Str
                 ("CSAT", rng.random_range(1..=5))
             };
             let at = chrono::Utc::now() - chrono::Duration::days(rng.random_range(0..300));
+            let mut input = json!({ "customerId": id, "kind": kind, "score": score, "occurredAt": at.to_rfc3339() });
+            if rng.random_bool(0.4) {
+                input["topics"] = json!([TOPICS.choose(rng).unwrap()]);
+            } else if rng.random_bool(0.4) {
+                input["comment"] = json!(COMMENTS.choose(rng).unwrap());
+            }
             app.admin_ok(
                 "mutation($input: FeedbackInput!) { recordFeedback(input: $input) { id } }",
-                json!({ "input": { "customerId": id, "kind": kind, "score": score, "occurredAt": at.to_rfc3339() } }),
+                json!({ "input": input }),
             )
             .await;
         }
@@ -182,10 +193,11 @@ fn random_condition(
                 json!(rng.random_range(0.0..top))
             }
             Kind::Bool => json!(rng.random_bool(0.5)),
-            Kind::Tags => json!(if field == Interests {
-                INTERESTS.choose(rng).unwrap()
-            } else {
-                CHANNELS.choose(rng).unwrap()
+            Kind::Tags => json!(match field {
+                Interests => INTERESTS.choose(rng).unwrap(),
+                FeedbackTopic => TOPICS.choose(rng).unwrap(),
+                FeedbackTerm => TERMS.choose(rng).unwrap(),
+                _ => CHANNELS.choose(rng).unwrap(),
             }),
             Kind::Segment => json!(segments.choose(rng).unwrap()),
         }
@@ -714,6 +726,87 @@ async fn suggested_segments_install_once_and_match_their_customers() {
         assert!(installed.as_array().unwrap().iter().all(|s| s["goal"].is_string() && s["rule"].is_object()));
         let again = app.admin_ok(install, json!({})).await["installSuggestedSegments"].clone();
         assert_eq!(again, json!([]), "installing twice adds nothing");
+    })
+    .await;
+}
+
+/// `NPS_CATEGORY` reads each customer's latest NPS answer; `FEEDBACK_TOPIC` the tags of
+/// their answers (normalised like tags) and `FEEDBACK_TERM` the terms extracted from
+/// their comments, which are their own words: rules on terms need `pii:read`.
+#[tokio::test]
+async fn feedback_fields_select_by_latest_nps_category_tags_and_terms() {
+    on_each_database(|app| async move {
+        let answer = "mutation($input: FeedbackInput!) { recordFeedback(input: $input) { id } }";
+        let at = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+        let fan = app.create_customer(json!({ "externalId": "fan" })).await;
+        let critic = app.create_customer(json!({ "externalId": "critic" })).await;
+        let passive = app.create_customer(json!({ "externalId": "passive" })).await;
+        app.create_customer(json!({ "externalId": "quiet" })).await;
+        for input in [
+            json!({ "customerId": fan, "kind": "NPS", "score": 3, "occurredAt": at(30) }),
+            json!({ "customerId": fan, "kind": "NPS", "score": 10, "topics": ["Delivery"], "occurredAt": at(2) }),
+            json!({ "customerId": critic, "kind": "NPS", "score": 9, "occurredAt": at(30) }),
+            json!({ "customerId": critic, "kind": "NPS", "score": 2, "comment": "The courier lost my parcel", "occurredAt": at(2) }),
+            json!({ "customerId": passive, "kind": "NPS", "score": 8, "occurredAt": at(5) }),
+            // A later CSAT answer does not change the NPS category.
+            json!({ "customerId": passive, "kind": "CSAT", "score": 1, "topics": ["price"], "occurredAt": at(1) }),
+        ] {
+            app.admin_ok(answer, json!({ "input": input })).await;
+        }
+        let names = |body: &Value| -> Vec<String> {
+            let mut names: Vec<String> = body["previewSegment"]["customers"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .map(|c| c["externalId"].as_str().unwrap().to_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let cases = [
+            (condition("NPS_CATEGORY", "EQ", Some(json!("PROMOTER")), None), vec!["fan"]),
+            (condition("NPS_CATEGORY", "IN", None, Some(vec![json!("PASSIVE"), json!("DETRACTOR")])), vec!["critic", "passive"]),
+            (condition("NPS_CATEGORY", "IS_NULL", None, None), vec!["quiet"]),
+            (condition("FEEDBACK_TOPIC", "CONTAINS_ANY", None, Some(vec![json!(" DELIVERY "), json!("price")])), vec!["fan", "passive"]),
+            (condition("FEEDBACK_TOPIC", "CONTAINS_ALL", None, Some(vec![json!("delivery"), json!("price")])), vec![]),
+            (condition("FEEDBACK_TOPIC", "IS_NULL", None, None), vec!["critic", "quiet"]),
+            // Extracted terms are not tags.
+            (condition("FEEDBACK_TOPIC", "CONTAINS_ANY", None, Some(vec![json!("courier")])), vec![]),
+            (condition("FEEDBACK_TERM", "CONTAINS_ANY", None, Some(vec![json!("Courier")])), vec!["critic"]),
+            (condition("FEEDBACK_TERM", "IS_NOT_NULL", None, None), vec!["critic"]),
+        ];
+        for (rule, expected) in cases {
+            let body = app.admin_ok(PREVIEW, json!({ "rule": rule })).await;
+            assert_eq!(names(&body), expected, "{rule}");
+        }
+
+        let reader = app.key_with(&["segments:read"]).await;
+        let terms = condition("FEEDBACK_TERM", "CONTAINS_ANY", None, Some(vec![json!("courier")]));
+        assert_eq!(error_code(&app.graphql(&reader, PREVIEW, json!({ "rule": terms })).await), "FORBIDDEN");
+        let tags = condition("FEEDBACK_TOPIC", "CONTAINS_ANY", None, Some(vec![json!("delivery")]));
+        let body = app.graphql(&reader, PREVIEW, json!({ "rule": tags.clone() })).await;
+        assert_eq!(names(&body["data"]), vec!["fan"], "tags are not personal: {body}");
+        let bad = app
+            .admin(PREVIEW, json!({ "rule": condition("FEEDBACK_TOPIC", "CONTAINS_ANY", None, Some(vec![json!("price!")])) }))
+            .await;
+        assert_eq!(error_code(&bad), "BAD_USER_INPUT");
+        assert_eq!(bad["errors"][0]["extensions"]["field"], "rule.condition.values[0]");
+
+        // Explain shows the customer's tags and category.
+        let rule = json!({ "all": [tags, condition("NPS_CATEGORY", "EQ", Some(json!("PROMOTER")), None)] });
+        let id = app.admin_ok(CREATE, json!({ "input": { "name": "happy about delivery", "rule": rule } })).await["createSegment"]["id"].clone();
+        let explain = app
+            .admin_ok("query($id: ID!, $c: ID!) { segment(id: $id) { size explain(customerId: $c) { matches conditions { field met actual } } } }", json!({ "id": id, "c": fan }))
+            .await["segment"]
+            .clone();
+        assert_eq!(explain["size"], 1);
+        assert_eq!(
+            explain["explain"],
+            json!({ "matches": true, "conditions": [
+                { "field": "FEEDBACK_TOPIC", "met": true, "actual": ["delivery"] },
+                { "field": "NPS_CATEGORY", "met": true, "actual": "PROMOTER" },
+            ] })
+        );
     })
     .await;
 }

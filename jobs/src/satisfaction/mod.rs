@@ -19,6 +19,8 @@
 //! those — without `pii:read`, extracted terms do not exist for the caller, neither as
 //! rows nor as a way to probe comments for a word through the counts.
 
+/// Why customers leave: lapsed against retained customers, factor by factor.
+pub mod churn_drivers;
 /// The detractor follow-up queue.
 pub mod follow_ups;
 /// Per-topic mentions, NPS and lift.
@@ -26,9 +28,9 @@ pub mod topics;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
-use entity::sql::{month_start_sql, numbered_placeholder};
+use entity::sql::{Params, month_start_sql};
 use entity::{FeedbackKind, InteractionChannel, TopicSource};
-use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult};
 
 use crate::domain::TopicTag;
 use crate::errors::{DomainError, DomainResult, Problems};
@@ -36,6 +38,7 @@ use crate::lifecycle::Stage;
 use crate::value::clv::ValueTier;
 use crate::{day_start, sql::LATEST_VALUE_RUN};
 
+pub use churn_drivers::{ChurnDrivers, churn_drivers};
 pub use follow_ups::{FollowUp, FollowUpPosition, detractor_follow_ups};
 pub use topics::{TopicFigures, feedback_topics};
 
@@ -56,31 +59,6 @@ pub struct Filter {
     pub from: Option<DateTime<Utc>>,
     /// Answers before this.
     pub to: Option<DateTime<Utc>>,
-}
-
-/// Values bound to a statement, each referred to by number (`$n` / `?n`), so a value
-/// can be used in several places and conditions can be written in any order.
-struct Params {
-    backend: DatabaseBackend,
-    values: Vec<Value>,
-}
-
-impl Params {
-    fn new(backend: DatabaseBackend) -> Self {
-        Self {
-            backend,
-            values: Vec::new(),
-        }
-    }
-
-    fn bind(&mut self, value: impl Into<Value>) -> String {
-        self.values.push(value.into());
-        numbered_placeholder(self.backend, self.values.len())
-    }
-
-    fn statement(self, sql: String) -> Statement {
-        Statement::from_sql_and_values(self.backend, sql, self.values)
-    }
 }
 
 /// `'TAG', 'EXTRACTED'`: the sources as SQL literals (fixed names, never input).

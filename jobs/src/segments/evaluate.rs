@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::{
-    customer, customer_interest, customer_lifecycle, customer_value, feedback, interaction, order,
-    segment_member,
+    customer, customer_interest, customer_lifecycle, customer_value, feedback, feedback_topic,
+    interaction, order, segment_member,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value as Json, json};
@@ -27,6 +27,9 @@ pub struct Snapshot {
     pub lifecycle: Option<customer_lifecycle::Model>,
     pub latest_nps: Option<i64>,
     pub latest_csat: Option<i64>,
+    /// Topics of the customer's answers, by source.
+    pub feedback_tags: Vec<String>,
+    pub feedback_terms: Vec<String>,
     pub segments: Vec<i64>,
 }
 
@@ -106,6 +109,20 @@ pub async fn load_snapshots(
             match row.kind {
                 entity::FeedbackKind::Nps => s.latest_nps = Some(i64::from(row.score)),
                 entity::FeedbackKind::Csat => s.latest_csat = Some(i64::from(row.score)),
+            }
+        }
+    }
+    for row in children!(feedback_topic, feedback_topic::Column::CustomerId)
+        .all(db)
+        .await?
+    {
+        if let Some(s) = snapshots.get_mut(&row.customer_id) {
+            let topics = match row.source {
+                entity::TopicSource::Tag => &mut s.feedback_tags,
+                entity::TopicSource::Extracted => &mut s.feedback_terms,
+            };
+            if !topics.contains(&row.topic) {
+                topics.push(row.topic);
             }
         }
     }
@@ -329,6 +346,8 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
             Value::Text(nps_category_of(n).to_owned())
         }),
         LatestCsat => int(s.latest_csat),
+        FeedbackTopic => set(&s.feedback_tags),
+        FeedbackTerm => set(&s.feedback_terms),
         InSegment => Value::Ids(s.segments.clone()),
     }
 }

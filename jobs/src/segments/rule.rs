@@ -103,6 +103,8 @@ names! {
         LatestNps = "LATEST_NPS",
         NpsCategory = "NPS_CATEGORY",
         LatestCsat = "LATEST_CSAT",
+        FeedbackTopic = "FEEDBACK_TOPIC",
+        FeedbackTerm = "FEEDBACK_TERM",
         InSegment = "IN_SEGMENT",
     }
 }
@@ -207,17 +209,27 @@ impl Field {
             TotalSpent | AverageOrderValue | PredictedClv => Kind::Money,
             PAlive | ChurnRisk | CompositeValue => Kind::Number,
             MarketingConsent | BirthdayThisMonth => Kind::Bool,
-            Interests | OrderedInChannel => Kind::Tags,
+            Interests | OrderedInChannel | FeedbackTopic | FeedbackTerm => Kind::Tags,
             InSegment => Kind::Segment,
         }
     }
 
-    /// Personal data: rules on these need `pii:read`.
+    /// Personal data: rules on these need `pii:read`. Terms extracted from comments are
+    /// the customer's own words, so selecting people by them reads the comments.
     pub fn is_personal(self) -> bool {
         matches!(
             self,
-            Field::Email | Field::Phone | Field::Age | Field::BirthdayThisMonth
+            Field::Email
+                | Field::Phone
+                | Field::Age
+                | Field::BirthdayThisMonth
+                | Field::FeedbackTerm
         )
+    }
+
+    /// Fields whose values are feedback topics, normalised like a tag when checked.
+    fn holds_topics(self) -> bool {
+        matches!(self, Field::FeedbackTopic | Field::FeedbackTerm)
     }
 }
 
@@ -471,6 +483,9 @@ impl Condition {
             (Kind::Bool, _) => Operand::Bool(one().as_bool().ok_or_else(|| {
                 error(".value", format!("expected true or false, got {}", one()))
             })?),
+            (Kind::Tags, _) if self.field.holds_topics() => Operand::Texts(
+                list(many(), topic).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
+            ),
             (Kind::Tags, _) => Operand::Texts(
                 list(many(), text).map_err(|(i, m)| error(&format!(".values[{i}]"), m))?,
             ),
@@ -512,6 +527,14 @@ fn text(value: &Json) -> Result<String, String> {
         Some(text) if !text.trim().is_empty() && text.len() <= 200 => Ok(text.trim().to_owned()),
         Some(_) => Err("expected a non-empty text of at most 200 characters".into()),
         None => Err(format!("expected a text, got {value}")),
+    }
+}
+
+/// A topic, normalised as tags are when recorded (`" Delivery "` is `delivery`).
+fn topic(value: &Json) -> Result<String, String> {
+    match value.as_str() {
+        Some(text) => crate::domain::TopicTag::parse(text).map(crate::domain::TopicTag::into_inner),
+        None => Err(format!("expected a topic, got {value}")),
     }
 }
 
@@ -843,6 +866,8 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
         DaysSinceFirstOrder => days_since(customers("first_order_at"), op, operand, clock),
         Interests => tags("customer_interests", "tag", Cond::all(), op, operand),
         OrderedInChannel => tags("orders", "channel", Cond::all(), op, operand),
+        FeedbackTopic => topics(entity::TopicSource::Tag, op, operand),
+        FeedbackTerm => topics(entity::TopicSource::Extracted, op, operand),
         InteractionsLast90Days => interactions_last_90_days(op, operand, clock),
         RScore | FScore | MScore | RfmGroup | ValueTier | PredictedClv | PAlive | ChurnRisk
         | CompositeValue => in_table(
@@ -968,6 +993,14 @@ fn tags(table: &str, column: &str, scope: SqlCondition, op: Op, operand: &Operan
         }),
         _ => Expr::val(1).eq(0).into_condition(),
     }
+}
+
+/// The topics of a customer's answers (NPS or CSAT, any time) from one source.
+fn topics(source: entity::TopicSource, op: Op, operand: &Operand) -> SqlCondition {
+    let from_source = Cond::all().add(
+        Expr::col((Alias::new("feedback_topics"), Alias::new("source"))).eq(source.as_str()),
+    );
+    tags("feedback_topics", "topic", from_source, op, operand)
 }
 
 /// The average order value compared exactly in integers: total > v × count, and so on.

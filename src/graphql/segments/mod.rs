@@ -31,7 +31,8 @@ use crate::graphql::{
 };
 pub use mutation::SegmentMutation;
 use rule::SegmentRuleInput;
-use types::{SegmentChange, SegmentExplanation, SegmentPreview, SegmentProfile};
+pub use types::SegmentChange;
+use types::{SegmentExplanation, SegmentPreview, SegmentProfile};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "jobs::segments::SegmentKind")]

@@ -49,6 +49,12 @@ pub enum SegmentField {
     LatestNps,
     NpsCategory,
     LatestCsat,
+    /// Tags of the customer's answers (NPS or CSAT, any time), normalised like tags
+    /// (`Delivery` finds `delivery`).
+    FeedbackTopic,
+    /// Terms extracted from the customer's comments (answers without tags). The
+    /// customer's own words: rules on it need `pii:read`.
+    FeedbackTerm,
     InSegment,
 }
 

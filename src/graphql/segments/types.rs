@@ -10,7 +10,11 @@ use entity::segment_event;
 use super::Segment;
 use super::rule::{SegmentField, SegmentOperator};
 use crate::api_keys::Scope;
-use crate::graphql::{customer::Customer, guards::require, loaders::CustomerLoader};
+use crate::graphql::{
+    customer::Customer,
+    guards::require,
+    loaders::{CustomerLoader, SegmentLoader},
+};
 
 /// One condition of a rule for one customer.
 #[derive(SimpleObject)]
@@ -65,6 +69,14 @@ impl SegmentChange {
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
+    }
+    async fn segment_id(&self) -> ID {
+        ID(self.0.segment_id.to_string())
+    }
+    /// Null when the segment was deleted since.
+    async fn segment(&self, ctx: &Context<'_>) -> Result<Option<Segment>> {
+        let loader = ctx.data::<DataLoader<SegmentLoader>>()?;
+        Ok(loader.load_one(self.0.segment_id).await?.map(Segment))
     }
 }
 
