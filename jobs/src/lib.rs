@@ -40,14 +40,14 @@ pub mod runs;
 /// Satisfaction: NPS and CSAT per week or month, feedback topics and their lift, the
 /// detractor follow-up queue.
 pub mod satisfaction;
-/// One timeline per customer: orders, interactions, feedback, emails, stage changes and
-/// segment changes merged newest first, keyset-paged across all of them.
-pub mod timeline;
 /// tokio-cron-scheduler wiring: schedules, time zone, start and stop.
 pub mod scheduler;
 /// Segments: definitions, the rule language, membership and its history, personas, the
 /// suggested catalogue, the `segments` job.
 pub mod segments;
+/// One timeline per customer: orders, interactions, feedback, emails, stage changes and
+/// segment changes merged newest first, keyset-paged across all of them.
+pub mod timeline;
 /// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
 pub mod value;
 /// The `value-scores` job: read per-customer purchase summaries, fit, score, write back.

@@ -465,7 +465,10 @@ impl SatisfactionQuery {
             query.stages = stages.into_iter().map(Into::into).collect();
         }
         query.window_days = u32::try_from(window_days).map_err(|_| {
-            bad_input("windowDays", format!("must be at least 1, got {window_days}"))
+            bad_input(
+                "windowDays",
+                format!("must be at least 1, got {window_days}"),
+            )
         })?;
         if let Some(bands) = order_value_bands {
             query.order_value_bounds = bands

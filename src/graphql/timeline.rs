@@ -103,9 +103,7 @@ impl TimelineItem {
             }
             Subject::Feedback(answer) => TimelineSubject::Feedback(Feedback(answer)),
             Subject::Email(email) => TimelineSubject::Email(Email(email)),
-            Subject::StageChange(event) => {
-                TimelineSubject::LifecycleEvent(LifecycleEvent(event))
-            }
+            Subject::StageChange(event) => TimelineSubject::LifecycleEvent(LifecycleEvent(event)),
             Subject::SegmentChange { event, .. } => {
                 TimelineSubject::SegmentChange(SegmentChange(event))
             }
@@ -133,7 +131,12 @@ pub(crate) async fn timeline(
         None => timeline::Kind::ALL.into_iter().filter(readable).collect(),
         Some(asked) => {
             let asked: Vec<timeline::Kind> = asked.into_iter().map(Into::into).collect();
-            if let Some(scope) = asked.iter().copied().find(|k| !readable(k)).and_then(scope_of) {
+            if let Some(scope) = asked
+                .iter()
+                .copied()
+                .find(|k| !readable(k))
+                .and_then(scope_of)
+            {
                 return Err(forbidden(format!(
                     "this API key lacks the `{scope}` scope that some of `kinds` need"
                 )));

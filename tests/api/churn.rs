@@ -38,7 +38,12 @@ fn category(score: Option<i32>) -> &'static str {
 
 /// The default bands of the average order value, from its value in cents.
 fn order_value_band(cents_total: i64, orders: i64) -> &'static str {
-    let bounds = [(5_000, "under 50.00"), (10_000, "50.00 to 100.00"), (20_000, "100.00 to 200.00"), (50_000, "200.00 to 500.00")];
+    let bounds = [
+        (5_000, "under 50.00"),
+        (10_000, "50.00 to 100.00"),
+        (20_000, "100.00 to 200.00"),
+        (50_000, "200.00 to 500.00"),
+    ];
     for (bound, label) in bounds {
         if cents_total < bound * orders {
             return label;
@@ -76,11 +81,18 @@ async fn generate(app: &TestApp) -> Vec<Made> {
         } else {
             "US"
         };
-        let channel = if rng.random_bool(0.5) { "organic" } else { "paid_search" };
+        let channel = if rng.random_bool(0.5) {
+            "organic"
+        } else {
+            "paid_search"
+        };
         customers.push(json!({ "externalId": format!("c{i}"), "country": country, "acquisitionChannel": channel }));
         made.push(Made {
             lapsed,
-            facts: vec![("COUNTRY", country.to_owned()), ("CHANNEL", channel.to_owned())],
+            facts: vec![
+                ("COUNTRY", country.to_owned()),
+                ("CHANNEL", channel.to_owned()),
+            ],
             topics: Vec::new(),
         });
     }
@@ -101,20 +113,38 @@ async fn generate(app: &TestApp) -> Vec<Made> {
         let amounts: Vec<i64> = if m.lapsed {
             vec![rng.random_range(1_000..40_000)]
         } else {
-            vec![rng.random_range(1_000..70_000), rng.random_range(1_000..70_000)]
+            vec![
+                rng.random_range(1_000..70_000),
+                rng.random_range(1_000..70_000),
+            ]
         };
-        let first_days = if m.lapsed { 150 } else { [200, 400, 800][i % 3] };
-        let times = if m.lapsed { vec![150] } else { vec![first_days, 20] };
+        let first_days = if m.lapsed {
+            150
+        } else {
+            [200, 400, 800][i % 3]
+        };
+        let times = if m.lapsed {
+            vec![150]
+        } else {
+            vec![first_days, 20]
+        };
         for (k, (cents, days)) in amounts.iter().zip(&times).enumerate() {
             orders.push(json!({ "externalId": format!("o{i}-{k}"), "customerId": id,
                 "amount": format!("{}.{:02}", cents / 100, cents % 100), "currency": "USD",
                 "orderedAt": days_ago(*days) }));
         }
         let total: i64 = amounts.iter().sum();
-        m.facts.push(("AVERAGE_ORDER_VALUE", order_value_band(total, amounts.len() as i64).to_owned()));
+        m.facts.push((
+            "AVERAGE_ORDER_VALUE",
+            order_value_band(total, amounts.len() as i64).to_owned(),
+        ));
         // Tenure counts to the lapse (59 days ago) and, for the retained, to the end of
         // today.
-        let tenure = if m.lapsed { first_days - LAPSE_DAYS_AGO } else { first_days + 1 };
+        let tenure = if m.lapsed {
+            first_days - LAPSE_DAYS_AGO
+        } else {
+            first_days + 1
+        };
         m.facts.push(("TENURE", tenure_band(tenure).to_owned()));
     }
     for chunk in orders.chunks(1000) {
@@ -122,7 +152,8 @@ async fn generate(app: &TestApp) -> Vec<Made> {
     }
 
     let feedback = "mutation($input: FeedbackInput!) { recordFeedback(input: $input) { id } }";
-    let interaction = "mutation($input: InteractionInput!) { recordInteraction(input: $input) { id } }";
+    let interaction =
+        "mutation($input: InteractionInput!) { recordInteraction(input: $input) { id } }";
     for (i, (id, m)) in created.iter().zip(made.iter_mut()).enumerate() {
         let score: Option<i32> = rng.random_bool(0.8).then(|| {
             if rng.random_bool(if m.lapsed { 0.4 } else { 0.1 }) {
@@ -145,27 +176,51 @@ async fn generate(app: &TestApp) -> Vec<Made> {
         m.facts.push(("NPS_CATEGORY", category(score).to_owned()));
         if m.lapsed && i % 5 == 0 {
             // After the lapse: neither its score nor its topic describes them before it.
-            app.admin_ok(feedback, json!({ "input": { "customerId": id, "kind": "NPS", "score": 0,
-                "topics": ["after"], "occurredAt": days_ago(LAPSE_DAYS_AGO - 1) } })).await;
+            app.admin_ok(
+                feedback,
+                json!({ "input": { "customerId": id, "kind": "NPS", "score": 0,
+                "topics": ["after"], "occurredAt": days_ago(LAPSE_DAYS_AGO - 1) } }),
+            )
+            .await;
         }
         if i % 9 == 0 {
             // A comment without tags: its terms are extracted, and personal.
-            app.admin_ok(feedback, json!({ "input": { "customerId": id, "kind": "CSAT", "score": 2,
-                "comment": "The courier lost the parcel", "occurredAt": days_ago(100) } })).await;
+            app.admin_ok(
+                feedback,
+                json!({ "input": { "customerId": id, "kind": "CSAT", "score": 2,
+                "comment": "The courier lost the parcel", "occurredAt": days_ago(100) } }),
+            )
+            .await;
         }
         // Inbound contacts within 90 days before the reference day; one long before it
         // and an outbound call, which do not count.
-        let contacts = if m.lapsed { rng.random_range(0..3) } else { usize::from(rng.random_bool(0.2)) };
+        let contacts = if m.lapsed {
+            rng.random_range(0..3)
+        } else {
+            usize::from(rng.random_bool(0.2))
+        };
         let contacted = if m.lapsed { LAPSE_DAYS_AGO + 20 } else { 30 };
         for _ in 0..contacts {
-            app.admin_ok(interaction, json!({ "input": { "customerId": id, "channel": "PHONE",
-                "direction": "INBOUND", "occurredAt": days_ago(contacted) } })).await;
+            app.admin_ok(
+                interaction,
+                json!({ "input": { "customerId": id, "channel": "PHONE",
+                "direction": "INBOUND", "occurredAt": days_ago(contacted) } }),
+            )
+            .await;
         }
         if i % 7 == 0 {
-            app.admin_ok(interaction, json!({ "input": { "customerId": id, "channel": "PHONE",
-                "direction": "INBOUND", "occurredAt": days_ago(200) } })).await;
-            app.admin_ok(interaction, json!({ "input": { "customerId": id, "channel": "PHONE",
-                "direction": "OUTBOUND", "occurredAt": days_ago(5) } })).await;
+            app.admin_ok(
+                interaction,
+                json!({ "input": { "customerId": id, "channel": "PHONE",
+                "direction": "INBOUND", "occurredAt": days_ago(200) } }),
+            )
+            .await;
+            app.admin_ok(
+                interaction,
+                json!({ "input": { "customerId": id, "channel": "PHONE",
+                "direction": "OUTBOUND", "occurredAt": days_ago(5) } }),
+            )
+            .await;
         }
         let complaints = ["NONE", "ONE", "TWO_OR_MORE"][contacts.min(2)];
         m.facts.push(("COMPLAINTS", complaints.to_owned()));
@@ -173,7 +228,9 @@ async fn generate(app: &TestApp) -> Vec<Made> {
         let redeemed = rng.random_bool(if m.lapsed { 0.1 } else { 0.3 });
         if redeemed {
             use sea_orm::{ActiveModelTrait, Set};
-            let email = app.sent_email(&format!("offer:{i}"), entity::EmailKind::WinBack, id, None).await;
+            let email = app
+                .sent_email(&format!("offer:{i}"), entity::EmailKind::WinBack, id, None)
+                .await;
             entity::email::ActiveModel {
                 id: Set(email.parse().unwrap()),
                 offer_code: Set(Some(format!("BACK-{i:08}"))),
@@ -184,12 +241,18 @@ async fn generate(app: &TestApp) -> Vec<Made> {
             .await
             .unwrap();
         }
-        m.facts.push(("DISCOUNT_USE", if redeemed { "YES" } else { "NO" }.to_owned()));
+        m.facts.push((
+            "DISCOUNT_USE",
+            if redeemed { "YES" } else { "NO" }.to_owned(),
+        ));
     }
     app.run_job_ok("lifecycle").await;
     // An erased customer is in neither group.
-    app.admin_ok("mutation($id: ID!) { eraseCustomer(id: $id) { id } }", json!({ "id": created[599] }))
-        .await;
+    app.admin_ok(
+        "mutation($id: ID!) { eraseCustomer(id: $id) { id } }",
+        json!({ "id": created[599] }),
+    )
+    .await;
     made.pop();
     made
 }
@@ -202,7 +265,11 @@ fn expected_counts(made: &[Made]) -> BTreeMap<(String, String), (i64, i64)> {
             .facts
             .iter()
             .map(|(f, v)| ((*f).to_owned(), v.clone()))
-            .chain(m.topics.iter().map(|t| ("FEEDBACK_TOPIC".to_owned(), t.clone())));
+            .chain(
+                m.topics
+                    .iter()
+                    .map(|t| ("FEEDBACK_TOPIC".to_owned(), t.clone())),
+            );
         for key in values {
             let entry = counts.entry(key).or_default();
             if m.lapsed {
@@ -226,26 +293,48 @@ async fn churn_drivers_find_the_factor_that_sets_lapsed_customers_apart() {
         let body = app.admin_ok(DRIVERS, json!({})).await["churnDrivers"].clone();
         let lapsed_total = made.iter().filter(|m| m.lapsed).count() as i64;
         let retained_total = made.len() as i64 - lapsed_total;
-        assert_eq!((body["lapsed"].as_i64(), body["retained"].as_i64()), (Some(lapsed_total), Some(retained_total)), "{body}");
+        assert_eq!(
+            (body["lapsed"].as_i64(), body["retained"].as_i64()),
+            (Some(lapsed_total), Some(retained_total)),
+            "{body}"
+        );
 
         let expected = expected_counts(&made);
         let rows = body["factors"].as_array().unwrap();
         let tagged: HashMap<(String, String), &Value> = rows
             .iter()
             .filter(|r| r["source"].is_null() || r["source"] == "TAG")
-            .map(|r| ((r["factor"].as_str().unwrap().to_owned(), r["value"].as_str().unwrap().to_owned()), r))
+            .map(|r| {
+                (
+                    (
+                        r["factor"].as_str().unwrap().to_owned(),
+                        r["value"].as_str().unwrap().to_owned(),
+                    ),
+                    r,
+                )
+            })
             .collect();
         assert_eq!(
-            tagged.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+            tagged
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>(),
             expected.keys().cloned().collect(),
             "every value of every factor, and only those (no topic from after the lapse)"
         );
         for ((factor, value), (lapsed, retained)) in &expected {
             let row = tagged[&(factor.clone(), value.clone())];
             let what = format!("{factor} {value}: {row}");
-            assert_eq!((row["lapsed"].as_i64(), row["retained"].as_i64()), (Some(*lapsed), Some(*retained)), "{what}");
+            assert_eq!(
+                (row["lapsed"].as_i64(), row["retained"].as_i64()),
+                (Some(*lapsed), Some(*retained)),
+                "{what}"
+            );
             assert_eq!(row["count"].as_i64(), Some(lapsed + retained), "{what}");
-            let (lapsed_share, retained_share) = (*lapsed as f64 / lapsed_total as f64, *retained as f64 / retained_total as f64);
+            let (lapsed_share, retained_share) = (
+                *lapsed as f64 / lapsed_total as f64,
+                *retained as f64 / retained_total as f64,
+            );
             assert!(close(&row["lapsedShare"], lapsed_share), "{what}");
             assert!(close(&row["retainedShare"], retained_share), "{what}");
             if *retained == 0 {
@@ -253,7 +342,11 @@ async fn churn_drivers_find_the_factor_that_sets_lapsed_customers_apart() {
             } else {
                 assert!(close(&row["lift"], lapsed_share / retained_share), "{what}");
             }
-            assert_eq!(row["lowCount"], json!(*lapsed < 30 || *retained < 30), "{what}");
+            assert_eq!(
+                row["lowCount"],
+                json!(*lapsed < 30 || *retained < 30),
+                "{what}"
+            );
         }
 
         // The factor built to matter: detractors are about four times as common among the
@@ -267,7 +360,11 @@ async fn churn_drivers_find_the_factor_that_sets_lapsed_customers_apart() {
         let promoters = tagged[&("NPS_CATEGORY".to_owned(), "PROMOTER".to_owned())];
         assert!(promoters["lift"].as_f64().unwrap() < 1.0, "{promoters}");
         // Banded factors come in band order.
-        let nps_order: Vec<&str> = rows.iter().filter(|r| r["factor"] == "NPS_CATEGORY").map(|r| r["value"].as_str().unwrap()).collect();
+        let nps_order: Vec<&str> = rows
+            .iter()
+            .filter(|r| r["factor"] == "NPS_CATEGORY")
+            .map(|r| r["value"].as_str().unwrap())
+            .collect();
         assert_eq!(nps_order, ["PROMOTER", "PASSIVE", "DETRACTOR", "NO_ANSWER"]);
 
         // Extracted terms come out of comments: only for keys with pii:read.
@@ -280,15 +377,30 @@ async fn churn_drivers_find_the_factor_that_sets_lapsed_customers_apart() {
         assert!(rows.iter().any(|r| r["source"] == "TAG"), "{read}");
 
         // Only CHURNED counts as a lapse: nobody churned.
-        let churned = app.admin_ok(DRIVERS, json!({ "stages": ["CHURNED"] })).await["churnDrivers"].clone();
+        let churned = app
+            .admin_ok(DRIVERS, json!({ "stages": ["CHURNED"] }))
+            .await["churnDrivers"]
+            .clone();
         assert_eq!(churned["lapsed"], 0);
         assert_eq!(churned["retained"].as_i64(), Some(retained_total));
-        let bad = app.admin(DRIVERS, json!({ "stages": ["SILENT", "ACTIVE"] })).await;
+        let bad = app
+            .admin(DRIVERS, json!({ "stages": ["SILENT", "ACTIVE"] }))
+            .await;
         assert_eq!(error_code(&bad), "BAD_USER_INPUT");
         assert_eq!(bad["errors"][0]["extensions"]["field"], "stages[1]");
-        let bad = app.admin("{ churnDrivers(orderValueBands: [\"100\", \"50\"]) { lapsed } }", json!({})).await;
-        assert_eq!(bad["errors"][0]["extensions"]["field"], "orderValueBands[1]");
-        let none = app.graphql(&app.key_with(&["segments:read"]).await, DRIVERS, json!({})).await;
+        let bad = app
+            .admin(
+                "{ churnDrivers(orderValueBands: [\"100\", \"50\"]) { lapsed } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            bad["errors"][0]["extensions"]["field"],
+            "orderValueBands[1]"
+        );
+        let none = app
+            .graphql(&app.key_with(&["segments:read"]).await, DRIVERS, json!({}))
+            .await;
         assert_eq!(error_code(&none), "FORBIDDEN");
     })
     .await;

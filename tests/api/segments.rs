@@ -33,7 +33,11 @@ const BANDS: &[&str] = &["low", "middle", "high"];
 const TOPICS: &[&str] = &["delivery", "price", "quality"];
 /// Comments without tags, whose terms are extracted, and terms to look for (as a rule may
 /// spell them).
-const COMMENTS: &[&str] = &["The courier lost my parcel", "Great coffee, slow courier", "物流太慢了"];
+const COMMENTS: &[&str] = &[
+    "The courier lost my parcel",
+    "Great coffee, slow courier",
+    "物流太慢了",
+];
 const TERMS: &[&str] = &["courier", "parcel", "coffee", "物流", " Courier "];
 
 /// A varied base: some attributes missing, some customers without orders, feedback,

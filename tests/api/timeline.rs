@@ -19,7 +19,9 @@ const PAGE: &str = "query($id: ID!, $first: Int, $after: String, $kinds: [Timeli
 type Key = (String, DateTime<Utc>, i64);
 
 fn time(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(value.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// A customer with something of every kind: three orders, an interaction (with personal
@@ -58,7 +60,10 @@ async fn eventful_customer(app: &TestApp, name: &str, now: DateTime<Utc>) -> Str
     sent.offer_code = Set(Some(format!("BACK-{customer_id:08}")));
     sent.converted_at = Set(Some(now - Duration::days(2) + Duration::hours(3)));
     sent.insert(&app.db).await.unwrap();
-    row("failed", entity::EmailStatus::Failed, 20).insert(&app.db).await.unwrap();
+    row("failed", entity::EmailStatus::Failed, 20)
+        .insert(&app.db)
+        .await
+        .unwrap();
     id
 }
 
@@ -67,16 +72,36 @@ async fn eventful_customer(app: &TestApp, name: &str, now: DateTime<Utc>) -> Str
 async fn expected(app: &TestApp, customer: &str) -> Vec<Key> {
     let id: i64 = customer.parse().unwrap();
     let mut items: Vec<Key> = Vec::new();
-    for o in order::Entity::find().filter(order::Column::CustomerId.eq(id)).all(&app.db).await.unwrap() {
+    for o in order::Entity::find()
+        .filter(order::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
         items.push(("ORDER".into(), o.ordered_at, o.id));
     }
-    for i in interaction::Entity::find().filter(interaction::Column::CustomerId.eq(id)).all(&app.db).await.unwrap() {
+    for i in interaction::Entity::find()
+        .filter(interaction::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
         items.push(("INTERACTION".into(), i.occurred_at, i.id));
     }
-    for f in feedback::Entity::find().filter(feedback::Column::CustomerId.eq(id)).all(&app.db).await.unwrap() {
+    for f in feedback::Entity::find()
+        .filter(feedback::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
         items.push(("FEEDBACK".into(), f.occurred_at, f.id));
     }
-    for e in email::Entity::find().filter(email::Column::CustomerId.eq(id)).all(&app.db).await.unwrap() {
+    for e in email::Entity::find()
+        .filter(email::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
         items.push(("EMAIL_QUEUED".into(), e.created_at, e.id));
         if let Some(at) = e.sent_at {
             items.push(("EMAIL_SENT".into(), at, e.id));
@@ -91,24 +116,51 @@ async fn expected(app: &TestApp, customer: &str) -> Vec<Key> {
             items.push(("EMAIL_CONVERTED".into(), at, e.id));
         }
     }
-    for l in lifecycle_event::Entity::find().filter(lifecycle_event::Column::CustomerId.eq(id)).all(&app.db).await.unwrap() {
+    for l in lifecycle_event::Entity::find()
+        .filter(lifecycle_event::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
         items.push(("STAGE_CHANGED".into(), l.at, l.id));
     }
-    for s in segment_event::Entity::find().filter(segment_event::Column::CustomerId.eq(id)).all(&app.db).await.unwrap() {
-        let kind = if s.kind == entity::ChangeKind::Entered { "SEGMENT_ENTERED" } else { "SEGMENT_EXITED" };
+    for s in segment_event::Entity::find()
+        .filter(segment_event::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        let kind = if s.kind == entity::ChangeKind::Entered {
+            "SEGMENT_ENTERED"
+        } else {
+            "SEGMENT_EXITED"
+        };
         items.push((kind.into(), s.at, s.id));
     }
-    let rank = |kind: &str| serde_json::from_value::<jobs::timeline::Kind>(json!(kind)).unwrap().rank();
-    items.sort_by(|a, b| (b.1, rank(&b.0), b.2).cmp(&(a.1, rank(&a.0), a.2)));
+    let rank = |kind: &str| {
+        serde_json::from_value::<jobs::timeline::Kind>(json!(kind))
+            .unwrap()
+            .rank()
+    };
+    items.sort_by_key(|b| std::cmp::Reverse((b.1, rank(&b.0), b.2)));
     items
 }
 
 /// One page: the keys, the nodes, and the cursor of the next page if there is one.
-async fn page(app: &TestApp, key: &str, variables: Value) -> (Vec<Key>, Vec<Value>, Option<String>) {
+async fn page(
+    app: &TestApp,
+    key: &str,
+    variables: Value,
+) -> (Vec<Key>, Vec<Value>, Option<String>) {
     let body = app.graphql(key, PAGE, variables).await;
     assert!(body["errors"].is_null(), "{body}");
     let timeline = &body["data"]["customer"]["timeline"];
-    let nodes: Vec<Value> = timeline["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+    let nodes: Vec<Value> = timeline["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
     let keys = nodes
         .iter()
         .map(|n| {
@@ -117,8 +169,12 @@ async fn page(app: &TestApp, key: &str, variables: Value) -> (Vec<Key>, Vec<Valu
             (n["kind"].as_str().unwrap().to_owned(), time(&n["at"]), id)
         })
         .collect();
-    let next = (timeline["pageInfo"]["hasNextPage"] == true)
-        .then(|| timeline["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    let next = (timeline["pageInfo"]["hasNextPage"] == true).then(|| {
+        timeline["pageInfo"]["endCursor"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
     (keys, nodes, next)
 }
 
@@ -127,7 +183,11 @@ async fn page(app: &TestApp, key: &str, variables: Value) -> (Vec<Key>, Vec<Valu
 fn comparable(keys: &[Key]) -> Vec<Key> {
     keys.iter()
         .map(|(kind, at, id)| {
-            let id = if kind.starts_with("STAGE") || kind.starts_with("SEGMENT") { 0 } else { *id };
+            let id = if kind.starts_with("STAGE") || kind.starts_with("SEGMENT") {
+                0
+            } else {
+                *id
+            };
             (kind.clone(), *at, id)
         })
         .collect()

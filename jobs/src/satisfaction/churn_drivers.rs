@@ -230,10 +230,7 @@ fn check(query: &Query) -> DomainResult<()> {
         problems.push(
             None,
             "windowDays",
-            format!(
-                "must be 1–{MAX_WINDOW_DAYS}, got {}",
-                query.window_days
-            ),
+            format!("must be 1–{MAX_WINDOW_DAYS}, got {}", query.window_days),
         );
     }
     if query.order_value_bounds.len() > 10 {
@@ -500,7 +497,14 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
         .collect();
     factors.sort_by(|a, b| {
         let rank = |row: &FactorRow| band_rank(row.factor, &row.value, &labels);
-        (a.factor, rank(a), -a.lapsed, -a.retained, &a.value, a.source.map(|s| s.as_str()))
+        (
+            a.factor,
+            rank(a),
+            -a.lapsed,
+            -a.retained,
+            &a.value,
+            a.source.map(|s| s.as_str()),
+        )
             .cmp(&(
                 b.factor,
                 rank(b),
@@ -534,7 +538,10 @@ mod tests {
 
     #[test]
     fn order_value_bands_are_labelled_by_their_bounds() {
-        let bounds = [Money(50 * UNITS_PER_CURRENCY_UNIT), Money(100 * UNITS_PER_CURRENCY_UNIT)];
+        let bounds = [
+            Money(50 * UNITS_PER_CURRENCY_UNIT),
+            Money(100 * UNITS_PER_CURRENCY_UNIT),
+        ];
         assert_eq!(
             order_value_labels(&bounds),
             ["under 50.00", "50.00 to 100.00", "100.00 or more"]
@@ -555,7 +562,11 @@ mod tests {
         let Err(crate::DomainError::Invalid(problems)) = check(&query) else {
             panic!("no stage");
         };
-        let fields: Vec<&str> = problems.as_slice().iter().map(|p| p.field.as_str()).collect();
+        let fields: Vec<&str> = problems
+            .as_slice()
+            .iter()
+            .map(|p| p.field.as_str())
+            .collect();
         assert_eq!(fields, ["stages", "orderValueBands[1]"]);
     }
 }

@@ -997,9 +997,8 @@ fn tags(table: &str, column: &str, scope: SqlCondition, op: Op, operand: &Operan
 
 /// The topics of a customer's answers (NPS or CSAT, any time) from one source.
 fn topics(source: entity::TopicSource, op: Op, operand: &Operand) -> SqlCondition {
-    let from_source = Cond::all().add(
-        Expr::col((Alias::new("feedback_topics"), Alias::new("source"))).eq(source.as_str()),
-    );
+    let from_source = Cond::all()
+        .add(Expr::col((Alias::new("feedback_topics"), Alias::new("source"))).eq(source.as_str()));
     tags("feedback_topics", "topic", from_source, op, operand)
 }
 

@@ -128,8 +128,8 @@ pub async fn keyset_rows(
             let kind: String = row
                 .try_get("", "timeline_kind")
                 .context("failed to read a timeline kind")?;
-            let kind = Kind::parse(&kind)
-                .with_context(|| format!("unknown timeline kind {kind}"))?;
+            let kind =
+                Kind::parse(&kind).with_context(|| format!("unknown timeline kind {kind}"))?;
             let at = row
                 .try_get("", "timeline_at")
                 .context("failed to read a timeline time")?;
