@@ -45,6 +45,8 @@ pub mod scheduler;
 /// Segments: definitions, the rule language, membership and its history, personas, the
 /// suggested catalogue, the `segments` job.
 pub mod segments;
+/// Survey emails: the answers their signed score links record, and comments on them.
+pub mod surveys;
 /// Customer value models (RFM, BG/NBD, Gamma-Gamma, CLV) and scoring: pure, synchronous math.
 pub mod value;
 /// The `value-scores` job: read per-customer purchase summaries, fit, score, write back.
