@@ -28,6 +28,7 @@ mod scale;
 mod scheduler;
 mod schema;
 mod segments;
+mod surveys;
 mod totals;
 mod unsubscribe;
 mod validation;
