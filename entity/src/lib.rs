@@ -5,7 +5,7 @@
 pub mod api_key;
 /// Settings changed at run time through the API.
 pub mod app_setting;
-/// Care campaigns (birthday, win-back, welcome, anniversary, holiday, segment entry).
+/// Care campaigns (birthday, win-back, welcome, anniversary, holiday, segment entry, survey).
 pub mod campaign;
 /// The people the business sells to, with their per-customer order aggregates.
 pub mod customer;
@@ -44,6 +44,8 @@ pub mod segment_member;
 /// SQL fragments that differ between SQLite and PostgreSQL (UTC days of timestamps,
 /// placeholders), shared by the migrations, the API and the jobs.
 pub mod sql;
+/// Which answer each survey email's score links recorded.
+pub mod survey_response;
 /// Lookup tables keeping emails and externalIds unique across customers (distributable).
 pub mod unique_key;
 /// The value models fitted by each `value-scores` run.

@@ -127,6 +127,9 @@ pub enum EmailKind {
     Holiday,
     #[sea_orm(string_value = "SEGMENT_ENTRY")]
     SegmentEntry,
+    /// A satisfaction survey some days after an order: eleven signed score links.
+    #[sea_orm(string_value = "SURVEY")]
+    Survey,
     /// The weekly report to marketers (no campaign, no customer).
     #[sea_orm(string_value = "DIGEST")]
     Digest,
@@ -134,13 +137,14 @@ pub enum EmailKind {
 
 impl EmailKind {
     /// The kinds a campaign can have (the digest is not a campaign).
-    pub const CAMPAIGN_KINDS: [EmailKind; 6] = [
+    pub const CAMPAIGN_KINDS: [EmailKind; 7] = [
         EmailKind::Birthday,
         EmailKind::WinBack,
         EmailKind::Welcome,
         EmailKind::PurchaseAnniversary,
         EmailKind::Holiday,
         EmailKind::SegmentEntry,
+        EmailKind::Survey,
     ];
 
     /// The stored name, e.g. `WIN_BACK`.
@@ -152,6 +156,7 @@ impl EmailKind {
             EmailKind::PurchaseAnniversary => "PURCHASE_ANNIVERSARY",
             EmailKind::Holiday => "HOLIDAY",
             EmailKind::SegmentEntry => "SEGMENT_ENTRY",
+            EmailKind::Survey => "SURVEY",
             EmailKind::Digest => "DIGEST",
         }
     }
@@ -165,6 +170,7 @@ impl EmailKind {
             EmailKind::PurchaseAnniversary => "purchase_anniversary",
             EmailKind::Holiday => "holiday",
             EmailKind::SegmentEntry => "segment_entry",
+            EmailKind::Survey => "survey",
             EmailKind::Digest => "digest",
         }
     }
@@ -616,6 +622,23 @@ mod tests {
             "CAMPAIGN_DISABLED",
         ]);
         as_str_is_stored(SuppressionReason::as_str);
+    }
+
+    /// What the producers and the digest have always written, and the kinds added since.
+    #[test]
+    fn email_kinds_read_existing_rows() {
+        pins::<EmailKind>(&[
+            "BIRTHDAY",
+            "WIN_BACK",
+            "WELCOME",
+            "PURCHASE_ANNIVERSARY",
+            "HOLIDAY",
+            "SEGMENT_ENTRY",
+            "SURVEY",
+            "DIGEST",
+        ]);
+        as_str_is_stored(EmailKind::as_str);
+        assert!(!EmailKind::CAMPAIGN_KINDS.contains(&EmailKind::Digest));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub mod scheduler;
 /// Segments: definitions, the rule language, membership and its history, personas, the
 /// suggested catalogue, the `segments` job.
 pub mod segments;
+/// Survey emails: the answers their signed score links record, and comments on them.
+pub mod surveys;
 /// One timeline per customer: orders, interactions, feedback, emails, stage changes and
 /// segment changes merged newest first, keyset-paged across all of them.
 pub mod timeline;

@@ -111,6 +111,8 @@ pub const PLAN: &[Plan] = &[
         "feedback_terms_pending",
         Placement::PerCustomer("customer_id"),
     ),
+    // Keyed `(customer_id, email_id)`, unique `(customer_id, feedback_id)` (migration 16).
+    plan("survey_responses", Placement::PerCustomer("customer_id")),
     plan("customer_lifecycle", Placement::PerCustomer("customer_id")),
     per_customer_with_id("lifecycle_events"),
     plan("customer_values", Placement::PerCustomer("customer_id")),

@@ -19,6 +19,7 @@ mod m20261123_000012_create_campaigns;
 mod m20261130_000013_customer_counts;
 mod m20261130_000014_distributable_keys;
 mod m20261130_000015_feedback_voice;
+mod m20261130_000016_survey_responses;
 mod m20261201_000019_segment_events_by_customer;
 
 pub mod distribute;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000013_customer_counts::Migration),
             Box::new(m20261130_000014_distributable_keys::Migration),
             Box::new(m20261130_000015_feedback_voice::Migration),
+            Box::new(m20261130_000016_survey_responses::Migration),
             Box::new(m20261201_000019_segment_events_by_customer::Migration),
         ]
     }

@@ -61,14 +61,19 @@ pub struct CampaignHoliday {
     pub name_zh_hant: Option<String>,
 }
 
-/// Kind-specific settings (offer and cooldown for win-back, dates for holidays).
+/// Kind-specific settings (offer and cooldown for win-back, dates for holidays, delay
+/// and cooldown for surveys).
 #[derive(SimpleObject)]
 pub struct CampaignSettingsView {
     pub offer_prefix: String,
     pub offer_expiry_days: i64,
+    /// Win-back and survey: at most one email of the campaign's kind per customer in
+    /// this many days.
     pub cooldown_days: i64,
     pub lookback_days: i64,
     pub holidays: Vec<CampaignHoliday>,
+    /// Survey: sent this many days after an order (customer's local days).
+    pub days_after_order: i64,
 }
 
 /// A campaign's own templates in one locale (missing parts use the defaults).
@@ -159,6 +164,7 @@ impl Campaign {
                     name_zh_hant: h.name_zh_hant,
                 })
                 .collect(),
+            days_after_order: s.days_after_order,
         })
     }
     /// The campaign's own templates; locales not listed use the defaults.

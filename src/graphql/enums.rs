@@ -70,6 +70,9 @@ pub enum EmailKind {
     PurchaseAnniversary,
     Holiday,
     SegmentEntry,
+    /// A satisfaction survey some days after an order, with eleven one-click score links
+    /// (0–10) that record an NPS answer.
+    Survey,
     Digest,
 }
 

@@ -1,5 +1,5 @@
 //! The actix-web application: `/graphql` (and GraphiQL's files under `/graphiql/`), `/healthz`,
-//! `/readyz`, `/metrics`, `/unsubscribe`.
+//! `/readyz`, `/metrics`, `/unsubscribe`, `/survey`.
 
 /// GraphiQL (GET `/graphql`) and its files under `/graphiql/`, all served from the binary.
 mod graphiql;
@@ -9,8 +9,12 @@ mod graphql;
 mod health;
 /// Prometheus metrics.
 pub mod metrics;
+/// The small HTML pages behind links in emails: their stylesheet, policy and escaping.
+mod page;
 /// Security headers: `nosniff` everywhere, CSP and frame denial on HTML pages.
 pub mod security;
+/// The survey links: a click records the score, the thank-you page takes a comment.
+mod survey;
 /// The unsubscribe page behind the links in care emails.
 mod unsubscribe;
 
@@ -31,7 +35,7 @@ pub struct AppState {
     pub keys: std::sync::Arc<crate::api_keys::KeyCache>,
     /// Connections of their own for heavy queries, cancelled when the client leaves.
     pub dedicated: Option<crate::database::DedicatedConnections>,
-    /// Signs and checks unsubscribe links.
+    /// Signs and checks the links in emails (unsubscribe, survey scores).
     pub mail: std::sync::Arc<jobs::mail::Mailer>,
     pub schema: AppSchema,
     pub metrics: metrics::Metrics,
@@ -57,7 +61,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route(
             "/unsubscribe/{token}",
             web::post().to(unsubscribe::unsubscribe),
-        );
+        )
+        .service(
+            web::resource("/survey/comment")
+                .app_data(survey::comment_form_config())
+                .route(web::post().to(survey::comment)),
+        )
+        .route("/survey/{token}", web::get().to(survey::answer));
 }
 
 /// Any other method on `/graphql` (RFC 9110: 405 names the allowed ones).

@@ -3,45 +3,15 @@
 //! anyone); POST — the button, or a mail client's RFC 8058 one-click request — turns
 //! marketing consent off at once. No login: the token's HMAC is the proof.
 
-use std::sync::LazyLock;
-
-use actix_web::{
-    HttpResponse,
-    http::{StatusCode, header},
-    web,
-};
-use base64::Engine;
+use actix_web::{HttpResponse, http::StatusCode, web};
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 
-/// The page's whole stylesheet, in a `<style>` element the policy admits by its hash, so
-/// the page needs neither a stylesheet route nor `'unsafe-inline'`.
-const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;max-width:480px;\
-     margin:48px auto;padding:0 16px;color:#1f2937}button{padding:10px 20px;font-size:16px}";
-
-/// Nothing but that stylesheet and a form posting back here.
-static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE));
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
-         base-uri 'none'; frame-ancestors 'none'"
-    )
-});
-
+/// The unsubscribe pages speak both languages at once: the link does not say whose
+/// language to use before it is checked.
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY.as_str(),
-        ))
-        .body(format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>{STYLE}</style></head><body>{body}</body></html>"
-        ))
+    super::page::page(status, "en", title, body)
 }
 
 fn invalid() -> HttpResponse {

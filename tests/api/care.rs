@@ -20,7 +20,7 @@ const UPDATE: &str = "mutation($id: ID!, $input: UpdateCampaignInput!) { updateC
 const RUN_AT: &str = "mutation($name: String!, $at: DateTime) { runJob(name: $name, at: $at) { status stats error } }";
 const EMAILS: &str = "query($filter: EmailFilter) { emails(filter: $filter, first: 100) { nodes { id kind status subject toAddress offerCode offerExpiresOn attempts lastError suppressionReason scheduledFor sentAt converted unsubscribedAt customerId dedupeKey messageId } } }";
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("an RFC 3339 time")
 }
 
@@ -37,7 +37,7 @@ fn assert_soon_after(value: &Value, expected: &str) {
 }
 
 /// A customer who agreed to marketing email, with `fields` on top.
-async fn customer(app: &TestApp, external_id: &str, fields: Value) -> String {
+pub(crate) async fn customer(app: &TestApp, external_id: &str, fields: Value) -> String {
     let mut input = json!({
         "externalId": external_id,
         "name": external_id,
@@ -72,7 +72,7 @@ pub(crate) async fn enable(app: &TestApp, kind: &str, input: Value) -> String {
 }
 
 /// Runs `job` through the API as at `when`; its stats.
-async fn run_job(app: &TestApp, job: &str, when: &str) -> Value {
+pub(crate) async fn run_job(app: &TestApp, job: &str, when: &str) -> Value {
     let run = app
         .admin_ok(RUN_AT, json!({ "name": job, "at": when }))
         .await["runJob"]
@@ -81,32 +81,32 @@ async fn run_job(app: &TestApp, job: &str, when: &str) -> Value {
     run["stats"].clone()
 }
 
-async fn produce(app: &TestApp, when: &str) -> Value {
+pub(crate) async fn produce(app: &TestApp, when: &str) -> Value {
     run_job(app, "campaigns", when).await
 }
 
 /// The dispatcher as the scheduler runs it, at `when`.
-async fn send(app: &TestApp, when: &str) -> Report {
+pub(crate) async fn send(app: &TestApp, when: &str) -> Report {
     let context = app.job_context();
     dispatch::dispatch(&app.db, &context.mail, at(when))
         .await
         .expect("dispatch runs")
 }
 
-async fn emails(app: &TestApp, filter: Value) -> Vec<Value> {
+pub(crate) async fn emails(app: &TestApp, filter: Value) -> Vec<Value> {
     app.admin_ok(EMAILS, json!({ "filter": filter })).await["emails"]["nodes"]
         .as_array()
         .unwrap()
         .clone()
 }
 
-fn parse(received: &Received) -> Message<'_> {
+pub(crate) fn parse(received: &Received) -> Message<'_> {
     MessageParser::default()
         .parse(&received.data)
         .expect("a parsable message")
 }
 
-fn header<'a>(message: &'a Message<'a>, name: &str) -> String {
+pub(crate) fn header<'a>(message: &'a Message<'a>, name: &str) -> String {
     message
         .header_raw(name)
         .unwrap_or_else(|| panic!("no {name} header"))
@@ -114,14 +114,14 @@ fn header<'a>(message: &'a Message<'a>, name: &str) -> String {
         .to_owned()
 }
 
-fn smtp(sink: &SmtpSink) -> impl Fn(&mut clientele::configuration::Settings) + '_ {
+pub(crate) fn smtp(sink: &SmtpSink) -> impl Fn(&mut clientele::configuration::Settings) + '_ {
     move |settings| {
         settings.email.smtp_url = Some(sink.url().into());
     }
 }
 
 /// The messages received since `before`, sorted by recipient.
-fn received_since(sink: &SmtpSink, before: usize) -> Vec<Received> {
+pub(crate) fn received_since(sink: &SmtpSink, before: usize) -> Vec<Received> {
     let mut messages: Vec<Received> = sink.messages().into_iter().skip(before).collect();
     messages.sort_by(|a, b| a.rcpt_to.cmp(&b.rcpt_to));
     messages
@@ -662,7 +662,7 @@ async fn campaigns_api_installs_built_ins_checks_scopes_and_refuses_broken_templ
         let campaigns = app.admin_ok(CAMPAIGNS, json!({})).await;
         let nodes = campaigns["campaigns"]["nodes"].as_array().unwrap();
         let kinds: Vec<&str> = nodes.iter().map(|c| c["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["BIRTHDAY", "WIN_BACK", "WELCOME", "PURCHASE_ANNIVERSARY", "HOLIDAY", "SEGMENT_ENTRY"]);
+        assert_eq!(kinds, ["BIRTHDAY", "WIN_BACK", "WELCOME", "PURCHASE_ANNIVERSARY", "HOLIDAY", "SEGMENT_ENTRY", "SURVEY"]);
         assert!(nodes.iter().all(|c| c["enabled"] == false && c["sendHour"] == 9 && c["target"]["everyone"] == true));
 
         let reader = app.key_with(&["campaigns:read"]).await;

@@ -27,7 +27,7 @@ fn references(page: &str) -> Vec<String> {
 }
 
 /// `http://` and `https://` URLs in `text` that are not `origin`'s.
-fn foreign_urls(text: &str, origin: &str) -> Vec<String> {
+pub(crate) fn foreign_urls(text: &str, origin: &str) -> Vec<String> {
     let mut found = Vec::new();
     for scheme in ["http://", "https://"] {
         for (start, _) in text.match_indices(scheme) {
@@ -44,7 +44,7 @@ fn foreign_urls(text: &str, origin: &str) -> Vec<String> {
 }
 
 /// A CSP as directive name → its sources.
-fn policy(response: &reqwest::Response) -> Vec<(String, Vec<String>)> {
+pub(crate) fn policy(response: &reqwest::Response) -> Vec<(String, Vec<String>)> {
     let value = response
         .headers()
         .get("content-security-policy")
@@ -61,7 +61,7 @@ fn policy(response: &reqwest::Response) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn sources<'a>(policy: &'a [(String, Vec<String>)], directive: &str) -> &'a [String] {
+pub(crate) fn sources<'a>(policy: &'a [(String, Vec<String>)], directive: &str) -> &'a [String] {
     policy
         .iter()
         .find(|(name, _)| name == directive)
@@ -295,7 +295,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const QUERY: &str = "{ customers(first: 1) { totalCount } }";
 
 /// chromedriver for one test; killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     url: String,
 }
@@ -308,13 +308,18 @@ impl Drop for Driver {
 }
 
 /// One browser session.
-struct Browser {
-    client: reqwest::Client,
-    session: String,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) session: String,
 }
 
 impl Browser {
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let url = format!("{}{path}", self.session);
         let mut request = self.client.request(method, &url);
         if let Some(body) = body {
@@ -327,17 +332,17 @@ impl Browser {
         response["value"].clone()
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         self.command(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn script(&self, script: &str, args: Value) -> Value {
+    pub(crate) async fn script(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
             .await
     }
 
     /// Polls `script` until it returns something truthy; that value.
-    async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
+    pub(crate) async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let value = self.script(script, args.clone()).await;
@@ -354,7 +359,7 @@ impl Browser {
     }
 
     /// Types `text` as key presses into whatever has the focus.
-    async fn type_text(&self, text: &str) {
+    pub(crate) async fn type_text(&self, text: &str) {
         let keys: Vec<Value> = text
             .chars()
             .flat_map(|c| {
@@ -371,7 +376,7 @@ impl Browser {
         .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let element = self
             .post("/element", json!({ "using": "css selector", "value": css }))
             .await;
@@ -385,7 +390,7 @@ impl Browser {
     }
 
     /// Saves a screenshot under `target/test-artifacts/` and prints where.
-    async fn screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self
             .command(reqwest::Method::GET, "/screenshot", None)
             .await;
@@ -401,7 +406,7 @@ impl Browser {
     }
 
     /// The browser's console log since the last call.
-    async fn log(&self) -> Vec<Value> {
+    pub(crate) async fn log(&self) -> Vec<Value> {
         let entries = self.post("/se/log", json!({ "type": "browser" })).await;
         entries.as_array().cloned().unwrap_or_default()
     }
@@ -420,7 +425,7 @@ fn artifacts_dir() -> PathBuf {
     std::path::absolute(target.join("test-artifacts")).unwrap()
 }
 
-async fn start_chromedriver() -> Driver {
+pub(crate) async fn start_chromedriver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -457,7 +462,7 @@ async fn start_chromedriver() -> Driver {
     }
 }
 
-async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Browser {
+pub(crate) async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Browser {
     let client = reqwest::Client::new();
     let args = [
         "--headless".to_owned(),
@@ -506,18 +511,28 @@ async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Browser {
 /// the editor object on its element).
 const EDITOR: &str = "return document.querySelector(arguments[0] + ' .CodeMirror').CodeMirror";
 
+/// Whether a browser test can run: chromedriver is installed. Without it the test is to
+/// be skipped, said loudly — unless `CI` is set, where a skip would hide the test: then
+/// it fails.
+pub(crate) fn browser_available(test: &str) -> bool {
+    if std::path::Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{CHROMEDRIVER} is missing; CI must run the browser tests (apt-get install chromium chromium-driver)"
+        );
+    }
+    eprintln!(
+        "\n\n!!! SKIPPED {test}: {CHROMEDRIVER} is missing \
+         (apt-get install chromium chromium-driver) !!!\n\n"
+    );
+    false
+}
+
 #[tokio::test]
 async fn graphiql_runs_a_query_in_a_headless_browser_without_internet() {
-    if !std::path::Path::new(CHROMEDRIVER).exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "{CHROMEDRIVER} is missing; CI must run the browser test (apt-get install chromium chromium-driver)"
-            );
-        }
-        eprintln!(
-            "\n\n!!! SKIPPED graphiql_runs_a_query_in_a_headless_browser_without_internet: \
-             {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver) !!!\n\n"
-        );
+    if !browser_available("graphiql_runs_a_query_in_a_headless_browser_without_internet") {
         return;
     }
     // The page does not depend on the database; SQLite is enough.
@@ -644,6 +659,14 @@ async fn drive(browser: &Browser, app: &TestApp) {
     assert!(path.exists());
 
     // Everything came from the app; nothing failed or was blocked.
+    let resources = assert_loaded_only_from(browser, &app.address).await;
+    assert!(resources.len() >= 6, "{resources:?}");
+}
+
+/// Asserts that everything the page loaded came from `origin` and that the browser
+/// logged no error or warning (a resource the page's policy blocked is one); the
+/// resources loaded.
+pub(crate) async fn assert_loaded_only_from(browser: &Browser, origin: &str) -> Vec<String> {
     let resources = browser
         .script(
             "return performance.getEntriesByType('resource').map(e => e.name);",
@@ -651,10 +674,9 @@ async fn drive(browser: &Browser, app: &TestApp) {
         )
         .await;
     let resources: Vec<String> = serde_json::from_value(resources).unwrap();
-    assert!(resources.len() >= 6, "{resources:?}");
     for resource in &resources {
         assert!(
-            resource.starts_with(&app.address),
+            resource.starts_with(origin),
             "loaded from elsewhere: {resource}"
         );
     }
@@ -669,4 +691,5 @@ async fn drive(browser: &Browser, app: &TestApp) {
         Vec::<Value>::new(),
         "the browser reported problems"
     );
+    resources
 }

@@ -29,6 +29,7 @@ mod scale;
 mod scheduler;
 mod schema;
 mod segments;
+mod surveys;
 mod timeline;
 mod totals;
 mod unsubscribe;

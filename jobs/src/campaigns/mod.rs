@@ -106,13 +106,17 @@ pub struct CampaignSettings {
     pub offer_prefix: String,
     /// Win-back: the offer is valid this many days after the email is queued.
     pub offer_expiry_days: i64,
-    /// Win-back: at most one win-back email per customer in this many days.
+    /// Win-back and survey: at most one email of the campaign's kind per customer in
+    /// this many days.
     pub cooldown_days: i64,
     /// How far back producers look: first orders (welcome), lapses (win-back, by the
-    /// day the customer went quiet), segment entries; and a first run's reach.
+    /// day the customer went quiet), segment entries, orders before the survey's day
+    /// (survey); and a first run's reach.
     pub lookback_days: i64,
     /// Holiday: the dates greeted.
     pub holidays: Vec<Holiday>,
+    /// Survey: sent this many days (local days) after an order.
+    pub days_after_order: i64,
 }
 
 impl Default for CampaignSettings {
@@ -123,6 +127,7 @@ impl Default for CampaignSettings {
             cooldown_days: 90,
             lookback_days: 7,
             holidays: Vec::new(),
+            days_after_order: 7,
         }
     }
 }
@@ -214,6 +219,9 @@ pub fn validate(
     if !(0..=366).contains(&settings.lookback_days) {
         bad("settings.lookbackDays", "between 0 and 366 days".into());
     }
+    if !(1..=365).contains(&settings.days_after_order) {
+        bad("settings.daysAfterOrder", "between 1 and 365 days".into());
+    }
     for (i, holiday) in settings.holidays.iter().enumerate() {
         if holiday.name.trim().is_empty() {
             bad(
@@ -242,7 +250,23 @@ pub fn validate(
     problems
 }
 
+/// Set once the first six built-ins were installed (before kinds had keys of their own).
 const BUILT_INS_KEY: &str = "campaigns.built_ins_installed";
+
+/// The kinds [`BUILT_INS_KEY`] stands for.
+const FIRST_BUILT_IN_KINDS: [EmailKind; 6] = [
+    EmailKind::Birthday,
+    EmailKind::WinBack,
+    EmailKind::Welcome,
+    EmailKind::PurchaseAnniversary,
+    EmailKind::Holiday,
+    EmailKind::SegmentEntry,
+];
+
+/// Set once the built-in campaign of a later kind was installed.
+fn built_in_key(kind: EmailKind) -> String {
+    format!("campaigns.built_in_installed.{}", kind.as_str())
+}
 
 /// The campaigns a fresh install starts with, one per kind, all disabled.
 pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
@@ -279,6 +303,7 @@ pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
         ("Purchase anniversary", EmailKind::PurchaseAnniversary),
         ("Holiday greetings", EmailKind::Holiday),
         ("Segment entry", EmailKind::SegmentEntry),
+        ("Satisfaction survey", EmailKind::Survey),
     ]
     .into_iter()
     .map(|(name, kind)| {
@@ -291,16 +316,26 @@ pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
     .collect()
 }
 
-/// Installs the built-in campaigns once per database (a marketer who deletes one does
-/// not see it come back at the next start).
+/// Installs each built-in campaign once per database: a marketer who deletes one does
+/// not see it come back at the next start, and a database installed before a kind
+/// existed gets that kind's built-in once, at the first start that knows it.
 pub async fn install_built_ins(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
     let txn = db.begin().await?;
-    let done: Option<bool> = crate::app_settings::load(&txn, BUILT_INS_KEY).await?;
-    if done.is_some() {
-        return Ok(());
-    }
+    let first_done: Option<bool> = crate::app_settings::load(&txn, BUILT_INS_KEY).await?;
     let now = Utc::now();
     for (name, kind, settings) in built_ins() {
+        let first = FIRST_BUILT_IN_KINDS.contains(&kind);
+        let key = built_in_key(kind);
+        let done = if first {
+            first_done.is_some()
+        } else {
+            crate::app_settings::load::<bool>(&txn, &key)
+                .await?
+                .is_some()
+        };
+        if done {
+            continue;
+        }
         campaign::Entity::insert(campaign::ActiveModel {
             name: Set(name),
             kind: Set(kind),
@@ -317,9 +352,14 @@ pub async fn install_built_ins(db: &sea_orm::DatabaseConnection) -> anyhow::Resu
         .exec(&txn)
         .await
         .context("failed to install the built-in campaigns")?;
+        // Upserts: two processes starting on a fresh database both get here.
+        if !first {
+            crate::app_settings::save(&txn, &key, &true).await?;
+        }
     }
-    // An upsert: two processes starting on a fresh database both get here.
-    crate::app_settings::save(&txn, BUILT_INS_KEY, &true).await?;
+    if first_done.is_none() {
+        crate::app_settings::save(&txn, BUILT_INS_KEY, &true).await?;
+    }
     txn.commit().await?;
     Ok(())
 }
@@ -637,6 +677,64 @@ pub async fn produce(
                     ),
                     scheduled_for: at,
                     payload: Some(serde_json::json!({ "segment_name": segment_name }).to_string()),
+                    offer_expires_on: None,
+                });
+            }
+            EmailKind::Survey => {
+                // Orders placed on a local day `daysAfterOrder` before today, or up to
+                // `lookbackDays` earlier (a run missed, a campaign just enabled), bound
+                // as the first two values: [start of the earliest day, end of the
+                // latest).
+                let latest_day = today
+                    .checked_sub_signed(Duration::days(settings.days_after_order))
+                    .unwrap_or(NaiveDate::MIN);
+                let earliest_day = latest_day
+                    .checked_sub_signed(Duration::days(settings.lookback_days))
+                    .unwrap_or(NaiveDate::MIN);
+                let ordered_from = sea_orm::Value::from(timing::local_time(zone, earliest_day, 0));
+                let ordered_until = sea_orm::Value::from(timing::local_time(
+                    zone,
+                    latest_day.succ_opt().unwrap_or(latest_day),
+                    0,
+                ));
+                let ordered = format!(
+                    "FROM orders o WHERE o.customer_id = customers.id \
+                     AND o.ordered_at >= {} AND o.ordered_at < {}",
+                    param(1),
+                    param(2)
+                );
+                batches.push(Batch {
+                    condition: in_zone.add(Expr::cust_with_values(
+                        format!(
+                            // At most one survey in `cooldownDays`, whichever campaign
+                            // sent it; one suppressed at sending (no consent, no address)
+                            // never reached the customer, so it does not count.
+                            "EXISTS (SELECT 1 {ordered}) \
+                             AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
+                               AND e.kind = {} AND e.status <> {} AND e.created_at >= {})",
+                            param(3),
+                            param(4),
+                            param(5)
+                        ),
+                        [
+                            ordered_from.clone(),
+                            ordered_until.clone(),
+                            EmailKind::Survey.into(),
+                            EmailStatus::Suppressed.into(),
+                            (now - Duration::days(settings.cooldown_days)).into(),
+                        ],
+                    )),
+                    // The latest order surveyed: the same order seen by two runs, or by
+                    // two survey campaigns, is one email.
+                    key: Expr::cust_with_values(
+                        format!(
+                            "'survey:' || CAST(customers.id AS TEXT) || ':' || \
+                             CAST((SELECT MAX(o.id) {ordered}) AS TEXT)"
+                        ),
+                        [ordered_from, ordered_until],
+                    ),
+                    scheduled_for: at,
+                    payload: None,
                     offer_expires_on: None,
                 });
             }

@@ -27,6 +27,7 @@ pub struct SettingsChanges {
     pub lookback_days: Option<i64>,
     /// Replaces the list.
     pub holidays: Option<Vec<Holiday>>,
+    pub days_after_order: Option<i64>,
 }
 
 impl SettingsChanges {
@@ -46,6 +47,9 @@ impl SettingsChanges {
         }
         if let Some(holidays) = self.holidays {
             settings.holidays = holidays;
+        }
+        if let Some(days) = self.days_after_order {
+            settings.days_after_order = days;
         }
         settings
     }

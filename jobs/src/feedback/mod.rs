@@ -189,31 +189,152 @@ pub async fn record<C: ConnectionTrait + TransactionTrait>(
     problems.into_result()?;
     let topics = topics_of(tags, comment.as_deref()).await?;
     let now = Utc::now();
-    let customer_id = customer_id.unwrap_or_default();
-    let model = feedback::ActiveModel {
-        customer_id: Set(customer_id),
-        kind: Set(input.kind),
-        score: Set(input.score),
-        comment: Set(comment),
-        channel: Set(input.channel),
-        occurred_at: Set(input.occurred_at.unwrap_or(now)),
-        created_at: Set(now),
-        ..Default::default()
-    };
     let txn = db
         .begin()
         .await
         .context("failed to begin recording feedback")?;
-    let saved = model
-        .insert(&txn)
-        .await
-        .context("failed to insert feedback")?;
-    insert_topics(&txn, topic_rows(customer_id, saved.id, topics).collect())
-        .await
-        .context("failed to insert the feedback's topics")?;
+    let saved = insert_answer(
+        &txn,
+        Answer {
+            customer_id: customer_id.unwrap_or_default(),
+            kind: input.kind,
+            score: input.score,
+            comment,
+            channel: input.channel,
+            occurred_at: input.occurred_at.unwrap_or(now),
+            topics,
+        },
+        now,
+    )
+    .await?;
     txn.commit()
         .await
         .context("failed to commit recorded feedback")?;
+    Ok(saved)
+}
+
+/// One answer to store, checked: [`record`]'s input, or a click in a survey email.
+pub(crate) struct Answer {
+    pub customer_id: i64,
+    pub kind: FeedbackKind,
+    pub score: i32,
+    pub comment: Option<String>,
+    pub channel: Option<InteractionChannel>,
+    pub occurred_at: DateTime<Utc>,
+    /// From [`topics_of`] (or [`terms_of_comment`]).
+    pub topics: Vec<(String, TopicSource)>,
+}
+
+/// Inserts one answer and its topics, in the caller's transaction.
+pub(crate) async fn insert_answer(
+    txn: &impl ConnectionTrait,
+    answer: Answer,
+    now: DateTime<Utc>,
+) -> anyhow::Result<feedback::Model> {
+    let saved = feedback::ActiveModel {
+        customer_id: Set(answer.customer_id),
+        kind: Set(answer.kind),
+        score: Set(answer.score),
+        comment: Set(answer.comment),
+        channel: Set(answer.channel),
+        occurred_at: Set(answer.occurred_at),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .context("failed to insert feedback")?;
+    insert_topics(
+        txn,
+        topic_rows(answer.customer_id, saved.id, answer.topics).collect(),
+    )
+    .await
+    .context("failed to insert the feedback's topics")?;
+    Ok(saved)
+}
+
+/// The topics of a comment sent without tags: its extracted terms.
+pub(crate) async fn terms_of_comment(comment: &str) -> anyhow::Result<Vec<(String, TopicSource)>> {
+    topics_of(Vec::new(), Some(comment)).await
+}
+
+/// Sets one column of one answer; the answer as it now is.
+async fn set_on_answer(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+    feedback_id: i64,
+    column: feedback::Column,
+    value: sea_orm::Value,
+) -> anyhow::Result<feedback::Model> {
+    feedback::Entity::update_many()
+        .col_expr(column, Expr::value(value))
+        .filter(feedback::Column::CustomerId.eq(customer_id))
+        .filter(feedback::Column::Id.eq(feedback_id))
+        .exec_with_returning(txn)
+        .await
+        .with_context(|| format!("failed to change answer {feedback_id}"))?
+        .into_iter()
+        .next()
+        .with_context(|| format!("answer {feedback_id} of customer {customer_id} is gone"))
+}
+
+/// Changes the score of an answer (a survey email's link clicked again). Reports read
+/// answers as they are, so every figure shows the new score at once.
+pub(crate) async fn change_score(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+    feedback_id: i64,
+    score: i32,
+) -> anyhow::Result<feedback::Model> {
+    set_on_answer(
+        txn,
+        customer_id,
+        feedback_id,
+        feedback::Column::Score,
+        score.into(),
+    )
+    .await
+}
+
+/// Replaces the comment of an answer and the terms extracted from the old one with
+/// `topics` ([`terms_of_comment`] of the new one). An answer with tags keeps them and
+/// gets no terms, as when it was recorded.
+pub(crate) async fn replace_comment(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+    feedback_id: i64,
+    comment: String,
+    topics: Vec<(String, TopicSource)>,
+) -> anyhow::Result<feedback::Model> {
+    let saved = set_on_answer(
+        txn,
+        customer_id,
+        feedback_id,
+        feedback::Column::Comment,
+        comment.into(),
+    )
+    .await?;
+    let tagged = feedback_topic::Entity::find()
+        .filter(feedback_topic::Column::CustomerId.eq(customer_id))
+        .filter(feedback_topic::Column::FeedbackId.eq(feedback_id))
+        .filter(feedback_topic::Column::Source.eq(TopicSource::Tag))
+        .one(txn)
+        .await
+        .context("failed to read the tags of an answer")?
+        .is_some();
+    if tagged {
+        return Ok(saved);
+    }
+    feedback_topic::Entity::delete_many()
+        .filter(feedback_topic::Column::CustomerId.eq(customer_id))
+        .filter(feedback_topic::Column::FeedbackId.eq(feedback_id))
+        .filter(feedback_topic::Column::Source.eq(TopicSource::Extracted))
+        .exec(txn)
+        .await
+        .context("failed to drop the terms of the old comment")?;
+    insert_topics(txn, topic_rows(customer_id, feedback_id, topics).collect())
+        .await
+        .context("failed to store the terms of a comment")?;
     Ok(saved)
 }
 

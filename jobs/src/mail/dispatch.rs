@@ -491,7 +491,12 @@ fn decide(
 
     let token = unsubscribe::sign(secret, row.id, customer.id);
     let unsubscribe_url = unsubscribe::url(&settings.public_url, &token);
-    let vars = customer_variables(mailer, row, customer, &payload, &unsubscribe_url, zone);
+    let mut vars = customer_variables(mailer, row, customer, &payload, &unsubscribe_url, zone);
+    if row.kind == EmailKind::Survey {
+        let links =
+            crate::surveys::links::score_links(secret, &settings.public_url, row.id, customer.id);
+        vars["score_links"] = json!(links);
+    }
     let own = campaign.and_then(CampaignDocuments::templates_of);
     match mailer
         .templates

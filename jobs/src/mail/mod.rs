@@ -8,6 +8,8 @@ pub mod chart;
 pub mod dispatch;
 /// Erasure: wipes a customer from their emails, the digests and the `.eml` files.
 pub mod erasure;
+/// HMAC-signed link tokens (unsubscribe and survey links) and their secret.
+pub mod links;
 /// The outbox as people see it: the email list, one customer's emails, retrying one.
 pub mod outbox;
 /// minijinja templates: built-in, from a directory, or a campaign's own.
@@ -176,11 +178,12 @@ impl Mailer {
         })
     }
 
-    /// The server secret that signs unsubscribe links: made once, kept in the database so
-    /// that every process (and every restart) signs and checks the same way.
+    /// The server secret that signs the links in emails (unsubscribe, survey scores): made
+    /// once, kept in the database so that every process (and every restart) signs and
+    /// checks the same way.
     pub async fn secret(&self, db: &sea_orm::DatabaseConnection) -> anyhow::Result<&[u8]> {
         self.secret
-            .get_or_try_init(|| unsubscribe::load_or_create_secret(db))
+            .get_or_try_init(|| links::load_or_create_secret(db))
             .await
             .map(Vec::as_slice)
     }

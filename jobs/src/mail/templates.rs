@@ -30,9 +30,9 @@ macro_rules! built_in {
 /// any files beside it: per locale the layout (`<locale>/layout.html`, `.txt`: the page
 /// and the footer every kind extends) and each kind's subject, HTML and text.
 const BUILT_IN: &[(&str, &str)] = built_in![
-    "en": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "digest"],
-    "zh-CN": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "digest"],
-    "zh-Hant": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "digest"],
+    "en": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "digest"],
+    "zh-CN": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "digest"],
+    "zh-Hant": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "digest"],
 ];
 
 /// A campaign's own templates for one locale; a missing part falls back to the default.
@@ -230,6 +230,9 @@ mod tests {
             "segment_name": "VIP",
             "years": 2,
             "first_order_on": "2024-11-23",
+            "score_links": (0..=10)
+                .map(|score| json!({ "score": score, "url": format!("http://x/survey/{score}.t") }))
+                .collect::<Vec<_>>(),
         })
     }
 
@@ -385,6 +388,52 @@ mod tests {
         assert!(
             error.contains("welcome.html") && error.contains("line 2"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn survey_emails_show_all_eleven_score_links_in_html_and_text() {
+        let templates = Templates::load(None).unwrap();
+        for locale in LOCALES {
+            let r = templates
+                .render(EmailKind::Survey, locale, None, &customer_vars())
+                .unwrap();
+            for score in 0..=10 {
+                // In HTML as a link reading the score (minijinja escapes `/`); in text
+                // as the URL itself after the score.
+                let href = format!("href=\"http:&#x2f;&#x2f;x&#x2f;survey&#x2f;{score}.t\"");
+                assert_eq!(
+                    r.html.matches(&href).count(),
+                    1,
+                    "{locale} {score}: {}",
+                    r.html
+                );
+                let anchor_text = format!(">{score}</a>");
+                assert!(r.html.contains(&anchor_text), "{locale} {score}");
+                let url = format!("http://x/survey/{score}.t");
+                assert_eq!(
+                    r.text.matches(&url).count(),
+                    1,
+                    "{locale} {score}: {}",
+                    r.text
+                );
+                assert!(
+                    r.text.contains(&format!("\n{score}: {url}"))
+                        || r.text.contains(&format!("\n{score}：{url}")),
+                    "{locale} {score}: {}",
+                    r.text
+                );
+            }
+            assert_eq!(r.html.matches("&#x2f;survey&#x2f;").count(), 11, "{locale}");
+            assert_eq!(r.text.matches("/survey/").count(), 11, "{locale}");
+        }
+        // Without links the email fails rather than going out without a way to answer.
+        let mut vars = customer_vars();
+        vars.as_object_mut().unwrap().remove("score_links");
+        assert!(
+            templates
+                .render(EmailKind::Survey, "en", None, &vars)
+                .is_err()
         );
     }
 

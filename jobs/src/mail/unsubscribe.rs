@@ -1,55 +1,27 @@
-//! Unsubscribe links that need no login: `<email id>.<customer id>.<signature>`, the
-//! signature an HMAC-SHA256 of both ids under a server secret. Forging one for another
-//! customer needs the secret; the email id tells which campaign lost the customer.
+//! Unsubscribe links that need no login: `<email id>.<customer id>.<signature>`, signed
+//! for `unsubscribe` ([`super::links`]). Forging one for another customer needs the
+//! secret; the email id tells which campaign lost the customer.
 
-use anyhow::Context;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::email;
-use hmac::{Hmac, Mac};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    sea_query::Expr,
-};
-use sha2::Sha256;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 
-const SECRET_KEY: &str = "email.unsubscribe_secret";
+use super::links;
+pub use links::load_or_create_secret;
 
-fn mac(secret: &[u8], email_id: i64, customer_id: i64) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(format!("unsubscribe:{email_id}:{customer_id}").as_bytes());
-    mac
-}
+/// What the signature says a token is for.
+const PURPOSE: &str = "unsubscribe";
 
 /// The token for an email to a customer.
 pub fn sign(secret: &[u8], email_id: i64, customer_id: i64) -> String {
-    let signature = mac(secret, email_id, customer_id).finalize().into_bytes();
-    format!(
-        "{email_id}.{customer_id}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    )
-}
-
-/// An id as `sign` writes it: digits without sign or leading zeros (`02`, `+2` are other
-/// spellings of the same number, and a token has exactly one).
-fn canonical_id(text: &str) -> Option<i64> {
-    let id: i64 = text.parse().ok()?;
-    (id.to_string() == text).then_some(id)
+    links::sign(secret, PURPOSE, &[email_id, customer_id])
 }
 
 /// The (email id, customer id) of a genuine token; None for anything else. The
 /// comparison is constant-time.
 pub fn verify(secret: &[u8], token: &str) -> Option<(i64, i64)> {
-    let mut parts = token.trim().splitn(3, '.');
-    let email_id = canonical_id(parts.next()?)?;
-    let customer_id = canonical_id(parts.next()?)?;
-    let signature = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
-    mac(secret, email_id, customer_id)
-        .verify_slice(&signature)
-        .ok()
-        .map(|()| (email_id, customer_id))
+    links::verify::<2>(secret, PURPOSE, token)
+        .map(|[email_id, customer_id]| (email_id, customer_id))
 }
 
 /// When the email of a link went out (its creation, if it never did), or `None` when
@@ -84,14 +56,6 @@ pub async fn mark_unsubscribed(
 /// The link in an email.
 pub fn url(public_url: &str, token: &str) -> String {
     format!("{}/unsubscribe/{token}", public_url.trim_end_matches('/'))
-}
-
-/// Reads the secret, making it on first use (kept hex-encoded in `app_settings`).
-pub async fn load_or_create_secret(db: &DatabaseConnection) -> anyhow::Result<Vec<u8>> {
-    let fresh: [u8; 32] = rand::random();
-    let stored: String =
-        crate::app_settings::load_or_insert(db, SECRET_KEY, &hex::encode(fresh)).await?;
-    hex::decode(stored.trim()).context("the stored unsubscribe secret is not hex")
 }
 
 #[cfg(test)]

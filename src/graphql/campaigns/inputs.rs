@@ -37,13 +37,18 @@ pub struct CampaignSettingsInput {
     pub offer_prefix: Option<String>,
     /// Win-back: days the offer is valid.
     pub offer_expiry_days: Option<i64>,
-    /// Win-back: at most one win-back email per customer in this many days.
+    /// Win-back and survey: at most one email of the campaign's kind per customer in
+    /// this many days (0–3650; default 90).
     pub cooldown_days: Option<i64>,
     /// How far back producers look, in days: first orders (welcome), lapse days (win-back:
-    /// only customers who lapsed this many days ago or less, 0–366), segment entries.
+    /// only customers who lapsed this many days ago or less, 0–366), segment entries,
+    /// orders up to this many days before the survey's day (survey: a missed run).
     pub lookback_days: Option<i64>,
     /// Holiday: the dates greeted (replaces the list).
     pub holidays: Option<Vec<CampaignHolidayInput>>,
+    /// Survey: sent this many days after an order, on the customer's local calendar
+    /// (1–365; default 7).
+    pub days_after_order: Option<i64>,
 }
 
 #[derive(InputObject)]
@@ -101,6 +106,7 @@ impl From<CampaignSettingsInput> for domain::SettingsChanges {
                     })
                     .collect()
             }),
+            days_after_order: input.days_after_order,
         }
     }
 }
