@@ -437,6 +437,7 @@ fn argument(
         ("Query", "lifecycleTransitions", "from") => "\"2000-01-01T00:00:00Z\"".into(),
         ("Query", "lifecycleTransitions", "to") => "\"2100-01-01T00:00:00Z\"".into(),
         ("Query", "satisfaction", "bucket") => "MONTH".into(),
+        ("Query", "churnDrivers", "windowDays") => "180".into(),
         ("Query", "previewSegment", "rule") => {
             "{ condition: { field: TOTAL_SPENT, op: GTE, value: \"0\" } }".into()
         }
