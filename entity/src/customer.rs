@@ -29,6 +29,9 @@ pub struct Model {
     pub needs: Option<String>,
     pub acquisition_channel: Option<String>,
     pub referred_by: Option<i64>,
+    /// The code this customer hands to friends (unique through `referral_codes`; set when
+    /// the customer is created, migration 21 gave existing customers theirs).
+    pub referral_code: Option<String>,
     /// BCP 47 language tag, e.g. `zh-CN`.
     pub locale: String,
     /// IANA time zone, e.g. `Asia/Shanghai`.
@@ -93,6 +96,7 @@ impl Model {
             needs: None,
             acquisition_channel: None,
             referred_by: None,
+            referral_code: None,
             locale: String::new(),
             time_zone: String::new(),
             marketing_consent: false,
@@ -138,6 +142,7 @@ impl Model {
                 Column::Needs => m.needs = row.try_get_by_index(i)?,
                 Column::AcquisitionChannel => m.acquisition_channel = row.try_get_by_index(i)?,
                 Column::ReferredBy => m.referred_by = row.try_get_by_index(i)?,
+                Column::ReferralCode => m.referral_code = row.try_get_by_index(i)?,
                 Column::Locale => m.locale = row.try_get_by_index(i)?,
                 Column::TimeZone => m.time_zone = row.try_get_by_index(i)?,
                 Column::MarketingConsent => m.marketing_consent = row.try_get_by_index(i)?,

@@ -7,6 +7,8 @@ pub mod api_key;
 pub mod app_setting;
 /// Care campaigns (birthday, win-back, welcome, anniversary, holiday, segment entry, survey).
 pub mod campaign;
+/// Random codes people type (offer and referral codes).
+pub mod codes;
 /// The people the business sells to, with their per-customer order aggregates.
 pub mod customer;
 /// Interest tags of a customer, one row per tag (portable tag matching on both databases).
@@ -57,4 +59,4 @@ pub use sea_enums::{
     JobName, LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, SuppressionReason, TopicSource,
     ValueTier,
 };
-pub use unique_key::{customer_email, customer_external_id, order_external_id};
+pub use unique_key::{customer_email, customer_external_id, order_external_id, referral_code};

@@ -45,3 +45,9 @@ lookup_table!(
     "order_external_ids",
     external_id
 );
+lookup_table!(
+    /// `referral_codes`: a customer's referral code → the customer (migration 21).
+    referral_code,
+    "referral_codes",
+    code
+);

@@ -35,6 +35,9 @@ pub mod mail;
 pub mod orders;
 /// The same page of rows for many parents in one statement.
 pub(crate) mod pages;
+/// Referrals: codes, who referred whom (no cycles), and what each referrer's referrals
+/// brought.
+pub mod referrals;
 /// Running jobs by name and recording each run.
 pub mod runs;
 /// Satisfaction: NPS and CSAT per week or month, feedback topics and their lift, the

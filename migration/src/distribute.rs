@@ -130,6 +130,8 @@ pub const PLAN: &[Plan] = &[
     plan("customer_emails", Placement::Lookup("email")),
     plan("customer_external_ids", Placement::Lookup("external_id")),
     plan("order_external_ids", Placement::Lookup("external_id")),
+    // A referral code → its customer (migration 21).
+    plan("referral_codes", Placement::Lookup("code")),
 ];
 
 /// What `distribute` did.

@@ -345,6 +345,10 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         needs: Some(pick(rng, NEEDS).into()),
         acquisition_channel: Some(acquisition_channel.into()),
         referred_by: None,
+        referral_code: Some(entity::codes::code_from(
+            rng,
+            entity::codes::REFERRAL_CODE_LENGTH,
+        )),
         locale: place.locale.into(),
         time_zone: place.time_zone.into(),
         marketing_consent: consent,
@@ -487,6 +491,7 @@ async fn write_batch(
     let mut orders: Vec<Vec<Value>> = Vec::new();
     // The lookups every customer write keeps (`jobs::customers::keys`, migration 14).
     let mut email_keys: Vec<Vec<Value>> = Vec::new();
+    let mut referral_keys: Vec<Vec<Value>> = Vec::new();
     let mut external_id_keys: Vec<Vec<Value>> = Vec::new();
     let mut order_keys: Vec<Vec<Value>> = Vec::new();
     let mut interests = Vec::new();
@@ -497,6 +502,9 @@ async fn write_batch(
         external_id_keys.push(vec![external.into(), (*id).into()]);
         if let Some(email) = &sim.row.email {
             email_keys.push(vec![email.as_str().into(), (*id).into()]);
+        }
+        if let Some(code) = &sim.row.referral_code {
+            referral_keys.push(vec![code.as_str().into(), (*id).into()]);
         }
         for (k, (at, amount, channel, items)) in sim.orders.iter().enumerate() {
             order_keys.push(vec![format!("{external}-o{k}").into(), (*id).into()]);
@@ -553,6 +561,10 @@ async fn write_batch(
         Column::new("email", Text),
         Column::new("customer_id", BigInt),
     ];
+    const REFERRAL_KEYS: [Column; 2] = [
+        Column::new("code", Text),
+        Column::new("customer_id", BigInt),
+    ];
     const EXTERNAL_ID_KEYS: [Column; 2] = [
         Column::new("external_id", Text),
         Column::new("customer_id", BigInt),
@@ -574,6 +586,7 @@ async fn write_batch(
     ];
     for (table, columns, rows) in [
         ("customer_emails", &EMAIL_KEYS[..], email_keys),
+        ("referral_codes", &REFERRAL_KEYS[..], referral_keys),
         (
             "customer_external_ids",
             &EXTERNAL_ID_KEYS[..],
@@ -600,7 +613,7 @@ async fn write_batch(
     })
 }
 
-const CUSTOMER_COLUMNS: [customer::Column; 31] = [
+const CUSTOMER_COLUMNS: [customer::Column; 32] = [
     customer::Column::ExternalId,
     customer::Column::Name,
     customer::Column::Email,
@@ -616,6 +629,7 @@ const CUSTOMER_COLUMNS: [customer::Column; 31] = [
     customer::Column::Needs,
     customer::Column::AcquisitionChannel,
     customer::Column::ReferredBy,
+    customer::Column::ReferralCode,
     customer::Column::Locale,
     customer::Column::TimeZone,
     customer::Column::MarketingConsent,
@@ -651,6 +665,7 @@ fn customer_values(c: &customer::Model, referred_by: Option<i64>) -> Vec<Expr> {
         Expr::val(c.needs.clone()),
         Expr::val(c.acquisition_channel.clone()),
         Expr::val(referred_by),
+        Expr::val(c.referral_code.clone()),
         Expr::val(c.locale.clone()),
         Expr::val(c.time_zone.clone()),
         Expr::val(c.marketing_consent),

@@ -112,6 +112,19 @@ impl Customer {
         let loader = ctx.data::<DataLoader<CustomerLoader>>()?;
         Ok(loader.load_one(id).await?.map(Customer))
     }
+    /// The code this customer hands to friends: sent as `referralCode` when a friend is
+    /// created, it makes this customer their referrer. Random (60 bits), so it reveals
+    /// nothing about the customer; none for an erased customer.
+    async fn referral_code(&self) -> Option<&str> {
+        self.0.referral_code.as_deref()
+    }
+    /// What the customers this one referred have done since.
+    async fn referrals(&self, ctx: &Context<'_>) -> Result<crate::graphql::referrals::Referrals> {
+        let loader = ctx.data::<DataLoader<crate::graphql::loaders::ReferralsLoader>>()?;
+        Ok(crate::graphql::referrals::Referrals(
+            loader.load_one(self.0.id).await?.unwrap_or_default(),
+        ))
+    }
     /// BCP 47, e.g. `zh-CN`; chooses the language of emails (`zh-TW`, `zh-HK`, `zh-MO`,
     /// `zh-Hant-*`: Traditional Chinese; other `zh*`: Simplified; else English).
     async fn locale(&self) -> &str {

@@ -32,7 +32,7 @@ fn of_field(name: &str) -> Option<&'static [Column]> {
         "id" | "__typename" => &[],
         // Relations: loaded by id through their own loaders.
         "interests" | "value" | "lifecycle" | "segments" | "emails" | "orders" | "interactions"
-        | "feedback" => &[],
+        | "feedback" | "referrals" => &[],
         "externalId" => &[Column::ExternalId],
         "name" => &[Column::Name],
         "email" => &[Column::Email],
@@ -48,6 +48,7 @@ fn of_field(name: &str) -> Option<&'static [Column]> {
         "needs" => &[Column::Needs],
         "acquisitionChannel" => &[Column::AcquisitionChannel],
         "referredBy" => &[Column::ReferredBy],
+        "referralCode" => &[Column::ReferralCode],
         "locale" => &[Column::Locale],
         "timeZone" => &[Column::TimeZone],
         "marketingConsent" => &[Column::MarketingConsent],

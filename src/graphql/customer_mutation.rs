@@ -41,6 +41,11 @@ pub struct CustomerFields {
     pub acquisition_channel: MaybeUndefined<String>,
     /// Id of the customer who referred this one.
     pub referred_by: MaybeUndefined<ID>,
+    /// The referrer's referral code (what the new customer typed at sign-up): sets
+    /// `referredBy` to its owner. Case, dashes and spaces are ignored. An unknown code,
+    /// a code naming another referrer than `referredBy`, the customer's own code, or one
+    /// that would make a cycle of referrals is refused.
+    pub referral_code: Option<String>,
     /// BCP 47, default `en`.
     pub locale: MaybeUndefined<String>,
     /// IANA, default `UTC`.
@@ -109,6 +114,7 @@ impl From<CustomerFields> for jobs::customers::Fields {
             needs: patch(input.needs, identity),
             acquisition_channel: patch(input.acquisition_channel, identity),
             referred_by: patch(input.referred_by, |id| id.0),
+            referral_code: input.referral_code,
             locale: patch(input.locale, identity),
             time_zone: patch(input.time_zone, identity),
             marketing_consent: patch(input.marketing_consent, identity),

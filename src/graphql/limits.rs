@@ -44,6 +44,8 @@ pub const WEIGHTED_FIELDS: &[(&str, &str, u64)] = &[
     ("Query", "satisfaction", 20_000),
     ("Query", "feedbackTopics", 20_000),
     ("Query", "detractorFollowUps", 20_000),
+    // Groups every referred customer by referrer to rank them.
+    ("Query", "topAdvocates", 20_000),
     // Compares the lapsed and retained customers of the whole base: seconds at a million.
     ("Query", "churnDrivers", 100_000),
     ("Query", "rfmMatrix", 1_000),

@@ -35,6 +35,21 @@ impl Loader<i64> for CustomerLoader {
     }
 }
 
+/// What each customer's referrals brought (zeros for a customer who referred nobody).
+pub struct ReferralsLoader(pub DatabaseConnection);
+
+impl Loader<i64> for ReferralsLoader {
+    type Value = jobs::referrals::ReferralFigures;
+    type Error = Error;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        jobs::referrals::figures_of(&self.0, ids)
+            .await
+            .context("failed to load referral figures")
+            .or_internal()
+    }
+}
+
 /// The latest value scores per customer.
 pub struct CustomerValueLoader(pub DatabaseConnection);
 

@@ -30,6 +30,8 @@ pub mod loaders;
 pub mod order;
 /// Relay connections and keyset cursors.
 pub mod pagination;
+/// Referrals: a customer's referral figures, the advocates ranking.
+pub mod referrals;
 /// Satisfaction: NPS and CSAT per week or month, feedback topics, detractor follow-ups.
 pub mod satisfaction;
 /// `Decimal` and `Date`.
@@ -60,6 +62,7 @@ pub struct QueryRoot(
     value::ValueQuery,
     lifecycle::LifecycleQuery,
     satisfaction::SatisfactionQuery,
+    referrals::ReferralQuery,
     segments::SegmentQuery,
     campaigns::CampaignQuery,
     jobs::JobQuery,
@@ -183,6 +186,10 @@ pub fn build_schema(
         ))
         .data(DataLoader::new(
             loaders::TimelineLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ReferralsLoader(db.clone()),
             tokio::spawn,
         ))
         .data(db)

@@ -24,6 +24,7 @@ mod lifecycle;
 mod orders;
 mod pagination;
 mod privacy;
+mod referrals;
 mod satisfaction;
 mod scale;
 mod scheduler;

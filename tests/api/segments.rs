@@ -45,6 +45,7 @@ const TERMS: &[&str] = &["courier", "parcel", "coffee", "物流", " Courier "];
 async fn generate_base(app: &TestApp, rng: &mut ChaCha8Rng, n: usize) -> Vec<String> {
     let today = chrono::Utc::now().date_naive();
     let mut names = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for i in 0..n {
         let mut input =
             json!({ "externalId": format!("g{i}"), "marketingConsent": rng.random_bool(0.5) });
@@ -84,7 +85,13 @@ async fn generate_base(app: &TestApp, rng: &mut ChaCha8Rng, n: usize) -> Vec<Str
             .filter(|_| rng.random_bool(0.35))
             .collect();
         input["interests"] = json!(interests);
+        // Every third customer referred by an earlier one (some referrers get several;
+        // chosen without the generator, so the rest of the base stays as it was).
+        if i > 0 && i % 3 == 0 {
+            input["referredBy"] = json!(ids[i / 5]);
+        }
         let id = app.create_customer(input).await;
+        ids.push(id.clone());
         // Buy-till-you-die-like histories (a first purchase, a rate, a last active day),
         // so the value models fit and P(alive) varies.
         let orders = rng.random_range(0..7);
@@ -174,6 +181,7 @@ fn random_condition(
         RScore | FScore | MScore => (1, 5),
         LatestNps => (0, 10),
         LatestCsat => (1, 5),
+        Referrals => (0, 3),
         _ => (0, 10),
     };
     let one = |rng: &mut ChaCha8Rng| -> Value {

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{EmailKind, EmailStatus, ValueTier, campaign, email};
-use rand::Rng;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -849,15 +848,9 @@ async fn insert_batch(
     Ok(u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0))
 }
 
-/// Offer codes: the prefix and eight characters of Crockford's base32 (no I, L, O, U:
-/// nothing to misread when typed at a till); unique by index.
+/// Offer codes: the prefix and eight characters of Crockford's base32; unique by index.
 fn offer_code(prefix: &str) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut rng = rand::rng();
-    let code: String = (0..8)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("{prefix}-{code}")
+    format!("{prefix}-{}", entity::codes::random_code(8))
 }
 
 async fn assign_offer_codes(

@@ -33,6 +33,9 @@ pub async fn erase(
     erased.country = existing.country.clone();
     erased.acquisition_channel = existing.acquisition_channel.clone();
     erased.referred_by = existing.referred_by;
+    // The code stops working: nobody can sign up as referred by an erased person. The
+    // customers they referred keep pointing at the row, so referral figures stay whole.
+    erased.referral_code = None;
     erased.created_at = existing.created_at;
     // Orders are kept, anonymous, and so are their aggregates.
     OrderAggregates::kept_on(&existing).apply_to(&mut erased);
@@ -54,7 +57,7 @@ pub async fn erase(
         .context("failed to wipe the customer row")?;
     super::keys::keep(&txn, Some(&existing), &saved)
         .await
-        .context("failed to drop the customer's email from the lookup")?;
+        .context("failed to drop the customer's email and referral code from the lookups")?;
     replace_interests(&txn, saved.id, Vec::new())
         .await
         .context("failed to wipe the customer's interests")?;

@@ -1,5 +1,6 @@
-//! The keys that name one customer across the whole base — an email, an externalId —
-//! kept in lookup tables keyed by the value (`entity::unique_key`, migration 14). Every
+//! The keys that name one customer across the whole base — an email, an externalId, a
+//! referral code — kept in lookup tables keyed by the value (`entity::unique_key`,
+//! migrations 14 and 21). Every
 //! write of a customer goes through [`keep`], in the transaction of the write; every
 //! lookup by email or externalId reads the lookup first and then the customers by id.
 //! On Citus both steps go to one shard each, where a search of `customers` by externalId
@@ -7,8 +8,9 @@
 
 use std::collections::HashMap;
 
-use entity::{customer, customer_email, customer_external_id};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use entity::sql::nth_placeholder;
+use entity::{customer, customer_email, customer_external_id, referral_code};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement};
 
 /// The owner of each of these externalIds that has one.
 pub async fn owners_of_external_ids(
@@ -38,6 +40,20 @@ pub async fn owners_of_emails(
         .collect())
 }
 
+/// The owner of a referral code (as typed: normalised first), if any.
+pub async fn owner_of_referral_code(
+    db: &impl ConnectionTrait,
+    typed: &str,
+) -> Result<Option<i64>, DbErr> {
+    let Some(code) = entity::codes::normalise_referral_code(typed) else {
+        return Ok(None);
+    };
+    Ok(referral_code::Entity::find_by_id(code)
+        .one(db)
+        .await?
+        .map(|row| row.customer_id))
+}
+
 /// The customers with these externalIds, keyed by externalId.
 pub async fn by_external_ids(
     db: &impl ConnectionTrait,
@@ -52,6 +68,16 @@ pub async fn by_external_ids(
         .collect())
 }
 
+/// A customer's value of one kept key.
+type KeyOf = fn(&customer::Model) -> &Option<String>;
+
+/// The lookups a customer row keeps: table, key column, and the customer's value.
+const LOOKUPS: [(&str, &str, KeyOf); 3] = [
+    ("customer_emails", "email", |c| &c.email),
+    ("customer_external_ids", "external_id", |c| &c.external_id),
+    ("referral_codes", "code", |c| &c.referral_code),
+];
+
 /// Brings the lookups in line with a customer just written (`before`: the row as it
 /// was, `None` for a new customer). A value another customer holds fails with a unique
 /// violation, like the unique column it stands for.
@@ -60,40 +86,28 @@ pub async fn keep(
     before: Option<&customer::Model>,
     after: &customer::Model,
 ) -> Result<(), DbErr> {
-    let was =
-        |field: fn(&customer::Model) -> &Option<String>| before.and_then(|b| field(b).clone());
-    let (old_email, old_external_id) = (was(|c| &c.email), was(|c| &c.external_id));
-    if old_email != after.email {
-        if let Some(email) = old_email {
-            customer_email::Entity::delete_many()
-                .filter(customer_email::Column::Email.eq(email))
-                .filter(customer_email::Column::CustomerId.eq(after.id))
-                .exec(db)
-                .await?;
+    let backend = db.get_database_backend();
+    let (first, second) = (nth_placeholder(backend, 1), nth_placeholder(backend, 2));
+    for (table, column, value) in LOOKUPS {
+        let old = before.and_then(|b| value(b).clone());
+        let new = value(after);
+        if old == *new {
+            continue;
         }
-        if let Some(email) = &after.email {
-            customer_email::Entity::insert(customer_email::ActiveModel {
-                email: Set(email.clone()),
-                customer_id: Set(after.id),
-            })
-            .exec_without_returning(db)
+        if let Some(old) = old {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!("DELETE FROM {table} WHERE {column} = {first} AND customer_id = {second}"),
+                [old.into(), after.id.into()],
+            ))
             .await?;
         }
-    }
-    if old_external_id != after.external_id {
-        if let Some(external_id) = old_external_id {
-            customer_external_id::Entity::delete_many()
-                .filter(customer_external_id::Column::ExternalId.eq(external_id))
-                .filter(customer_external_id::Column::CustomerId.eq(after.id))
-                .exec(db)
-                .await?;
-        }
-        if let Some(external_id) = &after.external_id {
-            customer_external_id::Entity::insert(customer_external_id::ActiveModel {
-                external_id: Set(external_id.clone()),
-                customer_id: Set(after.id),
-            })
-            .exec_without_returning(db)
+        if let Some(new) = new {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!("INSERT INTO {table} ({column}, customer_id) VALUES ({first}, {second})"),
+                [new.clone().into(), after.id.into()],
+            ))
             .await?;
         }
     }

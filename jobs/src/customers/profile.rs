@@ -67,6 +67,8 @@ pub struct Fields {
     pub acquisition_channel: Patch<String>,
     /// Id of the customer who referred this one.
     pub referred_by: Patch<String>,
+    /// The referrer's code, standing for their id in `referred_by`.
+    pub referral_code: Option<String>,
     /// BCP 47, default `en`.
     pub locale: Patch<String>,
     /// IANA, default `UTC`.
@@ -153,6 +155,8 @@ struct ParsedFields {
     needs: Patch<String>,
     acquisition_channel: Patch<String>,
     referred_by: Patch<i64>,
+    /// A well-formed referral code, normalised; resolved to `referred_by` by [`save`].
+    referral_code: Option<String>,
     locale: Patch<String>,
     time_zone: Patch<String>,
     marketing_consent: Patch<bool>,
@@ -246,6 +250,14 @@ impl Fields {
                 &self.referred_by,
                 |id| parse_id(id),
             ),
+            referral_code: self.referral_code.as_ref().and_then(|typed| {
+                problems.check(
+                    index,
+                    &path("referralCode"),
+                    entity::codes::normalise_referral_code(typed)
+                        .ok_or_else(|| "is not a referral code".to_owned()),
+                )
+            }),
             locale: patch(problems, index, &path("locale"), &self.locale, |v| {
                 Locale::parse(v).map(Locale::into_inner)
             }),
@@ -319,6 +331,7 @@ pub(super) fn blank_customer(external_id: Option<String>) -> customer::Model {
     let now = Utc::now();
     customer::Model {
         external_id,
+        referral_code: Some(entity::codes::referral_code()),
         locale: DEFAULT_LOCALE.into(),
         time_zone: DEFAULT_TIME_ZONE.into(),
         created_at: now,
@@ -484,10 +497,11 @@ async fn save_one(
 /// (upserts: their externalIds), so that the checks read what the write will find.
 async fn save(
     txn: DatabaseTransaction,
-    rows: Vec<Row>,
+    mut rows: Vec<Row>,
     mut problems: Problems,
     disclosure: Disclosure,
 ) -> DomainResult<Vec<(customer::Model, Outcome)>> {
+    resolve_referral_codes(&txn, &mut rows, &mut problems).await?;
     // Emails and externalIds must be unique across the batch and the database.
     let mut emails_in_batch: HashMap<String, Option<usize>> = HashMap::new();
     let mut external_ids_in_batch: HashMap<String, Option<usize>> = HashMap::new();
@@ -588,6 +602,7 @@ async fn save(
             );
         }
     }
+    refuse_referral_cycles(&txn, &rows, &mut problems).await?;
     problems.into_result()?;
 
     let mut saved = Vec::with_capacity(rows.len());
@@ -598,6 +613,84 @@ async fn save(
         .await
         .map_err(|error| unique_violation_or_internal(error, "failed to commit customers"))?;
     Ok(saved)
+}
+
+/// A referral code stands for its owner's id from here on: `referredBy` is set to it
+/// (or checked against it, when both are given).
+async fn resolve_referral_codes(
+    txn: &DatabaseTransaction,
+    rows: &mut [Row],
+    problems: &mut Problems,
+) -> DomainResult<()> {
+    let codes: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.fields.referral_code.clone())
+        .collect();
+    if codes.is_empty() {
+        return Ok(());
+    }
+    let owners = crate::referrals::owners_of_codes(txn, codes)
+        .await
+        .context("failed to look up the referral codes")?;
+    for row in rows {
+        let Some(code) = row.fields.referral_code.take() else {
+            continue;
+        };
+        let field = format!("{}.referralCode", row.prefix);
+        match (owners.get(&code), &row.fields.referred_by) {
+            (None, _) => problems.push(row.index, field, "no customer has this referral code"),
+            (Some(owner), Patch::Keep) => row.fields.referred_by = Patch::Set(*owner),
+            (Some(owner), Patch::Set(id)) if id == owner => {}
+            (Some(_), _) => problems.push(
+                row.index,
+                field,
+                "names another referrer than referredBy; send one of the two",
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Refuses referrers that would close a cycle (A referred by B referred by … A),
+/// counting the referrers this same write gives other customers. New customers cannot
+/// close one: nobody can name them yet.
+async fn refuse_referral_cycles(
+    txn: &DatabaseTransaction,
+    rows: &[Row],
+    problems: &mut Problems,
+) -> DomainResult<()> {
+    let pending: HashMap<i64, Option<i64>> = rows
+        .iter()
+        .filter_map(|row| match (&row.target, &row.fields.referred_by) {
+            (Target::Existing(existing), Patch::Set(referrer)) => {
+                Some((existing.id, Some(*referrer)))
+            }
+            (Target::Existing(existing), Patch::Clear) => Some((existing.id, None)),
+            _ => None,
+        })
+        .collect();
+    for row in rows {
+        if let (Target::Existing(existing), Patch::Set(referrer)) =
+            (&row.target, &row.fields.referred_by)
+            // Referring oneself has its own message above; an unchanged referrer is
+            // no new link.
+            && *referrer != existing.id
+            && existing.referred_by != Some(*referrer)
+            && crate::referrals::closes_cycle(txn, existing.id, *referrer, &pending)
+                .await
+                .context("failed to follow a chain of referrers")?
+        {
+            problems.push(
+                row.index,
+                format!("{}.referredBy", row.prefix),
+                format!(
+                    "customer {referrer} was referred, directly or through others, by this \
+                     customer: referrals cannot go round in a circle"
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn write_row(

@@ -30,6 +30,8 @@ pub struct Snapshot {
     /// Topics of the customer's answers, by source.
     pub feedback_tags: Vec<String>,
     pub feedback_terms: Vec<String>,
+    /// What the customers this one referred brought (`jobs::referrals`).
+    pub referrals: crate::referrals::ReferralFigures,
     pub segments: Vec<i64>,
 }
 
@@ -134,6 +136,15 @@ pub async fn load_snapshots(
             s.segments.push(row.segment_id);
         }
     }
+    let ids: Vec<i64> = snapshots.keys().copied().collect();
+    for (id, figures) in crate::referrals::figures_of(db, &ids)
+        .await
+        .context("failed to read referral figures")?
+    {
+        if let Some(s) = snapshots.get_mut(&id) {
+            s.referrals = figures;
+        }
+    }
     Ok(snapshots)
 }
 
@@ -173,14 +184,27 @@ pub fn meets(c: &Checked, s: &Snapshot, clock: Clock) -> bool {
     if let Some(result) = average_order_value_meets(c, s) {
         return result;
     }
-    let value = read(c.field, s, clock);
+    value_meets(c, &read(c.field, s, clock))
+}
+
+/// Whether a figure of zero (a count or an amount) meets the condition: for fields
+/// where a customer without the thing counts zero rather than missing.
+pub(super) fn meets_zero(c: &Checked) -> bool {
+    let zero = match c.field.kind() {
+        super::rule::Kind::Money => Value::Units(0),
+        _ => Value::Int(0),
+    };
+    value_meets(c, &zero)
+}
+
+fn value_meets(c: &Checked, value: &Value) -> bool {
     match c.op {
         Op::IsNull => return value.is_missing(),
         Op::IsNotNull => return !value.is_missing(),
         _ if value.is_missing() => return false,
         _ => {}
     }
-    let positive = match (&value, &c.operand) {
+    let positive = match (value, &c.operand) {
         (Value::Text(v), Operand::Text(t)) if c.op == Op::StartsWith => v.starts_with(t.as_str()),
         (Value::Text(v), Operand::Text(t)) => v == t,
         (Value::Text(v), Operand::Texts(ts)) => ts.contains(v),
@@ -348,6 +372,13 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
         LatestCsat => int(s.latest_csat),
         FeedbackTopic => set(&s.feedback_tags),
         FeedbackTerm => set(&s.feedback_terms),
+        Referrals => Value::Int(s.referrals.count),
+        ReferredRevenue => Value::Units(
+            s.referrals
+                .revenue
+                .to_money()
+                .map_or(i64::MAX, |money| money.0),
+        ),
         InSegment => Value::Ids(s.segments.clone()),
     }
 }

@@ -105,6 +105,8 @@ names! {
         LatestCsat = "LATEST_CSAT",
         FeedbackTopic = "FEEDBACK_TOPIC",
         FeedbackTerm = "FEEDBACK_TERM",
+        Referrals = "REFERRALS",
+        ReferredRevenue = "REFERRED_REVENUE",
         InSegment = "IN_SEGMENT",
     }
 }
@@ -205,8 +207,9 @@ impl Field {
             | MScore
             | DaysInStage
             | LatestNps
-            | LatestCsat => Kind::Integer,
-            TotalSpent | AverageOrderValue | PredictedClv => Kind::Money,
+            | LatestCsat
+            | Referrals => Kind::Integer,
+            TotalSpent | AverageOrderValue | PredictedClv | ReferredRevenue => Kind::Money,
             PAlive | ChurnRisk | CompositeValue => Kind::Number,
             MarketingConsent | BirthdayThisMonth => Kind::Bool,
             Interests | OrderedInChannel | FeedbackTopic | FeedbackTerm => Kind::Tags,
@@ -901,6 +904,7 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
         LatestNps => in_table("feedback", latest_feedback("NPS"), "score", op, operand),
         LatestCsat => in_table("feedback", latest_feedback("CSAT"), "score", op, operand),
         NpsCategory => nps_category(op, operand),
+        Referrals | ReferredRevenue => referral_figure(c),
         InSegment => {
             let Operand::Ids(ids) = operand else {
                 return Expr::val(1).eq(0).into_condition();
@@ -916,6 +920,39 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
             if negated(op) { members.not() } else { members }
         }
     }
+}
+
+/// A figure of the customers someone referred (how many, what they spent), compared per
+/// referrer: `customers.id IN (referrers whose figure matches)`, or, when a customer who
+/// referred nobody (a figure of zero) matches too, `NOT IN (referrers whose figure does
+/// not)`. The subquery is not correlated: on Citus it runs once and its ids go to every
+/// shard (customers are distributed by id, referrals grouped by `referred_by`).
+fn referral_figure(c: &Checked) -> SqlCondition {
+    let figure = match c.field {
+        Field::Referrals => Expr::cust("COUNT(*)"),
+        _ => Expr::cust("SUM(r.total_spent)"),
+    };
+    let test = compare(figure, c.op, &c.operand);
+    let referrers = |having: SqlCondition| {
+        Query::select()
+            .column((Alias::new("r"), Alias::new("referred_by")))
+            .from_as(Alias::new("customers"), Alias::new("r"))
+            .and_where(Expr::col((Alias::new("r"), Alias::new("referred_by"))).is_not_null())
+            .group_by_col((Alias::new("r"), Alias::new("referred_by")))
+            .cond_having(having)
+            .to_owned()
+    };
+    let id = Expr::col((Alias::new("customers"), Alias::new("id")));
+    let membership = if super::evaluate::meets_zero(c) {
+        id.not_in_subquery(referrers(test.not()))
+    } else {
+        id.in_subquery(referrers(test))
+    };
+    // `IS TRUE`, like [`id_in`]: PostgreSQL keeps the subquery a subplan instead of
+    // pulling it up into a join, whose search grows exponentially with the conditions.
+    Expr::expr(membership)
+        .is(Expr::custom_keyword("TRUE"))
+        .into_condition()
 }
 
 /// Whether the birth date's month is the current one (UTC). The month is read from the

@@ -55,6 +55,10 @@ pub enum SegmentField {
     /// Terms extracted from the customer's comments (answers without tags). The
     /// customer's own words: rules on it need `pii:read`.
     FeedbackTerm,
+    /// Customers who name this one as their referrer (0 for none).
+    Referrals,
+    /// What the customers this one referred have spent in all (0 for none).
+    ReferredRevenue,
     InSegment,
 }
 

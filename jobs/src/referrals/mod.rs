@@ -1,0 +1,214 @@
+//! Referrals: who brought whom, and what it was worth.
+//!
+//! A referral is `customers.referred_by` on the referred customer's row: one referrer per
+//! customer by construction, on the referred customer's shard on Citus, next to the
+//! order aggregates the figures sum. It is set by id (`referredBy`) or by the referrer's
+//! code (`referralCode`, resolved through `referral_codes`, migration 21); a customer
+//! cannot refer themself, nor anyone up their own chain of referrers (a cycle).
+//!
+//! The figures of a referrer — customers referred, how many of them have ordered, and
+//! what they have spent in all (their kept `total_spent`) — are read live, so they are
+//! exact the moment an order lands; the composite advocacy score of the `value-scores`
+//! job counts the same customers and the same spend (at its cutoff). Erased customers
+//! still count on both sides: the referral happened, and their orders are kept.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use entity::MoneyTotal;
+use entity::sql::{Params, money_sum};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+
+use crate::errors::DomainResult;
+
+/// Referrers followed up a chain before a cycle check gives up (and refuses): far more
+/// than any real chain of friends, few enough to bound the statements of one write.
+const MAX_CHAIN: usize = 1_000;
+
+/// What one customer's referrals brought.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReferralFigures {
+    /// Customers who name this one as their referrer.
+    pub count: i64,
+    /// Of those, the ones with at least one order.
+    pub first_order_count: i64,
+    /// What those customers have spent in all.
+    pub revenue: MoneyTotal,
+}
+
+#[derive(FromQueryResult)]
+struct FiguresRow {
+    referrer: i64,
+    n: i64,
+    ordered: i64,
+    revenue: MoneyTotal,
+}
+
+impl FiguresRow {
+    fn figures(&self) -> ReferralFigures {
+        ReferralFigures {
+            count: self.n,
+            first_order_count: self.ordered,
+            revenue: self.revenue,
+        }
+    }
+}
+
+/// The aggregate columns of [`FiguresRow`] over referred customers `c`.
+fn figures_columns() -> String {
+    format!(
+        "c.referred_by AS referrer, COUNT(*) AS n, \
+         CAST(SUM(CASE WHEN c.order_count > 0 THEN 1 ELSE 0 END) AS BIGINT) AS ordered, {}",
+        money_sum("c.total_spent", "revenue")
+    )
+}
+
+/// The referral figures of each of these customers (every id has an entry; zeros for a
+/// customer who referred nobody). One statement, by the index on `referred_by`.
+pub async fn figures_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<HashMap<i64, ReferralFigures>, DbErr> {
+    let mut figures: HashMap<i64, ReferralFigures> = ids
+        .iter()
+        .map(|id| (*id, ReferralFigures::default()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(figures);
+    }
+    let mut params = Params::new(db.get_database_backend());
+    let list: Vec<String> = ids.iter().map(|id| params.bind(*id)).collect();
+    let sql = format!(
+        "SELECT {} FROM customers c WHERE c.referred_by IN ({}) GROUP BY c.referred_by",
+        figures_columns(),
+        list.join(", ")
+    );
+    for row in FiguresRow::find_by_statement(params.statement(sql))
+        .all(db)
+        .await?
+    {
+        figures.insert(row.referrer, row.figures());
+    }
+    Ok(figures)
+}
+
+/// Where a page of advocates starts: the last row's referred revenue (units) and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdvocatePosition {
+    pub revenue: i64,
+    pub customer_id: i64,
+}
+
+/// A customer with what their referrals brought.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Advocate {
+    pub customer_id: i64,
+    pub figures: ReferralFigures,
+}
+
+impl Advocate {
+    /// Where the page after this row starts (a revenue past one amount's range, which no
+    /// real base reaches, sorts as the largest amount).
+    pub fn position(&self) -> AdvocatePosition {
+        AdvocatePosition {
+            revenue: self.figures.revenue.to_money().map_or(i64::MAX, |m| m.0),
+            customer_id: self.customer_id,
+        }
+    }
+}
+
+/// Up to `limit` customers who referred anyone, after `after`: most referred revenue
+/// first, then by id. One aggregate over the referred customers (on Citus, partial
+/// aggregates per shard merged on the coordinator).
+pub async fn top_advocates(
+    db: &impl ConnectionTrait,
+    after: Option<AdvocatePosition>,
+    limit: u64,
+) -> DomainResult<Vec<Advocate>> {
+    let mut params = Params::new(db.get_database_backend());
+    let having = match after {
+        None => String::new(),
+        Some(AdvocatePosition {
+            revenue,
+            customer_id,
+        }) => {
+            let (revenue, id) = (params.bind(revenue), params.bind(customer_id));
+            format!(
+                " HAVING SUM(c.total_spent) < {revenue} \
+                   OR (SUM(c.total_spent) = {revenue} AND c.referred_by > {id})"
+            )
+        }
+    };
+    let sql = format!(
+        "SELECT {} FROM customers c WHERE c.referred_by IS NOT NULL \
+         GROUP BY c.referred_by{having} \
+         ORDER BY SUM(c.total_spent) DESC, c.referred_by LIMIT {limit}",
+        figures_columns()
+    );
+    let rows = FiguresRow::find_by_statement(params.statement(sql))
+        .all(db)
+        .await
+        .context("failed to rank the advocates")?;
+    Ok(rows
+        .iter()
+        .map(|row| Advocate {
+            customer_id: row.referrer,
+            figures: row.figures(),
+        })
+        .collect())
+}
+
+/// The owners of these referral codes (as typed), by the normalised code.
+pub async fn owners_of_codes(
+    db: &impl ConnectionTrait,
+    typed: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, i64>, DbErr> {
+    let mut owners = HashMap::new();
+    for code in typed {
+        if let Some(owner) = crate::customers::keys::owner_of_referral_code(db, &code).await? {
+            owners.insert(code, owner);
+        }
+    }
+    Ok(owners)
+}
+
+/// Whether making `referrer` the referrer of `customer` closes a cycle: `customer` is
+/// `referrer` or up `referrer`'s chain. `pending` holds the referrers this same write
+/// gives other customers (they count over the stored ones). A chain longer than
+/// [`MAX_CHAIN`] counts as a cycle.
+pub async fn closes_cycle(
+    db: &impl ConnectionTrait,
+    customer: i64,
+    referrer: i64,
+    pending: &HashMap<i64, Option<i64>>,
+) -> Result<bool, DbErr> {
+    let mut current = referrer;
+    for _ in 0..MAX_CHAIN {
+        if current == customer {
+            return Ok(true);
+        }
+        let next = match pending.get(&current) {
+            Some(next) => *next,
+            None => referrer_of(db, current).await?,
+        };
+        match next {
+            Some(next) => current = next,
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+async fn referrer_of(db: &impl ConnectionTrait, customer: i64) -> Result<Option<i64>, DbErr> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT referred_by FROM customers WHERE id = {}",
+        params.bind(customer)
+    );
+    Ok(db
+        .query_one_raw(params.statement(sql))
+        .await?
+        .map(|row| row.try_get::<Option<i64>>("", "referred_by"))
+        .transpose()?
+        .flatten())
+}
