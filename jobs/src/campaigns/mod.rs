@@ -744,7 +744,11 @@ pub async fn produce(
                 Some(target) => batch.condition.clone().add(target.clone()),
                 None => batch.condition.clone(),
             };
-            queued += insert_batch(&txn, campaign, &batch, condition, now).await?;
+            queued += if reads_outbox(campaign.kind) {
+                insert_chosen(&txn, campaign, &batch, condition, now).await?
+            } else {
+                insert_batch(&txn, campaign, &batch, condition, now).await?
+            };
         }
     }
 
@@ -772,6 +776,54 @@ const LATE_COMMIT_MARGIN: Duration = Duration::hours(1);
 /// names, dates and ids only: safe to inline).
 fn keyed_by_customer(prefix: &str) -> SimpleExpr {
     Expr::cust(format!("'{prefix}' || CAST(customers.id AS TEXT)"))
+}
+
+/// Kinds whose producer condition reads the outbox (a cooldown: no win-back or survey
+/// email to the customer since …): their statement would read the table it writes.
+fn reads_outbox(kind: EmailKind) -> bool {
+    matches!(kind, EmailKind::WinBack | EmailKind::Survey)
+}
+
+/// Customers per insert of [`insert_chosen`].
+const CHOSEN_PER_INSERT: usize = 1_000;
+
+/// Queues a batch whose condition reads `emails`: the customers are chosen first, then
+/// queued a thousand at a time by id. As one `INSERT … SELECT`, PostgreSQL plans the
+/// cooldown's `NOT EXISTS` from the statistics of `emails`; on a first large run those
+/// say the table is empty (analyzed before anything was queued), the plan scans the
+/// whole table per candidate — including every row the statement has inserted so far —
+/// and the run grows with the square of the customers queued (the same failure the
+/// segment refresh had, 290 s at a million customers).
+async fn insert_chosen(
+    db: &impl ConnectionTrait,
+    campaign: &campaign::Model,
+    batch: &Batch,
+    condition: Cond,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let chosen = Query::select()
+        .column((Alias::new(CUSTOMERS), Alias::new("id")))
+        .from(Alias::new(CUSTOMERS))
+        .cond_where(condition)
+        .to_owned();
+    let ids: Vec<i64> = db
+        .query_all(&chosen)
+        .await
+        .with_context(|| {
+            format!(
+                "failed to choose the `{}` emails' customers",
+                campaign.kind.as_str()
+            )
+        })?
+        .iter()
+        .map(|row| row.try_get::<i64>("", "id"))
+        .collect::<Result<_, _>>()?;
+    let mut queued = 0;
+    for chunk in ids.chunks(CHOSEN_PER_INSERT) {
+        let these = Cond::all().add(col("id").is_in(chunk.to_vec()));
+        queued += insert_batch(db, campaign, batch, these, now).await?;
+    }
+    Ok(queued)
 }
 
 async fn insert_batch(
