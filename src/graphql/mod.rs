@@ -26,6 +26,8 @@ pub mod lifecycle;
 pub mod limits;
 /// Batched loaders for relations.
 pub mod loaders;
+/// The membership programme: points, tiers, the programme's settings and summary.
+pub mod loyalty;
 /// Orders.
 pub mod order;
 /// Relay connections and keyset cursors.
@@ -60,6 +62,7 @@ pub struct QueryRoot(
     value::ValueQuery,
     lifecycle::LifecycleQuery,
     satisfaction::SatisfactionQuery,
+    loyalty::LoyaltyQuery,
     segments::SegmentQuery,
     campaigns::CampaignQuery,
     jobs::JobQuery,
@@ -73,6 +76,7 @@ pub struct MutationRoot(
     interaction::InteractionMutation,
     feedback::FeedbackMutation,
     lifecycle::LifecycleMutation,
+    loyalty::LoyaltyMutation,
     segments::SegmentMutation,
     campaigns::CampaignMutation,
     jobs::JobMutation,
@@ -183,6 +187,30 @@ pub fn build_schema(
         ))
         .data(DataLoader::new(
             loaders::TimelineLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::ProgrammeLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::AccountLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::StandingLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::ExpiringPointsLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::loyalty_entry::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::loyalty_tier_event::Entity>::new(db.clone()),
             tokio::spawn,
         ))
         .data(db)

@@ -383,12 +383,26 @@ const TYPE_REF: &str =
 
 async fn object_types(app: &TestApp) -> HashMap<String, Vec<Field>> {
     let query = format!(
-        "{{ __schema {{ types {{ kind name fields(includeDeprecated: true) {{ name args {{ name type {{ {TYPE_REF} }} }} type {{ {TYPE_REF} }} }} }} }} }}"
+        "{{ __schema {{ types {{ kind name possibleTypes {{ kind name }} fields(includeDeprecated: true) {{ name args {{ name type {{ {TYPE_REF} }} }} type {{ {TYPE_REF} }} }} }} }} }}"
     );
     let schema = app.admin_ok(&query, json!({})).await;
-    schema["__schema"]["types"]
-        .as_array()
-        .unwrap()
+    let types = schema["__schema"]["types"].as_array().unwrap();
+    // A union is walked as its members: `... on Member { … }` for each, which the
+    // selection writes like fields of the union.
+    let unions = types.iter().filter(|t| t["kind"] == "UNION").map(|t| {
+        let members = t["possibleTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|member| Field {
+                name: format!("... on {}", member["name"].as_str().unwrap()),
+                args: Vec::new(),
+                ty: TypeRef::parse(member),
+            })
+            .collect();
+        (t["name"].as_str().unwrap().to_owned(), members)
+    });
+    types
         .iter()
         .filter(|t| t["kind"] == "OBJECT" && !t["name"].as_str().unwrap().starts_with("__"))
         .map(|t| {
@@ -414,6 +428,7 @@ async fn object_types(app: &TestApp) -> HashMap<String, Vec<Field>> {
                 .collect();
             (t["name"].as_str().unwrap().to_owned(), fields)
         })
+        .chain(unions)
         .collect()
 }
 
@@ -443,6 +458,7 @@ fn argument(
         }
         ("Segment", "explain", "customerId") => format!("\"{}\"", ids["bob"]),
         ("CustomerValue", "expectedPurchases", "days") => "30".into(),
+        ("CustomerLoyalty", "pointsExpiringWithin", "days") => "30".into(),
         (_, _, "first") => "10".into(),
         _ if !required => return None,
         _ => panic!(
@@ -479,7 +495,10 @@ fn selection(
                 continue;
             }
             path.push(target.to_owned());
-            let inner = selection(types, ids, target, path, depth - 1);
+            // A union's members are walked for their own fields only: expanding every
+            // member's relations too multiplies the pages past the cost limit.
+            let member = field.name.starts_with("... on ");
+            let inner = selection(types, ids, target, path, if member { 0 } else { depth - 1 });
             path.pop();
             if !inner.is_empty() {
                 parts.push(format!("{}{args} {{ {inner} }}", field.name));

@@ -214,6 +214,9 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
         .collect();
     touched.sort_unstable();
     touched.dedup();
+    let programme = crate::loyalty::programme(db)
+        .await
+        .context("failed to read the loyalty programme")?;
     let txn = locks::begin_write(db)
         .await
         .context("failed to begin recording orders")?;
@@ -272,6 +275,13 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
                     .into());
             }
         }
+    }
+    // Their points at once, in the same transaction (the `loyalty` job catches up on
+    // anything missed); once per order, so a replayed batch earns nothing.
+    if created > 0 {
+        crate::loyalty::earn_orders_of(&txn, &programme, &touched, Utc::now())
+            .await
+            .context("failed to earn the orders' loyalty points")?;
     }
     txn.commit()
         .await
