@@ -85,11 +85,12 @@ async fn catch_up_earning(db: &DatabaseConnection, programme: &Programme) -> any
     }
     let mut params = Params::new(db.get_database_backend());
     let rate = params.bind(rate);
+    let points = Programme::points_sql("o.amount", &rate);
     let customers = ids_of(
         db,
         params.statement(format!(
             "SELECT DISTINCT o.customer_id FROM orders o JOIN customers c ON c.id = o.customer_id \
-             WHERE c.erased_at IS NULL AND (o.amount * {rate}) / 1000000 > 0 \
+             WHERE c.erased_at IS NULL AND {points} > 0 \
                AND NOT EXISTS (SELECT 1 FROM loyalty_ledger l WHERE l.customer_id = o.customer_id \
                                AND l.cause_key = 'order:' || CAST(o.id AS TEXT)) \
              ORDER BY 1"

@@ -61,7 +61,7 @@ pub async fn earn_orders_of(
     let rate = params.bind(programme.rate_hundredths());
     let created = params.bind(now);
     let earn = LedgerKind::Earn.as_str();
-    let points = format!("(o.amount * {rate}) / 1000000");
+    let points = Programme::points_sql("o.amount", &rate);
     let key = "'order:' || CAST(o.id AS TEXT)";
     let sql = format!(
         "INSERT INTO loyalty_ledger \

@@ -3,7 +3,7 @@
 //! earns, what a point is worth, when points expire, the bonuses and the grace period
 //! before a downgrade. Checked as a whole ([`Programme::problems`]) before it is saved.
 
-use entity::Money;
+use entity::{Money, MoneyTotal};
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -215,6 +215,14 @@ impl Programme {
             .unwrap_or(0)
     }
 
+    /// The SQL of the points an order earns, [`Programme::points_for`]: `amount` split
+    /// at 10⁶ units so that no product passes `BIGINT` whatever the stored amount
+    /// (amounts recorded before they were bounded reach 9.2 × 10¹⁸), exact for amounts
+    /// that are not negative. `rate` is the bound [`Programme::rate_hundredths`].
+    pub fn points_sql(amount: &str, rate: &str) -> String {
+        format!("(({amount} / 1000000) * {rate} + (({amount} % 1000000) * {rate}) / 1000000)")
+    }
+
     /// The points an order of `amount` earns (the formula of the earn statement).
     pub fn points_for(&self, amount: Money) -> i64 {
         let points = i128::from(amount.0) * i128::from(self.rate_hundredths()) / 1_000_000;
@@ -242,11 +250,9 @@ impl Programme {
             .find(|tier| rank.is_none_or(|rank| tier.rank > rank))
     }
 
-    /// The liability of `points`: what they are worth, exactly (None past Money's range).
-    pub fn liability(&self, points: i128) -> Option<Money> {
-        i64::try_from(points.checked_mul(i128::from(self.point_value.0))?)
-            .ok()
-            .map(Money)
+    /// The liability of `points`: what they are worth, exactly.
+    pub fn liability(&self, points: i64) -> MoneyTotal {
+        MoneyTotal(i128::from(points) * i128::from(self.point_value.0))
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Days, Months, NaiveDate, Utc};
-use entity::{LedgerKind, Money, loyalty_account, sql::Params};
+use entity::{LedgerKind, Money, MoneyTotal, loyalty_account, sql::Params};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::ledger::id_list;
@@ -131,7 +131,7 @@ pub struct Summary {
     /// The sum of the balances.
     pub points_outstanding: i64,
     /// What they are worth at the programme's point value.
-    pub liability: Money,
+    pub liability: MoneyTotal,
     /// Points ever earned (EARN and BONUS) and redeemed (REDEEM).
     pub points_earned: i64,
     pub points_redeemed: i64,
@@ -177,9 +177,7 @@ pub async fn summary(db: &impl ConnectionTrait, programme: &Programme) -> anyhow
         .context("a sum returned no row")?;
     let points_earned: i64 = totals.try_get("", "earned")?;
     let points_redeemed: i64 = totals.try_get("", "redeemed")?;
-    let liability = programme
-        .liability(i128::from(points_outstanding))
-        .context("the liability is past the range of money")?;
+    let liability = programme.liability(points_outstanding);
     Ok(Summary {
         members_per_tier,
         members,
