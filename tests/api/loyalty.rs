@@ -686,3 +686,64 @@ async fn a_page_of_members_costs_a_fixed_number_of_statements() {
     })
     .await;
 }
+
+/// `LOYALTY_TIER` and `POINTS_BALANCE` select members in SQL as the explanation
+/// evaluates them in memory.
+#[tokio::test]
+async fn segments_select_members_by_tier_and_points() {
+    on_each_database(|app| async move {
+        set_programme(&app, 10).await;
+        let mut ids = Vec::new();
+        for (name, amount) in [("a", "2500"), ("b", "700"), ("c", "50")] {
+            let id = app.create_customer(json!({ "externalId": name })).await;
+            app.record_orders(json!([order(&format!("o-{name}"), &id, amount, 2)])).await;
+            ids.push(id);
+        }
+        let outsider = app.create_customer(json!({ "externalId": "d" })).await;
+        run_loyalty(&app, today()).await;
+        let rule = json!({ "all": [
+            { "condition": { "field": "LOYALTY_TIER", "op": "IN", "values": ["Gold", "Silver"] } },
+            { "condition": { "field": "POINTS_BALANCE", "op": "LT", "value": 1000 } },
+        ] });
+        let preview = app
+            .admin_ok(
+                "query($rule: SegmentRuleInput!) { previewSegment(rule: $rule) { size customers { id } } }",
+                json!({ "rule": rule }),
+            )
+            .await["previewSegment"]
+            .clone();
+        assert_eq!(preview["size"], 1);
+        assert_eq!(preview["customers"][0]["id"], ids[1].as_str());
+        let segment = app
+            .admin_ok(
+                "mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+                json!({ "input": { "name": "loyal", "kind": "DYNAMIC", "rule": rule } }),
+            )
+            .await["createSegment"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for (customer, matches, values) in [
+            (&ids[1], true, [json!("Silver"), json!(700)]),
+            (&ids[2], false, [json!("Bronze"), json!(50)]),
+            (&outsider, false, [Value::Null, Value::Null]),
+        ] {
+            let explained = app
+                .admin_ok(
+                    "query($s: ID!, $c: ID!) { segment(id: $s) { explain(customerId: $c) { matches conditions { actual } } } }",
+                    json!({ "s": segment, "c": customer }),
+                )
+                .await["segment"]["explain"]
+                .clone();
+            assert_eq!(explained["matches"], matches, "{explained}");
+            let actual: Vec<Value> = explained["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["actual"].clone())
+                .collect();
+            assert_eq!(actual, values, "{explained}");
+        }
+    })
+    .await;
+}

@@ -105,6 +105,8 @@ names! {
         LatestCsat = "LATEST_CSAT",
         FeedbackTopic = "FEEDBACK_TOPIC",
         FeedbackTerm = "FEEDBACK_TERM",
+        LoyaltyTier = "LOYALTY_TIER",
+        PointsBalance = "POINTS_BALANCE",
         InSegment = "IN_SEGMENT",
     }
 }
@@ -189,7 +191,7 @@ impl Field {
         use Field::*;
         match self {
             Country | Region | City | IncomeBand | Occupation | Lifestyle | Needs
-            | AcquisitionChannel | Email | Phone => Kind::Text,
+            | AcquisitionChannel | Email | Phone | LoyaltyTier => Kind::Text,
             Gender => Kind::Choice(GENDERS),
             RfmGroup => Kind::Choice(RFM_GROUPS),
             ValueTier => Kind::Choice(VALUE_TIERS),
@@ -205,7 +207,8 @@ impl Field {
             | MScore
             | DaysInStage
             | LatestNps
-            | LatestCsat => Kind::Integer,
+            | LatestCsat
+            | PointsBalance => Kind::Integer,
             TotalSpent | AverageOrderValue | PredictedClv => Kind::Money,
             PAlive | ChurnRisk | CompositeValue => Kind::Number,
             MarketingConsent | BirthdayThisMonth => Kind::Bool,
@@ -901,6 +904,9 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
         LatestNps => in_table("feedback", latest_feedback("NPS"), "score", op, operand),
         LatestCsat => in_table("feedback", latest_feedback("CSAT"), "score", op, operand),
         NpsCategory => nps_category(op, operand),
+        // Members only: a customer without points has no tier and no balance.
+        LoyaltyTier => in_table("loyalty_accounts", Cond::all(), "tier", op, operand),
+        PointsBalance => in_table("loyalty_accounts", Cond::all(), "balance", op, operand),
         InSegment => {
             let Operand::Ids(ids) = operand else {
                 return Expr::val(1).eq(0).into_condition();

@@ -55,6 +55,10 @@ pub enum SegmentField {
     /// Terms extracted from the customer's comments (answers without tags). The
     /// customer's own words: rules on it need `pii:read`.
     FeedbackTerm,
+    /// The customer's loyalty tier (its name in the programme); members only.
+    LoyaltyTier,
+    /// The customer's loyalty points balance; members only.
+    PointsBalance,
     InSegment,
 }
 
