@@ -22,11 +22,13 @@ pub enum Scope {
     CampaignsRead,
     CampaignsWrite,
     JobsRun,
+    LoyaltyRead,
+    LoyaltyWrite,
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 11] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::PiiRead,
@@ -35,6 +37,8 @@ impl Scope {
         Scope::CampaignsRead,
         Scope::CampaignsWrite,
         Scope::JobsRun,
+        Scope::LoyaltyRead,
+        Scope::LoyaltyWrite,
         Scope::Admin,
     ];
 
@@ -48,6 +52,8 @@ impl Scope {
             Scope::CampaignsRead => "campaigns:read",
             Scope::CampaignsWrite => "campaigns:write",
             Scope::JobsRun => "jobs:run",
+            Scope::LoyaltyRead => "loyalty:read",
+            Scope::LoyaltyWrite => "loyalty:write",
             Scope::Admin => "admin",
         }
     }

@@ -111,7 +111,8 @@ pub enum ApiKeyCommand {
         #[arg(long)]
         name: String,
         /// Comma-separated: customers:read, customers:write, pii:read, segments:read,
-        /// segments:write, campaigns:read, campaigns:write, jobs:run, admin.
+        /// segments:write, campaigns:read, campaigns:write, jobs:run, loyalty:read,
+        /// loyalty:write, admin.
         #[arg(long)]
         scopes: String,
     },

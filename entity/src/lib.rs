@@ -31,6 +31,12 @@ pub mod job_run;
 pub mod lifecycle_event;
 /// Goal and strategy per lifecycle stage.
 pub mod lifecycle_playbook;
+/// Loyalty programme members: kept points balance and tier.
+pub mod loyalty_account;
+/// The loyalty points ledger (`loyalty_ledger`).
+pub mod loyalty_entry;
+/// Changes of loyalty tier and grace periods.
+pub mod loyalty_tier_event;
 /// Money as an exact fixed-point integer.
 pub mod money;
 /// Purchases.
@@ -56,7 +62,7 @@ pub mod value_model;
 pub use money::{Money, MoneyTotal};
 pub use sea_enums::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, Gender, InteractionChannel,
-    JobName, LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, SuppressionReason, TopicSource,
-    ValueTier,
+    JobName, LedgerKind, LifecycleStage, ModelTimeUnit, RfmGroup, SegmentKind, SuppressionReason,
+    TierChange, TopicSource, ValueTier,
 };
 pub use unique_key::{customer_email, customer_external_id, order_external_id, referral_code};

@@ -300,6 +300,74 @@ impl ChangeKind {
     }
 }
 
+/// What a loyalty ledger entry is (`loyalty_ledger.kind`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LedgerKind {
+    /// Points for an order, once per order.
+    #[sea_orm(string_value = "EARN")]
+    Earn,
+    /// Points given for a birthday or a referral.
+    #[sea_orm(string_value = "BONUS")]
+    Bonus,
+    /// Points spent by the member.
+    #[sea_orm(string_value = "REDEEM")]
+    Redeem,
+    /// Points given or taken by an admin, with a reason.
+    #[sea_orm(string_value = "ADJUST")]
+    Adjust,
+    /// Points that were not used in time.
+    #[sea_orm(string_value = "EXPIRE")]
+    Expire,
+}
+
+impl LedgerKind {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Earn => "EARN",
+            LedgerKind::Bonus => "BONUS",
+            LedgerKind::Redeem => "REDEEM",
+            LedgerKind::Adjust => "ADJUST",
+            LedgerKind::Expire => "EXPIRE",
+        }
+    }
+}
+
+/// What a loyalty tier event records (`loyalty_tier_events.reason`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TierChange {
+    /// Qualified for a higher tier (or for a first one): moved up at once.
+    #[sea_orm(string_value = "UPGRADE")]
+    Upgrade,
+    /// Qualified only for a lower tier: the grace period before a downgrade began.
+    #[sea_orm(string_value = "GRACE_STARTED")]
+    GraceStarted,
+    /// Qualified again for the tier during the grace period: no downgrade.
+    #[sea_orm(string_value = "REQUALIFIED")]
+    Requalified,
+    /// The grace period passed without qualifying again: moved down.
+    #[sea_orm(string_value = "DOWNGRADE")]
+    Downgrade,
+}
+
+impl TierChange {
+    /// The stored name, for SQL written by hand.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TierChange::Upgrade => "UPGRADE",
+            TierChange::GraceStarted => "GRACE_STARTED",
+            TierChange::Requalified => "REQUALIFIED",
+            TierChange::Downgrade => "DOWNGRADE",
+        }
+    }
+}
+
 /// Where a customer is in their life with the business (`customer_lifecycle.stage`,
 /// `lifecycle_events.from_stage`/`to_stage`, `lifecycle_playbooks.stage`). In JSON
 /// (campaign targets) as stored: `"ACTIVE"`.
@@ -510,16 +578,20 @@ pub enum JobName {
     /// Queues the weekly marketer digest.
     #[sea_orm(string_value = "marketer-digest")]
     MarketerDigest,
+    /// The loyalty programme's day: points earned, birthday bonuses, expiries, tiers.
+    #[sea_orm(string_value = "loyalty")]
+    Loyalty,
 }
 
 impl JobName {
-    pub const ALL: [JobName; 6] = [
+    pub const ALL: [JobName; 7] = [
         JobName::ValueScores,
         JobName::Lifecycle,
         JobName::Segments,
         JobName::Campaigns,
         JobName::EmailDispatch,
         JobName::MarketerDigest,
+        JobName::Loyalty,
     ];
 
     /// The stored name, also the one people type (`run-job value-scores`).
@@ -531,6 +603,7 @@ impl JobName {
             JobName::Campaigns => "campaigns",
             JobName::EmailDispatch => "email-dispatch",
             JobName::MarketerDigest => "marketer-digest",
+            JobName::Loyalty => "loyalty",
         }
     }
 
@@ -549,6 +622,9 @@ impl JobName {
             }
             JobName::EmailDispatch => "Sends the due emails of the outbox",
             JobName::MarketerDigest => "Queues the weekly marketer digest",
+            JobName::Loyalty => {
+                "Loyalty points earned from orders, birthday bonuses, expiries, tiers with grace"
+            }
         }
     }
 
@@ -659,6 +735,7 @@ mod tests {
             "campaigns",
             "email-dispatch",
             "marketer-digest",
+            "loyalty",
         ]);
         assert!(JobName::ALL.into_iter().eq(JobName::iter()));
         as_str_is_stored(JobName::as_str);
@@ -671,10 +748,19 @@ mod tests {
             JobName::parse("rfm"),
             Err(
                 "unknown job `rfm` (known: value-scores, lifecycle, segments, campaigns, \
-                 email-dispatch, marketer-digest)"
+                 email-dispatch, marketer-digest, loyalty)"
                     .to_owned()
             )
         );
+    }
+
+    /// What the loyalty ledger and its tier events store (migration 20).
+    #[test]
+    fn loyalty_enums_fit_their_columns() {
+        pins::<LedgerKind>(&["EARN", "BONUS", "REDEEM", "ADJUST", "EXPIRE"]);
+        pins::<TierChange>(&["UPGRADE", "GRACE_STARTED", "REQUALIFIED", "DOWNGRADE"]);
+        as_str_is_stored(LedgerKind::as_str);
+        as_str_is_stored(TierChange::as_str);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub mod interactions;
 pub mod leases;
 /// The `lifecycle` job: stages, transitions, silent-customer detection.
 pub mod lifecycle;
+/// The membership programme: points ledger, balances, tiers with grace, the `loyalty` job.
+pub mod loyalty;
 /// Email: templates, transports, the outbox dispatcher, unsubscribe links.
 pub mod mail;
 /// Orders: recording them and the aggregates kept on customers.

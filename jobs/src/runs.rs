@@ -443,5 +443,6 @@ async fn execute(
         JobName::MarketerDigest => {
             crate::campaigns::digest::run(context, as_of, resolve_now(&params)).await
         }
+        JobName::Loyalty => crate::loyalty::run(context, as_of).await,
     }
 }

@@ -23,6 +23,9 @@ pub struct SchedulerSettings {
     pub campaigns: String,
     pub email_dispatch: String,
     pub marketer_digest: String,
+    /// The `loyalty` job (no configuration key of its own: the default, or a schedule
+    /// saved through the API).
+    pub loyalty: String,
     /// How often a scheduled run renews its heartbeat and its tick lease, in seconds; also
     /// how often a scheduler looks for runs whose process died.
     pub heartbeat_seconds: u64,
@@ -84,6 +87,8 @@ impl Default for SchedulerSettings {
             campaigns: "0 5 * * * *".into(),
             email_dispatch: "0 * * * * *".into(),
             marketer_digest: "0 0 8 * * Mon".into(),
+            // After lifecycle; its day is the UTC day (birthdays, expiries, tiers).
+            loyalty: "0 30 3 * * *".into(),
             heartbeat_seconds: runs::HEARTBEAT_EVERY.as_secs(),
             lease_seconds: runs::HEARTBEAT_LEASE.num_seconds().unsigned_abs(),
             overrides: BTreeMap::new(),
@@ -105,6 +110,7 @@ impl SchedulerSettings {
             JobName::Campaigns => &self.campaigns,
             JobName::EmailDispatch => &self.email_dispatch,
             JobName::MarketerDigest => &self.marketer_digest,
+            JobName::Loyalty => &self.loyalty,
         }
     }
 

@@ -127,6 +127,10 @@ pub const PLAN: &[Plan] = &[
         indexes: &["emails_customer_id_offer_code_key (customer_id, offer_code)"],
         ..per_customer_with_id("emails")
     },
+    // Keyed by customer; the ledger's cause keys are unique per customer (migration 20).
+    plan("loyalty_accounts", Placement::PerCustomer("customer_id")),
+    per_customer_with_id("loyalty_ledger"),
+    per_customer_with_id("loyalty_tier_events"),
     plan("customer_emails", Placement::Lookup("email")),
     plan("customer_external_ids", Placement::Lookup("external_id")),
     plan("order_external_ids", Placement::Lookup("external_id")),

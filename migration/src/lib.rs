@@ -21,6 +21,7 @@ mod m20261130_000014_distributable_keys;
 mod m20261130_000015_feedback_voice;
 mod m20261130_000016_survey_responses;
 mod m20261201_000019_segment_events_by_customer;
+mod m20261201_000020_loyalty;
 mod m20261201_000021_referral_codes;
 
 pub mod distribute;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000015_feedback_voice::Migration),
             Box::new(m20261130_000016_survey_responses::Migration),
             Box::new(m20261201_000019_segment_events_by_customer::Migration),
+            Box::new(m20261201_000020_loyalty::Migration),
             Box::new(m20261201_000021_referral_codes::Migration),
         ]
     }

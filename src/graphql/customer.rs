@@ -175,6 +175,15 @@ impl Customer {
         let loader = ctx.data::<DataLoader<CustomerLifecycleLoader>>()?;
         Ok(loader.load_one(self.0.id).await?.map(Lifecycle))
     }
+    /// The customer's membership of the loyalty programme: tier, points, ledger, tier
+    /// history. Null until their first points. Needs `loyalty:read`.
+    #[graphql(guard = "RequireScope(Scope::LoyaltyRead)")]
+    async fn loyalty(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::loyalty::CustomerLoyalty>> {
+        crate::graphql::loyalty::customer_loyalty(ctx, self.0.id).await
+    }
     /// The segments the customer is in (as of their last refresh). Needs `segments:read`.
     async fn segments(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::segments::Segment>> {
         require(ctx, Scope::SegmentsRead)?;

@@ -26,6 +26,8 @@ pub mod lifecycle;
 pub mod limits;
 /// Batched loaders for relations.
 pub mod loaders;
+/// The membership programme: points, tiers, the programme's settings and summary.
+pub mod loyalty;
 /// Orders.
 pub mod order;
 /// Relay connections and keyset cursors.
@@ -63,6 +65,7 @@ pub struct QueryRoot(
     lifecycle::LifecycleQuery,
     satisfaction::SatisfactionQuery,
     referrals::ReferralQuery,
+    loyalty::LoyaltyQuery,
     segments::SegmentQuery,
     campaigns::CampaignQuery,
     jobs::JobQuery,
@@ -76,6 +79,7 @@ pub struct MutationRoot(
     interaction::InteractionMutation,
     feedback::FeedbackMutation,
     lifecycle::LifecycleMutation,
+    loyalty::LoyaltyMutation,
     segments::SegmentMutation,
     campaigns::CampaignMutation,
     jobs::JobMutation,
@@ -190,6 +194,30 @@ pub fn build_schema(
         ))
         .data(DataLoader::new(
             loaders::ReferralsLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::ProgrammeLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::AccountLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::StandingLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loyalty::ExpiringPointsLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::loyalty_entry::Entity>::new(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::ChildPageLoader::<entity::loyalty_tier_event::Entity>::new(db.clone()),
             tokio::spawn,
         ))
         .data(db)

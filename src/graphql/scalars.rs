@@ -24,6 +24,11 @@ impl Decimal {
         Decimal(money.to_amount(crate::domain::minor_units(currency)))
     }
 
+    /// A number that is not money (a rate, a percentage, a count of points), as it is.
+    pub fn number(value: rust_decimal::Decimal) -> Self {
+        Decimal(value.normalize())
+    }
+
     /// The number a client sent.
     pub fn value(&self) -> rust_decimal::Decimal {
         self.0

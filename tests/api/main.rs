@@ -21,6 +21,7 @@ mod figures;
 mod filters;
 mod graphiql;
 mod lifecycle;
+mod loyalty;
 mod orders;
 mod pagination;
 mod privacy;

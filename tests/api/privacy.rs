@@ -105,6 +105,12 @@ async fn personal_base(app: &TestApp) -> String {
             "occurredAt": "2026-02-02T10:00:00Z" } }),
     )
     .await;
+    // A ledger entry whose reason (free text an agent typed) repeats personal words.
+    app.admin_ok(
+        "mutation($c: ID!) { adjustPoints(customerId: $c, points: 25, reason: \"Goodwill after the Quixotic delivery\") { points } }",
+        json!({ "c": bob }),
+    )
+    .await;
     for job in ["value-scores", "lifecycle"] {
         app.run_job_ok(job).await;
     }
@@ -462,6 +468,7 @@ fn argument(
         }
         ("Segment", "explain", "customerId") => format!("\"{}\"", ids["bob"]),
         ("CustomerValue", "expectedPurchases", "days") => "30".into(),
+        ("CustomerLoyalty", "pointsExpiringWithin", "days") => "30".into(),
         // Small pages: the base holds Bob and one other customer, and pages inside pages
         // multiply the cost of the walk past the limit at ten.
         (_, _, "first") => "3".into(),

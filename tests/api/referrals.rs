@@ -452,3 +452,53 @@ async fn upgrading_gives_every_existing_customer_a_code() {
     })
     .await;
 }
+
+/// A referred customer's first order earns the referrer the programme's referral bonus
+/// (200 points by default), once: later orders and a replay of the same orders add
+/// nothing, and an erased referrer gets nothing.
+#[tokio::test]
+async fn a_friends_first_order_earns_the_referrer_the_bonus_once() {
+    on_each_database(|app| async move {
+        let bonus_of = |id: String| {
+            let app = &app;
+            async move {
+                let body = app
+                    .admin_ok(
+                        "query($id: ID!) { customer(id: $id) { loyalty { ledger(first: 50) { nodes { kind points causeKey } } } } }",
+                        json!({ "id": id }),
+                    )
+                    .await;
+                body["customer"]["loyalty"]["ledger"]["nodes"]
+                    .as_array()
+                    .map(|nodes| {
+                        nodes
+                            .iter()
+                            .filter(|n| n["kind"] == "BONUS")
+                            .map(|n| (n["causeKey"].as_str().unwrap().to_owned(), n["points"].as_i64().unwrap()))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        let referrer = app.create_customer(json!({ "externalId": "referrer" })).await;
+        let friend = app.create_customer(json!({ "externalId": "friend", "referredBy": referrer })).await;
+        let order = |n: u32| json!({ "customerId": friend, "externalId": format!("f{n}"), "amount": "30.00",
+                                    "currency": "USD", "orderedAt": "2026-03-01T10:00:00Z" });
+        assert!(bonus_of(referrer.clone()).await.is_empty(), "nothing before an order");
+        app.record_orders(json!([order(1), order(2)])).await;
+        app.record_orders(json!([order(1), order(2)])).await;
+        app.record_orders(json!([order(3)])).await;
+        assert_eq!(bonus_of(referrer.clone()).await, vec![(format!("referral:{friend}"), 200)]);
+        // The referred customer earns their own points, not a bonus.
+        assert!(bonus_of(friend.clone()).await.is_empty());
+
+        let gone = app.create_customer(json!({ "externalId": "gone" })).await;
+        let late = app.create_customer(json!({ "externalId": "late", "referredBy": gone })).await;
+        app.admin_ok("mutation($id: ID!) { eraseCustomer(id: $id) { id } }", json!({ "id": gone })).await;
+        app.record_orders(json!([{ "customerId": late, "externalId": "l1", "amount": "30.00",
+                                    "currency": "USD", "orderedAt": "2026-03-01T10:00:00Z" }]))
+            .await;
+        assert!(bonus_of(gone).await.is_empty(), "an erased referrer earns nothing");
+    })
+    .await;
+}

@@ -182,6 +182,7 @@ fn random_condition(
         LatestNps => (0, 10),
         LatestCsat => (1, 5),
         Referrals => (0, 3),
+        PointsBalance => (0, 600),
         _ => (0, 10),
     };
     let one = |rng: &mut ChaCha8Rng| -> Value {
@@ -191,6 +192,7 @@ fn random_condition(
                 City => json!(CITIES.choose(rng).unwrap()),
                 IncomeBand => json!(BANDS.choose(rng).unwrap()),
                 Email => json!(format!("g{}@example.com", rng.random_range(0..20))),
+                LoyaltyTier => json!(["Bronze", "Silver", "Gold"].choose(rng).unwrap()),
                 _ => json!(["a", "b", "web"].choose(rng).unwrap()),
             },
             Kind::Choice(choices) => json!(choices.choose(rng).unwrap()),
@@ -317,7 +319,7 @@ async fn both_ways(
 /// segment ids a rule may name.
 async fn scored_base(app: &TestApp, rng: &mut ChaCha8Rng) -> Vec<String> {
     generate_base(app, rng, 70).await;
-    for job in ["value-scores", "lifecycle"] {
+    for job in ["value-scores", "lifecycle", "loyalty"] {
         app.run_job_ok(job).await;
     }
     // A base this small does not identify BG/NBD (the run says so and leaves P(alive)

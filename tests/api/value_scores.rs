@@ -420,12 +420,14 @@ async fn the_jobs_query_lists_schedules_next_and_last_runs() {
                 "segments",
                 "campaigns",
                 "email-dispatch",
-                "marketer-digest"
+                "marketer-digest",
+                "loyalty"
             ]
         );
         assert_eq!(jobs[0]["schedule"], "0 0 2 * * *");
         assert_eq!(jobs[4]["schedule"], "0 * * * * *");
         assert_eq!(jobs[5]["schedule"], "0 0 8 * * Mon");
+        assert_eq!(jobs[6]["schedule"], "0 30 3 * * *");
         assert_eq!(jobs[0]["timeZone"], "UTC");
         assert!(jobs[0]["lastRun"].is_null());
         assert_eq!(

@@ -67,6 +67,9 @@ pub async fn erase(
     crate::feedback::erase_comments(&txn, saved.id)
         .await
         .context("failed to wipe the customer's feedback comments")?;
+    crate::loyalty::ledger::erase_reasons(&txn, saved.id)
+        .await
+        .context("failed to wipe the customer's loyalty reasons")?;
     let files = crate::mail::erasure::erase_customer(&txn, saved.id, now).await?;
     txn.commit().await.context("failed to commit an erasure")?;
     crate::mail::erasure::flush_erased_pages(db).await?;

@@ -214,10 +214,20 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
         .collect();
     touched.sort_unstable();
     touched.dedup();
+    let programme = crate::loyalty::programme(db)
+        .await
+        .context("failed to read the loyalty programme")?;
+    // Referred customers ordering for the first time earn their referrer a bonus in
+    // this transaction: the referrers are locked with them, in one sorted set.
+    let awaiting = crate::referrals::awaiting_first_order(db, &touched)
+        .await
+        .context("failed to read the orders' referred customers")?;
+    let mut locked = touched.clone();
+    locked.extend(awaiting.iter().map(|(_, referrer)| *referrer));
     let txn = locks::begin_write(db)
         .await
         .context("failed to begin recording orders")?;
-    locks::lock_customers(&txn, &touched)
+    locks::lock_customers(&txn, &locked)
         .await
         .context("failed to lock the orders' customers")?;
     let fresh = claim_external_ids(&txn, &rows)
@@ -272,6 +282,16 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
                     .into());
             }
         }
+    }
+    // Their points at once, in the same transaction (the `loyalty` job catches up on
+    // anything missed); once per order, so a replayed batch earns nothing.
+    if created > 0 {
+        crate::loyalty::earn_orders_of(&txn, &programme, &touched, Utc::now())
+            .await
+            .context("failed to earn the orders' loyalty points")?;
+        crate::referrals::reward_first_orders(&txn, &programme, &awaiting, Utc::now())
+            .await
+            .context("failed to award the referral bonuses")?;
     }
     txn.commit()
         .await

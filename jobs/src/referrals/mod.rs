@@ -20,6 +20,7 @@ use entity::sql::{Params, money_sum};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
 use crate::errors::DomainResult;
+use crate::loyalty::Programme;
 
 /// Referrers followed up a chain before a cycle check gives up (and refuses): far more
 /// than any real chain of friends, few enough to bound the statements of one write.
@@ -211,4 +212,65 @@ async fn referrer_of(db: &impl ConnectionTrait, customer: i64) -> Result<Option<
         .map(|row| row.try_get::<Option<i64>>("", "referred_by"))
         .transpose()?
         .flatten())
+}
+
+/// The referred customers among `ids` who have not ordered yet, with their referrers:
+/// read before their orders are recorded, so that [`reward_first_orders`] knows whose
+/// first order it is (the referrers are locked with them).
+pub async fn awaiting_first_order(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params = Params::new(db.get_database_backend());
+    let list: Vec<String> = ids.iter().map(|id| params.bind(*id)).collect();
+    let sql = format!(
+        "SELECT id, referred_by FROM customers WHERE id IN ({}) \
+         AND order_count = 0 AND referred_by IS NOT NULL",
+        list.join(", ")
+    );
+    db.query_all_raw(params.statement(sql))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "referred_by")?)))
+        .collect()
+}
+
+/// The programme's referral bonus to the referrer of each of `awaiting` (from
+/// [`awaiting_first_order`]) who has ordered now, unless the referrer was erased. Once
+/// per referred customer (the ledger's cause key), so a replay or a concurrent first
+/// order awards nothing more. Run in the transaction that recorded the orders, holding
+/// the locks of both. How many bonuses were awarded.
+pub async fn reward_first_orders(
+    txn: &impl ConnectionTrait,
+    programme: &Programme,
+    awaiting: &[(i64, i64)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    if awaiting.is_empty() || programme.referral_bonus_points <= 0 {
+        return Ok(0);
+    }
+    let mut ids: Vec<i64> = awaiting.iter().flat_map(|(c, r)| [*c, *r]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: HashMap<i64, entity::customer::Model> = crate::customers::by_ids(txn, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut awarded = 0;
+    for (customer, referrer) in awaiting {
+        let ordered = rows.get(customer).is_some_and(|c| c.order_count > 0);
+        let present = rows.get(referrer).is_some_and(|r| r.erased_at.is_none());
+        if ordered
+            && present
+            && crate::loyalty::award_referral_bonus(txn, programme, *referrer, *customer, now)
+                .await?
+        {
+            awarded += 1;
+        }
+    }
+    Ok(awarded)
 }

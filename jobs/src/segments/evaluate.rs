@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::{
     customer, customer_interest, customer_lifecycle, customer_value, feedback, feedback_topic,
-    interaction, order, segment_member,
+    interaction, loyalty_account, order, segment_member,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value as Json, json};
@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub feedback_terms: Vec<String>,
     /// What the customers this one referred brought (`jobs::referrals`).
     pub referrals: crate::referrals::ReferralFigures,
+    /// The loyalty account (members only).
+    pub loyalty: Option<loyalty_account::Model>,
     pub segments: Vec<i64>,
 }
 
@@ -126,6 +128,14 @@ pub async fn load_snapshots(
             if !topics.contains(&row.topic) {
                 topics.push(row.topic);
             }
+        }
+    }
+    for row in children!(loyalty_account, loyalty_account::Column::CustomerId)
+        .all(db)
+        .await?
+    {
+        if let Some(s) = snapshots.get_mut(&row.customer_id) {
+            s.loyalty = Some(row);
         }
     }
     for row in children!(segment_member, segment_member::Column::CustomerId)
@@ -379,6 +389,12 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
                 .to_money()
                 .map_or(i64::MAX, |money| money.0),
         ),
+        LoyaltyTier => s
+            .loyalty
+            .as_ref()
+            .and_then(|l| l.tier.clone())
+            .map_or(Value::Missing, Value::Text),
+        PointsBalance => int(s.loyalty.as_ref().map(|l| l.balance)),
         InSegment => Value::Ids(s.segments.clone()),
     }
 }

@@ -107,6 +107,8 @@ names! {
         FeedbackTerm = "FEEDBACK_TERM",
         Referrals = "REFERRALS",
         ReferredRevenue = "REFERRED_REVENUE",
+        LoyaltyTier = "LOYALTY_TIER",
+        PointsBalance = "POINTS_BALANCE",
         InSegment = "IN_SEGMENT",
     }
 }
@@ -191,7 +193,7 @@ impl Field {
         use Field::*;
         match self {
             Country | Region | City | IncomeBand | Occupation | Lifestyle | Needs
-            | AcquisitionChannel | Email | Phone => Kind::Text,
+            | AcquisitionChannel | Email | Phone | LoyaltyTier => Kind::Text,
             Gender => Kind::Choice(GENDERS),
             RfmGroup => Kind::Choice(RFM_GROUPS),
             ValueTier => Kind::Choice(VALUE_TIERS),
@@ -208,7 +210,8 @@ impl Field {
             | DaysInStage
             | LatestNps
             | LatestCsat
-            | Referrals => Kind::Integer,
+            | Referrals
+            | PointsBalance => Kind::Integer,
             TotalSpent | AverageOrderValue | PredictedClv | ReferredRevenue => Kind::Money,
             PAlive | ChurnRisk | CompositeValue => Kind::Number,
             MarketingConsent | BirthdayThisMonth => Kind::Bool,
@@ -905,6 +908,9 @@ fn compile_condition(c: &Checked, clock: Clock) -> SqlCondition {
         LatestCsat => in_table("feedback", latest_feedback("CSAT"), "score", op, operand),
         NpsCategory => nps_category(op, operand),
         Referrals | ReferredRevenue => referral_figure(c),
+        // Members only: a customer without points has no tier and no balance.
+        LoyaltyTier => in_table("loyalty_accounts", Cond::all(), "tier", op, operand),
+        PointsBalance => in_table("loyalty_accounts", Cond::all(), "balance", op, operand),
         InSegment => {
             let Operand::Ids(ids) = operand else {
                 return Expr::val(1).eq(0).into_condition();

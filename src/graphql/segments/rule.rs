@@ -59,6 +59,10 @@ pub enum SegmentField {
     Referrals,
     /// What the customers this one referred have spent in all (0 for none).
     ReferredRevenue,
+    /// The customer's loyalty tier (its name in the programme); members only.
+    LoyaltyTier,
+    /// The customer's loyalty points balance; members only.
+    PointsBalance,
     InSegment,
 }
 
