@@ -16,6 +16,7 @@ use crate::graphql::{
     interaction::Interaction,
     lifecycle::LifecycleEvent,
     loaders::{TimelineKey, TimelineLoader},
+    loyalty::{LedgerEntry, TierEvent},
     order::Order,
     pagination::{Page, PlainConnection, encode_cursor},
     segments::SegmentChange,
@@ -49,6 +50,12 @@ pub enum TimelineKind {
     SegmentEntered,
     /// The customer left a segment. Needs `segments:read`.
     SegmentExited,
+    /// A points ledger entry (earned, bonus, redeemed, adjusted, expired), at its
+    /// `occurredAt`. Needs `loyalty:read`.
+    PointsChanged,
+    /// A loyalty tier change or grace period, at the day of the run that decided it.
+    /// Needs `loyalty:read`.
+    TierChanged,
 }
 
 /// The scope a kind needs besides `customers:read`: emails and segments are read with
@@ -60,6 +67,7 @@ fn scope_of(kind: timeline::Kind) -> Option<Scope> {
             Some(Scope::CampaignsRead)
         }
         SegmentEntered | SegmentExited => Some(Scope::SegmentsRead),
+        PointsChanged | TierChanged => Some(Scope::LoyaltyRead),
         Order | Interaction | Feedback | StageChanged => None,
     }
 }
@@ -73,6 +81,8 @@ pub enum TimelineSubject {
     Email(Email),
     LifecycleEvent(LifecycleEvent),
     SegmentChange(SegmentChange),
+    LedgerEntry(LedgerEntry),
+    TierEvent(TierEvent),
 }
 
 /// One thing that happened with a customer.
@@ -93,8 +103,8 @@ impl TimelineItem {
     async fn summary(&self) -> &str {
         &self.0.summary
     }
-    /// The order, interaction, feedback, email (as it is now), stage change or segment
-    /// change.
+    /// The order, interaction, feedback, email (as it is now), stage change, segment
+    /// change, points ledger entry or tier event.
     async fn subject(&self) -> TimelineSubject {
         match self.0.subject.clone() {
             Subject::Order(order) => TimelineSubject::Order(Order(order)),
@@ -104,6 +114,8 @@ impl TimelineItem {
             Subject::Feedback(answer) => TimelineSubject::Feedback(Feedback(answer)),
             Subject::Email(email) => TimelineSubject::Email(Email(email)),
             Subject::StageChange(event) => TimelineSubject::LifecycleEvent(LifecycleEvent(event)),
+            Subject::LedgerEntry(entry) => TimelineSubject::LedgerEntry(LedgerEntry(entry)),
+            Subject::TierChange(event) => TimelineSubject::TierEvent(TierEvent(event)),
             Subject::SegmentChange { event, .. } => {
                 TimelineSubject::SegmentChange(SegmentChange(event))
             }

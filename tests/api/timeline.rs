@@ -13,7 +13,8 @@ const PAGE: &str = "query($id: ID!, $first: Int, $after: String, $kinds: [Timeli
     timeline(first: $first, after: $after, kinds: $kinds) { pageInfo { hasNextPage endCursor } \
     edges { cursor node { kind at summary subject { __typename \
       ... on Order { id } ... on Interaction { id subject } ... on Feedback { id score } \
-      ... on Email { id status } ... on LifecycleEvent { toStage } ... on SegmentChange { kind segment { name } } } } } } } }";
+      ... on Email { id status } ... on LifecycleEvent { toStage } ... on SegmentChange { kind segment { name } } \
+      ... on LedgerEntry { id points } ... on TierEvent { id toTier } } } } } } }";
 
 /// An item as a test compares it: kind, time and the row id.
 type Key = (String, DateTime<Utc>, i64);
@@ -137,6 +138,22 @@ async fn expected(app: &TestApp, customer: &str) -> Vec<Key> {
         };
         items.push((kind.into(), s.at, s.id));
     }
+    for entry in entity::loyalty_entry::Entity::find()
+        .filter(entity::loyalty_entry::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        items.push(("POINTS_CHANGED".into(), entry.occurred_at, entry.id));
+    }
+    for event in entity::loyalty_tier_event::Entity::find()
+        .filter(entity::loyalty_tier_event::Column::CustomerId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        items.push(("TIER_CHANGED".into(), event.occurred_at, event.id));
+    }
     let rank = |kind: &str| {
         serde_json::from_value::<jobs::timeline::Kind>(json!(kind))
             .unwrap()
@@ -200,6 +217,8 @@ async fn a_timeline_merges_every_source_newest_first_and_pages_without_gaps_whil
         let customer = eventful_customer(&app, "ann", now).await;
         let other = eventful_customer(&app, "bob", now).await;
         app.run_job_ok("lifecycle").await;
+        // The loyalty run gives both their first tier (orders earned points as recorded).
+        app.run_job_ok("loyalty").await;
         let segment = app.static_segment("vip", &[&customer, &other]).await;
         app.admin_ok(
             "mutation($id: ID!, $c: ID!) { removeSegmentMembers(id: $id, input: { customerIds: [$c] }) { size } }",
@@ -208,7 +227,7 @@ async fn a_timeline_merges_every_source_newest_first_and_pages_without_gaps_whil
         .await;
         let all = expected(&app, &customer).await;
         let kinds: std::collections::BTreeSet<&str> = all.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(kinds.len(), 10, "every kind but EMAIL_UNSUBSCRIBED is there: {kinds:?}");
+        assert_eq!(kinds.len(), 12, "every kind but EMAIL_UNSUBSCRIBED is there: {kinds:?}");
 
         // One page with everything, in order; a summary for each, never personal text.
         let (keys, nodes, next) = page(&app, &app.admin_key, json!({ "id": customer, "first": 100 })).await;
@@ -243,7 +262,7 @@ async fn a_timeline_merges_every_source_newest_first_and_pages_without_gaps_whil
         }
         assert_eq!(walked, comparable(&all), "no item twice, none skipped");
         let (fresh, _, _) = page(&app, &app.admin_key, json!({ "id": customer, "first": 2 * round })).await;
-        assert!(fresh.iter().all(|(kind, at, _)| (kind == "ORDER" || kind == "INTERACTION") && *at > now), "{fresh:?}");
+        assert!(fresh.iter().all(|(kind, at, _)| ["ORDER", "INTERACTION", "POINTS_CHANGED"].contains(&kind.as_str()) && *at > now), "{fresh:?}");
 
         // Only the kinds asked for, still in order, paged.
         let only = json!(["ORDER", "FEEDBACK"]);
@@ -252,12 +271,12 @@ async fn a_timeline_merges_every_source_newest_first_and_pages_without_gaps_whil
         let wanted: Vec<Key> = expected(&app, &other).await.into_iter().filter(|(k, _, _)| k == "ORDER" || k == "FEEDBACK").collect();
         assert_eq!([first, second].concat(), wanted);
 
-        // Without campaigns:read and segments:read, their kinds are left out, and asking
+        // Without campaigns:read, segments:read and loyalty:read, their kinds are left out, and asking
         // for them is FORBIDDEN; without pii:read, texts are refused on the subject only.
         let reader = app.key_with(&["customers:read"]).await;
         let body = app.graphql(&reader, PAGE, json!({ "id": customer, "first": 100 })).await;
         let kinds: Vec<&str> = body["data"]["customer"]["timeline"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["kind"].as_str().unwrap()).collect();
-        assert!(kinds.iter().all(|k| !k.starts_with("EMAIL") && !k.starts_with("SEGMENT")), "{kinds:?}");
+        assert!(kinds.iter().all(|k| !k.starts_with("EMAIL") && !k.starts_with("SEGMENT") && !k.starts_with("POINTS") && !k.starts_with("TIER")), "{kinds:?}");
         assert!(kinds.contains(&"ORDER") && kinds.contains(&"STAGE_CHANGED"), "{kinds:?}");
         assert!(body["errors"].as_array().unwrap().iter().all(|e| e["extensions"]["code"] == "FORBIDDEN" && e["path"].as_array().unwrap().last() == Some(&json!("subject"))), "{body}");
         let refused = app.graphql(&reader, PAGE, json!({ "id": customer, "kinds": ["EMAIL_SENT"] })).await;
@@ -294,8 +313,8 @@ async fn a_timeline_page_costs_one_statement_per_source_for_a_whole_list() {
                 assert_eq!(kinds, wanted, "{customer}");
             }
         }
-        // Key lookup, customers, six sources: 8 (one per customer would be 60 and more).
-        assert!(spent.iter().all(|n| *n <= 8), "statements for 2 and for 12 customers: {spent:?}");
+        // Key lookup, customers, eight sources: 10 (one per customer would be 80 and more).
+        assert!(spent.iter().all(|n| *n <= 10), "statements for 2 and for 12 customers: {spent:?}");
         let single = app.admin_ok("query($id: ID!) { customer(id: $id) { timeline(first: 20) { nodes { kind } } } }", json!({ "id": made[0] })).await;
         let everything = expected(&app, &made[0]).await.len();
         assert_eq!(single["customer"]["timeline"]["nodes"].as_array().unwrap().len(), everything.min(20));

@@ -69,8 +69,6 @@ pub async fn earn_orders_of(
          SELECT o.customer_id, '{earn}', {points}, {points}, o.ordered_at, o.id, {key}, {created} \
          FROM orders o JOIN customers c ON c.id = o.customer_id \
          WHERE o.customer_id IN ({ids}) AND c.erased_at IS NULL AND {points} > 0 \
-           AND NOT EXISTS (SELECT 1 FROM loyalty_ledger l \
-                           WHERE l.customer_id = o.customer_id AND l.cause_key = {key}) \
          ON CONFLICT (customer_id, cause_key) DO NOTHING \
          RETURNING customer_id",
         ids = id_list(customer_ids)

@@ -1,6 +1,7 @@
 //! One timeline per customer: everything that happened with them, newest first — orders,
 //! interactions, feedback, emails (queued, sent, failed, unsubscribed through, converted),
-//! lifecycle stage changes, segment entries and exits — each item with its kind, time,
+//! lifecycle stage changes, segment entries and exits, points ledger entries and loyalty
+//! tier changes — each item with its kind, time,
 //! a one-line summary and the row it comes from.
 //!
 //! **Order and paging.** Items are ordered by `(time, kind rank, id)`, newest first, a
@@ -26,7 +27,10 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{email, feedback, interaction, lifecycle_event, order, segment_event};
+use entity::{
+    email, feedback, interaction, lifecycle_event, loyalty_entry, loyalty_tier_event, order,
+    segment_event,
+};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
@@ -58,10 +62,15 @@ pub enum Kind {
     SegmentEntered,
     /// The customer left a segment.
     SegmentExited,
+    /// A points ledger entry (earned, bonus, redeemed, adjusted, expired), at its
+    /// `occurredAt`.
+    PointsChanged,
+    /// A loyalty tier change or grace period, at the day of the run that decided it.
+    TierChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Order,
         Kind::Interaction,
         Kind::Feedback,
@@ -73,6 +82,8 @@ impl Kind {
         Kind::StageChanged,
         Kind::SegmentEntered,
         Kind::SegmentExited,
+        Kind::PointsChanged,
+        Kind::TierChanged,
     ];
 
     /// Where the kind sorts among items of the same time (higher first). Cursors carry
@@ -90,6 +101,9 @@ impl Kind {
             Kind::StageChanged => 3,
             Kind::SegmentExited => 2,
             Kind::SegmentEntered => 1,
+            // Ranks of kinds added later: numbers no kind had before (cursors keep them).
+            Kind::PointsChanged => 12,
+            Kind::TierChanged => 13,
         }
     }
 
@@ -106,6 +120,8 @@ impl Kind {
             | Kind::EmailConverted => Source::Emails,
             Kind::StageChanged => Source::Lifecycle,
             Kind::SegmentEntered | Kind::SegmentExited => Source::Segments,
+            Kind::PointsChanged => Source::Ledger,
+            Kind::TierChanged => Source::Tiers,
         }
     }
 
@@ -123,6 +139,8 @@ impl Kind {
             Kind::StageChanged => "STAGE_CHANGED",
             Kind::SegmentEntered => "SEGMENT_ENTERED",
             Kind::SegmentExited => "SEGMENT_EXITED",
+            Kind::PointsChanged => "POINTS_CHANGED",
+            Kind::TierChanged => "TIER_CHANGED",
         }
     }
 
@@ -140,16 +158,20 @@ pub enum Source {
     Emails,
     Lifecycle,
     Segments,
+    Ledger,
+    Tiers,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 8] = [
         Source::Orders,
         Source::Interactions,
         Source::Feedback,
         Source::Emails,
         Source::Lifecycle,
         Source::Segments,
+        Source::Ledger,
+        Source::Tiers,
     ];
 }
 
@@ -186,6 +208,8 @@ pub enum Subject {
         event: segment_event::Model,
         segment_name: String,
     },
+    LedgerEntry(loyalty_entry::Model),
+    TierChange(loyalty_tier_event::Model),
 }
 
 /// One thing that happened with a customer.
@@ -260,6 +284,8 @@ pub async fn pages(
             Source::Emails => sources::emails(db, &read).await?,
             Source::Lifecycle => sources::stage_changes(db, &read).await?,
             Source::Segments => sources::segment_changes(db, &read).await?,
+            Source::Ledger => sources::ledger_entries(db, &read).await?,
+            Source::Tiers => sources::tier_changes(db, &read).await?,
         };
         for item in items {
             timelines.entry(item.customer_id).or_default().push(item);

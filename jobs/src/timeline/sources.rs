@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::sql::Params;
 use entity::{
     ChangeKind, Direction, EmailKind, EmailStatus, FeedbackKind, email, feedback, interaction,
-    lifecycle_event, order, segment_event,
+    lifecycle_event, loyalty_entry, loyalty_tier_event, order, segment_event,
 };
 use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult};
 
@@ -367,6 +367,63 @@ pub async fn segment_changes(
                     event,
                     segment_name,
                 },
+            })
+        })
+        .collect()
+}
+
+pub async fn ledger_entries(db: &impl ConnectionTrait, read: &Read<'_>) -> DomainResult<Vec<Item>> {
+    let branches = [Branch::new(Kind::PointsChanged, "t.occurred_at")];
+    let rows = keyset_rows(db, read, "loyalty_ledger t", "t.*", &branches).await?;
+    rows.iter()
+        .map(|row| {
+            let entry: loyalty_entry::Model = model(row)?;
+            // The reason is free text an agent typed, and a client's idempotency key is
+            // the client's own text: both are read on the subject only.
+            let cause = match (entry.order_id, entry.cause_key.as_deref()) {
+                (Some(order), _) => format!(" for order {order}"),
+                (None, Some(key))
+                    if key.starts_with("birthday:") || key.starts_with("referral:") =>
+                {
+                    format!(" ({key})")
+                }
+                _ => String::new(),
+            };
+            Ok(Item {
+                customer_id: entry.customer_id,
+                kind: row.kind,
+                at: row.at,
+                id: entry.id,
+                summary: format!(
+                    "{} {:+} points{cause}",
+                    capitalised(&words(entry.kind.as_str())),
+                    entry.points
+                ),
+                subject: Subject::LedgerEntry(entry),
+            })
+        })
+        .collect()
+}
+
+pub async fn tier_changes(db: &impl ConnectionTrait, read: &Read<'_>) -> DomainResult<Vec<Item>> {
+    let branches = [Branch::new(Kind::TierChanged, "t.occurred_at")];
+    let rows = keyset_rows(db, read, "loyalty_tier_events t", "t.*", &branches).await?;
+    rows.iter()
+        .map(|row| {
+            let event: loyalty_tier_event::Model = model(row)?;
+            let tier = |name: &Option<String>| name.clone().unwrap_or_else(|| "no tier".into());
+            Ok(Item {
+                customer_id: event.customer_id,
+                kind: row.kind,
+                at: row.at,
+                id: event.id,
+                summary: format!(
+                    "Tier {} → {} ({})",
+                    tier(&event.from_tier),
+                    tier(&event.to_tier),
+                    words(event.reason.as_str())
+                ),
+                subject: Subject::TierChange(event),
             })
         })
         .collect()
