@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use entity::sql::nth_placeholder;
-use entity::{customer, customer_email, customer_external_id, referral_code};
+use entity::{customer, customer_email, customer_external_id};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement};
 
 /// The owner of each of these externalIds that has one.
@@ -38,20 +38,6 @@ pub async fn owners_of_emails(
         .into_iter()
         .map(|row| (row.email, row.customer_id))
         .collect())
-}
-
-/// The owner of a referral code (as typed: normalised first), if any.
-pub async fn owner_of_referral_code(
-    db: &impl ConnectionTrait,
-    typed: &str,
-) -> Result<Option<i64>, DbErr> {
-    let Some(code) = entity::codes::normalise_referral_code(typed) else {
-        return Ok(None);
-    };
-    Ok(referral_code::Entity::find_by_id(code)
-        .one(db)
-        .await?
-        .map(|row| row.customer_id))
 }
 
 /// The customers with these externalIds, keyed by externalId.

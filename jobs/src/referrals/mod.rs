@@ -159,18 +159,20 @@ pub async fn top_advocates(
         .collect())
 }
 
-/// The owners of these referral codes (as typed), by the normalised code.
+/// The owners of these referral codes (normalised, as `entity::codes` reads them), by
+/// code; one statement (on Citus, each code on its own shard).
 pub async fn owners_of_codes(
     db: &impl ConnectionTrait,
-    typed: impl IntoIterator<Item = String>,
+    codes: impl IntoIterator<Item = String>,
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let mut owners = HashMap::new();
-    for code in typed {
-        if let Some(owner) = crate::customers::keys::owner_of_referral_code(db, &code).await? {
-            owners.insert(code, owner);
-        }
-    }
-    Ok(owners)
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Ok(entity::referral_code::Entity::find()
+        .filter(entity::referral_code::Column::Code.is_in(codes))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.code, row.customer_id))
+        .collect())
 }
 
 /// Whether making `referrer` the referrer of `customer` closes a cycle: `customer` is
