@@ -219,9 +219,13 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
         .context("failed to read the loyalty programme")?;
     // Referred customers ordering for the first time earn their referrer a bonus in
     // this transaction: the referrers are locked with them, in one sorted set.
-    let awaiting = crate::referrals::awaiting_first_order(db, &touched)
-        .await
-        .context("failed to read the orders' referred customers")?;
+    let awaiting = if programme.referral_bonus_points > 0 {
+        crate::referrals::awaiting_first_order(db, &touched)
+            .await
+            .context("failed to read the orders' referred customers")?
+    } else {
+        Vec::new()
+    };
     let mut locked = touched.clone();
     locked.extend(awaiting.iter().map(|(_, referrer)| *referrer));
     let txn = locks::begin_write(db)

@@ -37,6 +37,14 @@ pub struct ReferralFigures {
     pub revenue: MoneyTotal,
 }
 
+impl ReferralFigures {
+    /// The revenue in units of one amount, saturating: a sum past one amount's range,
+    /// which no real base reaches, counts as the largest amount.
+    pub fn revenue_units(&self) -> i64 {
+        self.revenue.to_money().map_or(i64::MAX, |money| money.0)
+    }
+}
+
 #[derive(FromQueryResult)]
 struct FiguresRow {
     referrer: i64,
@@ -108,11 +116,10 @@ pub struct Advocate {
 }
 
 impl Advocate {
-    /// Where the page after this row starts (a revenue past one amount's range, which no
-    /// real base reaches, sorts as the largest amount).
+    /// Where the page after this row starts.
     pub fn position(&self) -> AdvocatePosition {
         AdvocatePosition {
-            revenue: self.figures.revenue.to_money().map_or(i64::MAX, |m| m.0),
+            revenue: self.figures.revenue_units(),
             customer_id: self.customer_id,
         }
     }

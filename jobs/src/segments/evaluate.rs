@@ -383,12 +383,7 @@ fn read(field: Field, s: &Snapshot, clock: Clock) -> Value {
         FeedbackTopic => set(&s.feedback_tags),
         FeedbackTerm => set(&s.feedback_terms),
         Referrals => Value::Int(s.referrals.count),
-        ReferredRevenue => Value::Units(
-            s.referrals
-                .revenue
-                .to_money()
-                .map_or(i64::MAX, |money| money.0),
-        ),
+        ReferredRevenue => Value::Units(s.referrals.revenue_units()),
         LoyaltyTier => s
             .loyalty
             .as_ref()
