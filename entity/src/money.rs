@@ -161,6 +161,13 @@ impl MoneyTotal {
         i64::try_from(self.0).ok().map(Money)
     }
 
+    /// The total as [`Money`], saturating: a sum past one amount's range, which no real
+    /// base reaches, counts as the largest (or smallest) amount. For comparisons with
+    /// thresholds and rankings, never for a figure shown.
+    pub fn saturating_money(self) -> Money {
+        Money(i64::try_from(self.0).unwrap_or(if self.0 > 0 { i64::MAX } else { i64::MIN }))
+    }
+
     /// A derived figure with [`Money::FIGURE_PLACES`] places, like [`Money::to_figure`];
     /// exact for any sum of up to a billion `BIGINT`s (|sum| < 10²⁸ units, within a
     /// `Decimal`'s 96 bits); saturates beyond, which no summed column can reach.

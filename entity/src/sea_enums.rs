@@ -130,6 +130,12 @@ pub enum EmailKind {
     /// A satisfaction survey some days after an order: eleven signed score links.
     #[sea_orm(string_value = "SURVEY")]
     Survey,
+    /// Congratulations on moving up a membership tier, with the new tier's benefits.
+    #[sea_orm(string_value = "TIER_UPGRADE")]
+    TierUpgrade,
+    /// A reminder some days before a member's points expire.
+    #[sea_orm(string_value = "POINTS_EXPIRING")]
+    PointsExpiring,
     /// The weekly report to marketers (no campaign, no customer).
     #[sea_orm(string_value = "DIGEST")]
     Digest,
@@ -137,7 +143,7 @@ pub enum EmailKind {
 
 impl EmailKind {
     /// The kinds a campaign can have (the digest is not a campaign).
-    pub const CAMPAIGN_KINDS: [EmailKind; 7] = [
+    pub const CAMPAIGN_KINDS: [EmailKind; 9] = [
         EmailKind::Birthday,
         EmailKind::WinBack,
         EmailKind::Welcome,
@@ -145,6 +151,8 @@ impl EmailKind {
         EmailKind::Holiday,
         EmailKind::SegmentEntry,
         EmailKind::Survey,
+        EmailKind::TierUpgrade,
+        EmailKind::PointsExpiring,
     ];
 
     /// The stored name, e.g. `WIN_BACK`.
@@ -157,6 +165,8 @@ impl EmailKind {
             EmailKind::Holiday => "HOLIDAY",
             EmailKind::SegmentEntry => "SEGMENT_ENTRY",
             EmailKind::Survey => "SURVEY",
+            EmailKind::TierUpgrade => "TIER_UPGRADE",
+            EmailKind::PointsExpiring => "POINTS_EXPIRING",
             EmailKind::Digest => "DIGEST",
         }
     }
@@ -171,6 +181,8 @@ impl EmailKind {
             EmailKind::Holiday => "holiday",
             EmailKind::SegmentEntry => "segment_entry",
             EmailKind::Survey => "survey",
+            EmailKind::TierUpgrade => "tier_upgrade",
+            EmailKind::PointsExpiring => "points_expiring",
             EmailKind::Digest => "digest",
         }
     }
@@ -711,6 +723,8 @@ mod tests {
             "HOLIDAY",
             "SEGMENT_ENTRY",
             "SURVEY",
+            "TIER_UPGRADE",
+            "POINTS_EXPIRING",
             "DIGEST",
         ]);
         as_str_is_stored(EmailKind::as_str);

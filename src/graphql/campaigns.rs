@@ -62,18 +62,20 @@ pub struct CampaignHoliday {
 }
 
 /// Kind-specific settings (offer and cooldown for win-back, dates for holidays, delay
-/// and cooldown for surveys).
+/// and cooldown for surveys, notice and cooldown for points reminders).
 #[derive(SimpleObject)]
 pub struct CampaignSettingsView {
     pub offer_prefix: String,
     pub offer_expiry_days: i64,
-    /// Win-back and survey: at most one email of the campaign's kind per customer in
-    /// this many days.
+    /// Win-back, survey and points expiring: at most one email of the campaign's kind per
+    /// customer in this many days.
     pub cooldown_days: i64,
     pub lookback_days: i64,
     pub holidays: Vec<CampaignHoliday>,
     /// Survey: sent this many days after an order (customer's local days).
     pub days_after_order: i64,
+    /// Points expiring: reminds of the points that expire within this many days.
+    pub days_before_expiry: i64,
 }
 
 /// A campaign's own templates in one locale (missing parts use the defaults).
@@ -165,6 +167,7 @@ impl Campaign {
                 })
                 .collect(),
             days_after_order: s.days_after_order,
+            days_before_expiry: s.days_before_expiry,
         })
     }
     /// The campaign's own templates; locales not listed use the defaults.

@@ -73,6 +73,11 @@ pub enum EmailKind {
     /// A satisfaction survey some days after an order, with eleven one-click score links
     /// (0–10) that record an NPS answer.
     Survey,
+    /// Congratulations on moving up from one membership tier to a higher one, with the
+    /// new tier's benefits and discount.
+    TierUpgrade,
+    /// A reminder, some days before, of the points that are about to expire.
+    PointsExpiring,
     Digest,
 }
 

@@ -662,7 +662,7 @@ async fn campaigns_api_installs_built_ins_checks_scopes_and_refuses_broken_templ
         let campaigns = app.admin_ok(CAMPAIGNS, json!({})).await;
         let nodes = campaigns["campaigns"]["nodes"].as_array().unwrap();
         let kinds: Vec<&str> = nodes.iter().map(|c| c["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["BIRTHDAY", "WIN_BACK", "WELCOME", "PURCHASE_ANNIVERSARY", "HOLIDAY", "SEGMENT_ENTRY", "SURVEY"]);
+        assert_eq!(kinds, ["BIRTHDAY", "WIN_BACK", "WELCOME", "PURCHASE_ANNIVERSARY", "HOLIDAY", "SEGMENT_ENTRY", "SURVEY", "TIER_UPGRADE", "POINTS_EXPIRING"]);
         assert!(nodes.iter().all(|c| c["enabled"] == false && c["sendHour"] == 9 && c["target"]["everyone"] == true));
 
         let reader = app.key_with(&["campaigns:read"]).await;

@@ -261,16 +261,18 @@ async fn expiry_takes_the_oldest_remaining_points_first() {
     .await;
 }
 
-async fn set_programme(app: &TestApp, grace_days: u32) {
+/// Bronze, Silver from 500, Gold from 2,000 (10 % off); points expiring after
+/// `expiry_months` (0: never).
+async fn set_programme(app: &TestApp, grace_days: u32, expiry_months: u32) {
     app.admin_ok(
         "mutation($input: LoyaltyProgrammeInput!) { updateLoyaltyProgramme(input: $input) { graceDays } }",
         json!({ "input": {
             "tiers": [
                 { "name": "Bronze", "rank": 1, "basis": "SPEND_12M", "threshold": "0" },
                 { "name": "Silver", "rank": 2, "basis": "SPEND_12M", "threshold": "500" },
-                { "name": "Gold", "rank": 3, "basis": "SPEND_12M", "threshold": "2000", "discountPercent": "10", "benefits": "10% off" },
+                { "name": "Gold", "rank": 3, "basis": "SPEND_12M", "threshold": "2000", "discountPercent": "10", "benefits": "Free delivery & early access" },
             ],
-            "pointsPerUnit": "1", "pointValue": "0.01", "expiryMonths": 0,
+            "pointsPerUnit": "1", "pointValue": "0.01", "expiryMonths": expiry_months,
             "birthdayBonusPoints": 100, "referralBonusPoints": 200, "graceDays": grace_days,
         } }),
     )
@@ -298,7 +300,7 @@ fn history(loyalty: &Value) -> Vec<String> {
 #[tokio::test]
 async fn tiers_move_up_at_once_and_down_only_after_grace_unless_requalified() {
     on_each_database(|app| async move {
-        set_programme(&app, 10).await;
+        set_programme(&app, 10, 0).await;
         let ada = app.create_customer(json!({ "externalId": "ada" })).await;
         let bob = app.create_customer(json!({ "externalId": "bob" })).await;
         app.record_orders(json!([
@@ -424,7 +426,7 @@ async fn the_birthday_bonus_is_given_once_a_year() {
 #[tokio::test]
 async fn the_summary_adds_up_members_points_liability_and_redemptions() {
     on_each_database(|app| async move {
-        set_programme(&app, 10).await;
+        set_programme(&app, 10, 0).await;
         let amounts = [("a", "2500.75"), ("b", "600"), ("c", "99.99"), ("d", "40")];
         let mut ids = Vec::new();
         for (i, (name, amount)) in amounts.iter().enumerate() {
@@ -692,7 +694,7 @@ async fn a_page_of_members_costs_a_fixed_number_of_statements() {
 #[tokio::test]
 async fn segments_select_members_by_tier_and_points() {
     on_each_database(|app| async move {
-        set_programme(&app, 10).await;
+        set_programme(&app, 10, 0).await;
         let mut ids = Vec::new();
         for (name, amount) in [("a", "2500"), ("b", "700"), ("c", "50")] {
             let id = app.create_customer(json!({ "externalId": name })).await;
@@ -743,6 +745,144 @@ async fn segments_select_members_by_tier_and_points() {
                 .map(|c| c["actual"].clone())
                 .collect();
             assert_eq!(actual, values, "{explained}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tier_upgrades_and_expiring_points_are_emailed_once_in_the_members_language() {
+    use crate::care::{customer, emails, enable, parse, produce, received_since, send, smtp};
+    use crate::smtp_sink::SmtpSink;
+
+    let sink = SmtpSink::start().await;
+    crate::helpers::on_each_database_with(smtp(&sink), |app| {
+        let sink = sink.clone();
+        async move {
+            let before = sink.messages().len();
+            set_programme(&app, 0, 12).await;
+            let ada = customer(&app, "Ada", json!({})).await;
+            let lin = customer(&app, "Lin", json!({ "timeZone": "Asia/Shanghai", "locale": "zh-CN" })).await;
+            let cyd = customer(&app, "Cyd", json!({})).await;
+            // Bob's lots: 100 and 50 points earned 350 and 340 days ago (they expire in
+            // about 15 and 25 days), 70 earned 100 days ago (not for months).
+            let bob = customer(&app, "Bob", json!({})).await;
+            app.record_orders(json!([
+                order("a-1", &ada, "600", 30),
+                order("l-1", &lin, "600", 30),
+                order("c-1", &cyd, "2500", 30),
+                order("b-1", &bob, "100", 350),
+                order("b-2", &bob, "50", 340),
+                order("b-3", &bob, "70", 100),
+            ]))
+            .await;
+            enable(&app, "TIER_UPGRADE", json!({})).await;
+            let points_campaign = enable(&app, "POINTS_EXPIRING", json!({})).await;
+            let settings = app
+                .admin_ok(
+                    "query($id: ID!) { campaign(id: $id) { name settings { daysBeforeExpiry cooldownDays } } }",
+                    json!({ "id": points_campaign }),
+                )
+                .await;
+            assert_eq!(settings["campaign"]["name"], "Points expiring");
+            assert_eq!(settings["campaign"]["settings"], json!({ "daysBeforeExpiry": 30, "cooldownDays": 30 }));
+            let bad = app
+                .admin(
+                    "mutation($id: ID!) { updateCampaign(id: $id, input: { settings: { daysBeforeExpiry: 0 } }) { id } }",
+                    json!({ "id": points_campaign }),
+                )
+                .await;
+            assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
+            assert_eq!(bad["errors"][0]["extensions"]["field"], "input.settings.daysBeforeExpiry", "{bad}");
+
+            // The first evaluation gives everyone a first tier (Cyd straight to Gold):
+            // no news, no email.
+            run_loyalty(&app, today()).await;
+            assert_eq!(loyalty(&app, &cyd).await["tier"]["name"], "Gold");
+            let noon = format!("{}T12:00:00Z", today());
+            let stats = produce(&app, &noon).await;
+            assert_eq!(stats["queued"]["Membership tier upgrade"], 0, "{stats}");
+            // Only Bob has points within 30 days of expiring: 100 + 50.
+            assert_eq!(stats["queued"]["Points expiring"], 1, "{stats}");
+            // Ada and Lin spend 1,500 more: Silver → Gold.
+            app.record_orders(json!([order("a-2", &ada, "1500", 1), order("l-2", &lin, "1500", 1)]))
+                .await;
+            run_loyalty(&app, today()).await;
+            let stats = produce(&app, &noon).await;
+            assert_eq!(stats["queued"]["Membership tier upgrade"], 2, "{stats}");
+            assert_eq!(stats["queued"]["Points expiring"], 0, "once: {stats}");
+            let stats = produce(&app, &noon).await;
+            assert_eq!(
+                (&stats["queued"]["Membership tier upgrade"], &stats["queued"]["Points expiring"]),
+                (&json!(0), &json!(0)),
+                "once: {stats}"
+            );
+            for (customer, kind) in [(&cyd, "TIER_UPGRADE"), (&ada, "POINTS_EXPIRING"), (&bob, "TIER_UPGRADE")] {
+                assert!(emails(&app, json!({ "customerId": customer, "kind": kind })).await.is_empty(), "{customer} {kind}");
+            }
+            let dedupe: Vec<String> = emails(&app, json!({ "customerId": ada, "kind": "TIER_UPGRADE" }))
+                .await
+                .iter()
+                .map(|e| e["dedupeKey"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(dedupe.len(), 1);
+            assert!(dedupe[0].starts_with(&format!("tier_upgrade:{ada}:")), "{dedupe:?}");
+
+            let report = send(&app, &noon).await;
+            assert_eq!(report.sent, 3, "{report:?}");
+            let received = received_since(&sink, before);
+            let to: Vec<&str> = received.iter().map(|r| r.rcpt_to[0].as_str()).collect();
+            assert_eq!(to, ["ada@mail.example", "bob@mail.example", "lin@mail.example"]);
+            let ada_mail = parse(&received[0]);
+            assert_eq!(ada_mail.subject(), Some("Congratulations, Ada: you are now Gold at Test Shop"));
+            let text = ada_mail.body_text(0).unwrap().to_string();
+            assert!(text.contains("What Gold brings you: Free delivery & early access"), "{text}");
+            assert!(text.contains("10% off, every order"), "{text}");
+            let html = ada_mail.body_html(0).unwrap().to_string();
+            assert!(html.contains("Free delivery &amp; early access"), "{html}");
+            let lin_mail = parse(&received[2]);
+            assert_eq!(lin_mail.subject(), Some("恭喜 Lin，您已升级为 Test Shop Gold 会员"));
+            assert!(lin_mail.body_text(0).unwrap().contains("每笔订单享 10% 折扣"));
+            // The points and the day they expire by, computed here: the lots earned 350
+            // and 340 days ago, turning 12 months old within 30 days of today.
+            let expire_by = today() + Duration::days(30);
+            let bob_mail = parse(&received[1]);
+            assert_eq!(
+                bob_mail.subject(),
+                Some(format!("Bob, 150 of your Test Shop points expire by {expire_by}").as_str())
+            );
+            let expiring = app
+                .admin_ok(
+                    "query($id: ID!) { customer(id: $id) { loyalty { pointsExpiringWithin(days: 30) } } }",
+                    json!({ "id": bob }),
+                )
+                .await;
+            assert_eq!(expiring["customer"]["loyalty"]["pointsExpiringWithin"], 150);
+
+            // Twenty days on, the 100-point lot has expired and the 50-point one is the
+            // oldest: a new reminder by its key, held back by the 30-day cooldown…
+            let later = today() + Duration::days(20);
+            run_loyalty(&app, later).await;
+            let later_noon = format!("{later}T12:00:00Z");
+            let stats = produce(&app, &later_noon).await;
+            assert_eq!(stats["queued"]["Points expiring"], 0, "cooldown: {stats}");
+            // …and queued without one, naming the 50 points left.
+            app.admin_ok(
+                "mutation($id: ID!) { updateCampaign(id: $id, input: { settings: { cooldownDays: 0 } }) { id } }",
+                json!({ "id": points_campaign }),
+            )
+            .await;
+            let stats = produce(&app, &later_noon).await;
+            assert_eq!(stats["queued"]["Points expiring"], 1, "{stats}");
+            let before_later = sink.messages().len();
+            send(&app, &later_noon).await;
+            let received = received_since(&sink, before_later);
+            assert_eq!(received.len(), 1);
+            assert_eq!(
+                parse(&received[0]).subject(),
+                Some(format!("Bob, 50 of your Test Shop points expire by {}", later + Duration::days(30)).as_str())
+            );
+            assert_balances_match_the_ledger(&app).await;
         }
     })
     .await;

@@ -116,6 +116,9 @@ pub struct CampaignSettings {
     pub holidays: Vec<Holiday>,
     /// Survey: sent this many days (local days) after an order.
     pub days_after_order: i64,
+    /// Points expiring: the reminder names the points that expire by the end of the
+    /// local day this many days ahead.
+    pub days_before_expiry: i64,
 }
 
 impl Default for CampaignSettings {
@@ -127,6 +130,7 @@ impl Default for CampaignSettings {
             lookback_days: 7,
             holidays: Vec::new(),
             days_after_order: 7,
+            days_before_expiry: 30,
         }
     }
 }
@@ -221,6 +225,9 @@ pub fn validate(
     if !(1..=365).contains(&settings.days_after_order) {
         bad("settings.daysAfterOrder", "between 1 and 365 days".into());
     }
+    if !(1..=365).contains(&settings.days_before_expiry) {
+        bad("settings.daysBeforeExpiry", "between 1 and 365 days".into());
+    }
     for (i, holiday) in settings.holidays.iter().enumerate() {
         if holiday.name.trim().is_empty() {
             bad(
@@ -303,12 +310,18 @@ pub fn built_ins() -> Vec<(String, EmailKind, CampaignSettings)> {
         ("Holiday greetings", EmailKind::Holiday),
         ("Segment entry", EmailKind::SegmentEntry),
         ("Satisfaction survey", EmailKind::Survey),
+        ("Membership tier upgrade", EmailKind::TierUpgrade),
+        ("Points expiring", EmailKind::PointsExpiring),
     ]
     .into_iter()
     .map(|(name, kind)| {
         let mut settings = CampaignSettings::default();
         if kind == EmailKind::Holiday {
             settings.holidays = holidays.clone();
+        }
+        if kind == EmailKind::PointsExpiring {
+            // A reminder a month: points earned every week expire every week.
+            settings.cooldown_days = 30;
         }
         (name.to_owned(), kind, settings)
     })
@@ -454,8 +467,19 @@ struct Batch {
     /// The dedupe key over `customers` (built from kind names, dates and ids).
     key: SimpleExpr,
     scheduled_for: DateTime<Utc>,
-    payload: Option<String>,
+    /// The email's JSON payload (the same for the whole batch, or computed per customer).
+    payload: SimpleExpr,
     offer_expires_on: Option<NaiveDate>,
+}
+
+/// A batch without a payload.
+fn no_payload() -> SimpleExpr {
+    Expr::val(Option::<String>::None)
+}
+
+/// The same payload for every email of a batch.
+fn payload(value: serde_json::Value) -> SimpleExpr {
+    Expr::val(value.to_string())
 }
 
 /// The time zones customers live in: producers queue per zone.
@@ -516,6 +540,16 @@ pub async fn produce(
         .begin()
         .await
         .context("failed to start the campaign run")?;
+    // Survey and points reminders: none to a customer emailed one since.
+    let cooled_down = now - Duration::days(settings.cooldown_days);
+    // Tier upgrades: those of the loyalty job's days within the lookback (a UTC day start).
+    let upgraded_since = crate::day_start(lapsed_since.date_naive());
+    let programme = match campaign.kind {
+        EmailKind::TierUpgrade | EmailKind::PointsExpiring => {
+            Some(crate::loyalty::programme(&txn).await?)
+        }
+        _ => None,
+    };
 
     let mut queued = 0;
     for zone_name in zones {
@@ -535,7 +569,7 @@ pub async fn produce(
                 ))),
                 key: keyed_by_customer(&format!("birthday:{}:", chrono::Datelike::year(&today))),
                 scheduled_for: at,
-                payload: None,
+                payload: no_payload(),
                 offer_expires_on: None,
             }),
             EmailKind::PurchaseAnniversary => {
@@ -554,7 +588,7 @@ pub async fn produce(
                         chrono::Datelike::year(&today)
                     )),
                     scheduled_for: at,
-                    payload: None,
+                    payload: no_payload(),
                     offer_expires_on: None,
                 });
             }
@@ -564,7 +598,7 @@ pub async fn produce(
                     .add(col("first_order_at").lte(now)),
                 key: keyed_by_customer("welcome:"),
                 scheduled_for: at,
-                payload: None,
+                payload: no_payload(),
                 offer_expires_on: None,
             }),
             EmailKind::Holiday => {
@@ -584,7 +618,7 @@ pub async fn produce(
                             campaign.id, holiday.date
                         )),
                         scheduled_for: at,
-                        payload: Some(serde_json::json!({ "holiday": names }).to_string()),
+                        payload: payload(serde_json::json!({ "holiday": names })),
                         offer_expires_on: None,
                     });
                 }
@@ -639,7 +673,7 @@ pub async fn produce(
                         [silent, churned],
                     ),
                     scheduled_for: at,
-                    payload: None,
+                    payload: no_payload(),
                     offer_expires_on: today
                         .checked_add_signed(Duration::days(settings.offer_expiry_days)),
                 });
@@ -675,7 +709,7 @@ pub async fn produce(
                         [entered],
                     ),
                     scheduled_for: at,
-                    payload: Some(serde_json::json!({ "segment_name": segment_name }).to_string()),
+                    payload: payload(serde_json::json!({ "segment_name": segment_name })),
                     offer_expires_on: None,
                 });
             }
@@ -703,26 +737,13 @@ pub async fn produce(
                     param(2)
                 );
                 batches.push(Batch {
-                    condition: in_zone.add(Expr::cust_with_values(
-                        format!(
-                            // At most one survey in `cooldownDays`, whichever campaign
-                            // sent it; one suppressed at sending (no consent, no address)
-                            // never reached the customer, so it does not count.
-                            "EXISTS (SELECT 1 {ordered}) \
-                             AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
-                               AND e.kind = {} AND e.status <> {} AND e.created_at >= {})",
-                            param(3),
-                            param(4),
-                            param(5)
-                        ),
-                        [
-                            ordered_from.clone(),
-                            ordered_until.clone(),
-                            EmailKind::Survey.into(),
-                            EmailStatus::Suppressed.into(),
-                            (now - Duration::days(settings.cooldown_days)).into(),
-                        ],
-                    )),
+                    // At most one survey in `cooldownDays`, whichever campaign sent it.
+                    condition: in_zone
+                        .add(Expr::cust_with_values(
+                            format!("EXISTS (SELECT 1 {ordered})"),
+                            [ordered_from.clone(), ordered_until.clone()],
+                        ))
+                        .add(not_emailed_since(backend, EmailKind::Survey, cooled_down)),
                     // The latest order surveyed: the same order seen by two runs, or by
                     // two survey campaigns, is one email.
                     key: Expr::cust_with_values(
@@ -733,7 +754,112 @@ pub async fn produce(
                         [ordered_from, ordered_until],
                     ),
                     scheduled_for: at,
-                    payload: None,
+                    payload: no_payload(),
+                    offer_expires_on: None,
+                });
+            }
+            EmailKind::TierUpgrade => {
+                for tier in programme.iter().flat_map(|p| &p.tiers) {
+                    // Moves up into this tier, from a lower one: a first tier (everyone's,
+                    // when a programme starts) is no news. By the event's day, which is
+                    // the loyalty job's day (its start): the key makes a second sight of
+                    // an upgrade queue nothing, so the window is the lookback, not the
+                    // last run.
+                    let upgrades = format!(
+                        "FROM loyalty_tier_events te WHERE te.customer_id = customers.id \
+                         AND te.reason = {} AND te.from_tier IS NOT NULL AND te.to_tier = {} \
+                         AND te.occurred_at >= {}",
+                        param(1),
+                        param(2),
+                        param(3)
+                    );
+                    let upgrade_values = || -> [sea_orm::Value; 3] {
+                        [
+                            entity::TierChange::Upgrade.into(),
+                            tier.name.clone().into(),
+                            upgraded_since.into(),
+                        ]
+                    };
+                    let [reason, to_tier, since] = upgrade_values();
+                    batches.push(Batch {
+                        // Still in the tier: a member who moved up twice in the window
+                        // hears of the latest tier only.
+                        condition: in_zone.clone().add(Expr::cust_with_values(
+                            format!(
+                                "EXISTS (SELECT 1 {upgrades}) AND EXISTS (SELECT 1 FROM loyalty_accounts a \
+                                   WHERE a.customer_id = customers.id AND a.tier = {})",
+                                param(4)
+                            ),
+                            [reason, to_tier, since, tier.name.clone().into()],
+                        )),
+                        key: Expr::cust_with_values(
+                            format!(
+                                "'tier_upgrade:' || CAST(customers.id AS TEXT) || ':' || \
+                                 CAST((SELECT MAX(te.id) {upgrades}) AS TEXT)"
+                            ),
+                            upgrade_values(),
+                        ),
+                        scheduled_for: at,
+                        payload: payload(serde_json::json!({
+                            "tier_name": tier.name,
+                            "tier_benefits": tier.benefits,
+                            "tier_discount_percent": tier.discount_percent.normalize().to_string(),
+                        })),
+                        offer_expires_on: None,
+                    });
+                }
+            }
+            EmailKind::PointsExpiring => {
+                // Points (lots' remaining points) that expire by the end of the local day
+                // `daysBeforeExpiry` from today; the cutoff bound as the first value.
+                let Some(programme) = &programme else {
+                    continue;
+                };
+                let expire_by = today
+                    .checked_add_signed(Duration::days(settings.days_before_expiry))
+                    .unwrap_or(today);
+                let Some(cutoff) = crate::loyalty::reports::expiry_cutoff(programme, expire_by)
+                else {
+                    // Points never expire.
+                    continue;
+                };
+                let cutoff = sea_orm::Value::from(cutoff);
+                let lots = format!(
+                    "FROM loyalty_ledger l WHERE l.customer_id = customers.id \
+                     AND l.remaining > 0 AND l.occurred_at < {}",
+                    param(1)
+                );
+                batches.push(Batch {
+                    // At most one reminder in `cooldownDays`: points earned every week
+                    // expire every week.
+                    condition: in_zone
+                        .add(Expr::cust_with_values(
+                            format!("EXISTS (SELECT 1 {lots})"),
+                            [cutoff.clone()],
+                        ))
+                        .add(not_emailed_since(
+                            backend,
+                            EmailKind::PointsExpiring,
+                            cooled_down,
+                        )),
+                    // The oldest lot reminded of: the same lot is one reminder.
+                    key: Expr::cust_with_values(
+                        format!(
+                            "'points_expiring:' || CAST(customers.id AS TEXT) || ':' || \
+                             CAST((SELECT MIN(l.id) {lots}) AS TEXT)"
+                        ),
+                        [cutoff.clone()],
+                    ),
+                    scheduled_for: at,
+                    // The points as they are when queued (the email goes out the same
+                    // day); the date is a plain `YYYY-MM-DD`, safe in the JSON text.
+                    payload: Expr::cust_with_values(
+                        format!(
+                            "'{{\"points_expiring\":' || CAST((SELECT SUM(l.remaining) {lots}) AS TEXT) \
+                             || ',\"points_expire_by\":\"{expire_by}\"}}'"
+                        ),
+                        [cutoff],
+                    ),
                     offer_expires_on: None,
                 });
             }
@@ -778,10 +904,38 @@ fn keyed_by_customer(prefix: &str) -> SimpleExpr {
     Expr::cust(format!("'{prefix}' || CAST(customers.id AS TEXT)"))
 }
 
-/// Kinds whose producer condition reads the outbox (a cooldown: no win-back or survey
-/// email to the customer since …): their statement would read the table it writes.
+/// Kinds whose producer condition reads the outbox (a cooldown: no win-back, survey or
+/// points reminder to the customer since …): their statement would read the table it writes.
 fn reads_outbox(kind: EmailKind) -> bool {
-    matches!(kind, EmailKind::WinBack | EmailKind::Survey)
+    matches!(
+        kind,
+        EmailKind::WinBack | EmailKind::Survey | EmailKind::PointsExpiring
+    )
+}
+
+/// No email of `kind` to the customer created since `since` that reached them: a cooldown.
+/// One suppressed at sending (no consent, no address) never reached the customer, so it
+/// does not count. Reads the outbox: see [`reads_outbox`].
+fn not_emailed_since(
+    backend: DatabaseBackend,
+    kind: EmailKind,
+    since: DateTime<Utc>,
+) -> SimpleExpr {
+    let param = |n| entity::sql::nth_placeholder(backend, n);
+    Expr::cust_with_values(
+        format!(
+            "NOT EXISTS (SELECT 1 FROM emails e WHERE e.customer_id = customers.id \
+               AND e.kind = {} AND e.status <> {} AND e.created_at >= {})",
+            param(1),
+            param(2),
+            param(3)
+        ),
+        [
+            sea_orm::Value::from(kind),
+            EmailStatus::Suppressed.into(),
+            since.into(),
+        ],
+    )
 }
 
 /// Customers per insert of [`insert_chosen`].
@@ -841,7 +995,7 @@ async fn insert_batch(
         .expr(Expr::val(EmailStatus::Queued.as_str()))
         .expr(Expr::val(0_i32))
         .expr(Expr::val(batch.scheduled_for))
-        .expr(Expr::val(batch.payload.clone()))
+        .expr(batch.payload.clone())
         .expr(Expr::val(batch.offer_expires_on))
         .expr(Expr::val(now))
         .expr(Expr::val(now))

@@ -28,6 +28,7 @@ pub struct SettingsChanges {
     /// Replaces the list.
     pub holidays: Option<Vec<Holiday>>,
     pub days_after_order: Option<i64>,
+    pub days_before_expiry: Option<i64>,
 }
 
 impl SettingsChanges {
@@ -50,6 +51,9 @@ impl SettingsChanges {
         }
         if let Some(days) = self.days_after_order {
             settings.days_after_order = days;
+        }
+        if let Some(days) = self.days_before_expiry {
+            settings.days_before_expiry = days;
         }
         settings
     }

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Days, Months, NaiveDate, Utc};
-use entity::{LedgerKind, Money, MoneyTotal, loyalty_account, sql::Params};
+use entity::{
+    LedgerKind, MoneyTotal, loyalty_account,
+    sql::{Params, money_sum},
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::ledger::id_list;
@@ -57,18 +60,20 @@ pub async fn standings_of(
     let mut params = Params::new(db.get_database_backend());
     let from = params.bind(year_before(end));
     let to = params.bind(end);
+    // Summed in halves like every money sum (`money_sum`), exact whatever the amounts.
     let spend = db
         .query_all_raw(params.statement(format!(
-            "SELECT customer_id, CAST(SUM(amount) AS BIGINT) AS total FROM orders \
+            "SELECT customer_id, {} FROM orders \
              WHERE customer_id IN ({ids}) AND ordered_at >= {from} AND ordered_at < {to} \
-             GROUP BY customer_id"
+             GROUP BY customer_id",
+            money_sum("amount", "total")
         )))
         .await
         .context("failed to read the spend of 12 months")?;
     for row in spend {
         let id: i64 = row.try_get("", "customer_id")?;
-        let total: i64 = row.try_get("", "total")?;
-        standings.entry(id).or_default().spend_12m = Money(total);
+        let total: MoneyTotal = row.try_get("", "total")?;
+        standings.entry(id).or_default().spend_12m = total.saturating_money();
     }
     let mut params = Params::new(db.get_database_backend());
     let from = params.bind(year_before(end));

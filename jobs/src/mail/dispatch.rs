@@ -570,8 +570,19 @@ fn customer_variables(
             vars.insert("holiday_name".into(), name.clone());
         }
     }
-    if let Some(segment) = payload.get("segment_name") {
-        vars.insert("segment_name".into(), segment.clone());
+    // Values the producer computed for the email: the segment entered, the tier reached,
+    // the points about to expire.
+    for key in [
+        "segment_name",
+        "tier_name",
+        "tier_benefits",
+        "tier_discount_percent",
+        "points_expiring",
+        "points_expire_by",
+    ] {
+        if let Some(value) = payload.get(key) {
+            vars.insert(key.into(), value.clone());
+        }
     }
     Value::Object(vars)
 }

@@ -30,9 +30,9 @@ macro_rules! built_in {
 /// any files beside it: per locale the layout (`<locale>/layout.html`, `.txt`: the page
 /// and the footer every kind extends) and each kind's subject, HTML and text.
 const BUILT_IN: &[(&str, &str)] = built_in![
-    "en": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "digest"],
-    "zh-CN": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "digest"],
-    "zh-Hant": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "digest"],
+    "en": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "tier_upgrade", "points_expiring", "digest"],
+    "zh-CN": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "tier_upgrade", "points_expiring", "digest"],
+    "zh-Hant": ["birthday", "win_back", "welcome", "purchase_anniversary", "holiday", "segment_entry", "survey", "tier_upgrade", "points_expiring", "digest"],
 ];
 
 /// A campaign's own templates for one locale; a missing part falls back to the default.
@@ -228,6 +228,11 @@ mod tests {
             "offer_expires_on": "2026-12-01",
             "holiday_name": "Christmas",
             "segment_name": "VIP",
+            "tier_name": "Gold <1>",
+            "tier_benefits": "Free delivery & early access",
+            "tier_discount_percent": "7.5",
+            "points_expiring": 120,
+            "points_expire_by": "2027-01-05",
             "years": 2,
             "first_order_on": "2024-11-23",
             "score_links": (0..=10)
@@ -435,6 +440,46 @@ mod tests {
                 .render(EmailKind::Survey, "en", None, &vars)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn loyalty_emails_name_the_tier_and_the_points_in_every_locale() {
+        let templates = Templates::load(None).unwrap();
+        for locale in LOCALES {
+            let r = templates
+                .render(EmailKind::TierUpgrade, locale, None, &customer_vars())
+                .unwrap();
+            assert!(r.subject.contains("Gold <1>"), "{locale}: {}", r.subject);
+            assert!(r.html.contains("Gold &lt;1&gt;"), "{locale}");
+            for part in [&r.html, &r.text] {
+                assert!(part.contains("7.5%"), "{locale}: {part}");
+            }
+            assert!(r.html.contains("Free delivery &amp; early access"));
+            assert!(r.text.contains("Free delivery & early access"));
+            let r = templates
+                .render(EmailKind::PointsExpiring, locale, None, &customer_vars())
+                .unwrap();
+            for part in [&r.subject, &r.html, &r.text] {
+                assert!(
+                    part.contains("120") && part.contains("2027-01-05"),
+                    "{locale}: {part}"
+                );
+            }
+        }
+        // A tier without benefits text or discount says neither.
+        let mut vars = customer_vars();
+        vars["tier_benefits"] = json!("");
+        vars["tier_discount_percent"] = json!("0");
+        for locale in LOCALES {
+            let r = templates
+                .render(EmailKind::TierUpgrade, locale, None, &vars)
+                .unwrap();
+            for part in [&r.html, &r.text] {
+                for absent in ["0% off", "享 0%", "brings you", "会员权益", "會員權益"] {
+                    assert!(!part.contains(absent), "{locale}: {part}");
+                }
+            }
+        }
     }
 
     /// The word the HTML footer links with, per locale.

@@ -41,7 +41,7 @@ impl ReferralFigures {
     /// The revenue in units of one amount, saturating: a sum past one amount's range,
     /// which no real base reaches, counts as the largest amount.
     pub fn revenue_units(&self) -> i64 {
-        self.revenue.to_money().map_or(i64::MAX, |money| money.0)
+        self.revenue.saturating_money().0
     }
 }
 

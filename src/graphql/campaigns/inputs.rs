@@ -37,8 +37,9 @@ pub struct CampaignSettingsInput {
     pub offer_prefix: Option<String>,
     /// Win-back: days the offer is valid.
     pub offer_expiry_days: Option<i64>,
-    /// Win-back and survey: at most one email of the campaign's kind per customer in
-    /// this many days (0–3650; default 90).
+    /// Win-back, survey and points expiring: at most one email of the campaign's kind per
+    /// customer in this many days (0–3650; default 90, 30 for the built-in points
+    /// reminder).
     pub cooldown_days: Option<i64>,
     /// How far back producers look, in days: first orders (welcome), lapse days (win-back:
     /// only customers who lapsed this many days ago or less, 0–366), segment entries,
@@ -49,6 +50,9 @@ pub struct CampaignSettingsInput {
     /// Survey: sent this many days after an order, on the customer's local calendar
     /// (1–365; default 7).
     pub days_after_order: Option<i64>,
+    /// Points expiring: the reminder names the points that expire by the end of the
+    /// customer's local day this many days ahead (1–365; default 30).
+    pub days_before_expiry: Option<i64>,
 }
 
 #[derive(InputObject)]
@@ -107,6 +111,7 @@ impl From<CampaignSettingsInput> for domain::SettingsChanges {
                     .collect()
             }),
             days_after_order: input.days_after_order,
+            days_before_expiry: input.days_before_expiry,
         }
     }
 }
