@@ -7,6 +7,13 @@
 //! customer's mean spend varies across customers and each order scatters around it.
 //! Everything comes from one seeded ChaCha generator per batch of customers, so a seed
 //! (and an end date) gives the same data every time.
+//!
+//! Customers answer NPS and CSAT surveys while they buy (up to two months after their
+//! last order), through a channel that suits their country, with tags from a survey form
+//! or a comment in their language; detractors write about delivery and returns more
+//! often than promoters, and customers who stopped buying answered worse. What an answer
+//! says besides its score comes from a second stream of the batch's generator, so
+//! adding it left the customers and orders of a seed as they were.
 
 /// Names, places and labels.
 mod vocabulary;
@@ -17,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Timelike, Utc};
-use entity::customer;
+use entity::{FeedbackKind, InteractionChannel, TopicSource, customer};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, distr::weighted::WeightedIndex, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +47,16 @@ const HISTORY_DAYS: u64 = 3 * 365;
 const PROSPECT_SHARE: f64 = 0.12;
 /// The store's currency: totals are only meaningful in one currency.
 const CURRENCY: &str = "USD";
+/// Customers answer surveys up to this many days after their last order.
+const ANSWER_DAYS_AFTER_LAST_ORDER: i64 = 60;
+/// A customer whose last order is older than this at the end is lapsing: their answers
+/// lean to detractors.
+const LAPSING_AFTER_DAYS: i64 = 180;
+/// Share of answers from a survey form with tags; the others are free text, whose
+/// comment's terms become their topics (as `recordFeedback` does).
+const TAGGED_SHARE: f64 = 0.6;
+/// The chance of a comment on a tagged answer and on a free-text one.
+const COMMENT_SHARE: [f64; 2] = [0.25, 0.5];
 
 pub struct DemoOptions {
     pub customers: u64,
@@ -66,6 +83,8 @@ pub struct DemoReport {
     pub orders: u64,
     pub interactions: u64,
     pub feedback: u64,
+    /// Tags and extracted terms of the answers.
+    pub feedback_topics: u64,
     pub elapsed: Duration,
 }
 
@@ -74,11 +93,12 @@ impl fmt::Display for DemoReport {
         let seconds = self.elapsed.as_secs_f64();
         write!(
             f,
-            "demo data: {} customers, {} orders, {} interactions, {} feedback in {:.1} s ({:.0} orders/s)",
+            "demo data: {} customers, {} orders, {} interactions, {} feedback ({} topics) in {:.1} s ({:.0} orders/s)",
             self.customers,
             self.orders,
             self.interactions,
             self.feedback,
+            self.feedback_topics,
             seconds,
             self.orders as f64 / seconds.max(1e-9)
         )
@@ -96,8 +116,45 @@ struct Simulated {
         &'static str,
         DateTime<Utc>,
     )>,
-    feedback: Vec<(entity::FeedbackKind, i32, DateTime<Utc>)>,
+    /// At most one NPS and one CSAT answer (writing the batch relies on it).
+    feedback: Vec<SimulatedAnswer>,
     referred: bool,
+}
+
+/// One survey answer of a simulated customer.
+struct SimulatedAnswer {
+    kind: FeedbackKind,
+    score: i32,
+    at: DateTime<Utc>,
+    channel: Option<InteractionChannel>,
+    comment: Option<&'static str>,
+    /// Tags as a survey form sends them; without tags the comment's terms are the topics.
+    tags: Vec<&'static str>,
+}
+
+/// The extracted terms of every comment the demo writes, computed once: a handful of
+/// texts, so the per-answer cost of `recordFeedback`'s extraction is a lookup here.
+type CommentTerms = HashMap<&'static str, Vec<String>>;
+
+async fn comment_terms() -> anyhow::Result<CommentTerms> {
+    tokio::task::spawn_blocking(|| {
+        FEEDBACK_TOPICS
+            .iter()
+            .flat_map(|topic| topic.chinese.iter().chain(topic.english.iter()))
+            .flat_map(|texts| texts.iter())
+            .map(|comment| {
+                (
+                    *comment,
+                    jobs::feedback::terms::extract_terms(
+                        comment,
+                        jobs::domain::TopicTag::MAX_CHARS,
+                    ),
+                )
+            })
+            .collect()
+    })
+    .await
+    .context("the keyword extraction of the demo's comments failed")
 }
 
 /// Generates and writes the demo base. Refuses to run twice with one seed on one
@@ -129,28 +186,32 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
+    let terms = comment_terms().await?;
     let mut report = DemoReport {
         customers: 0,
         orders: 0,
         interactions: 0,
         feedback: 0,
+        feedback_topics: 0,
         elapsed: Duration::ZERO,
     };
     let mut earlier_ids: Vec<i64> = Vec::new();
     let mut batch_start = 0;
     while batch_start < options.customers {
         let batch_end = (batch_start + CUSTOMERS_PER_BATCH).min(options.customers);
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            options.seed ^ batch_start.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let batch_seed = options.seed ^ batch_start.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = ChaCha8Rng::seed_from_u64(batch_seed);
+        let mut voice = ChaCha8Rng::seed_from_u64(batch_seed);
+        voice.set_stream(1);
         let simulated: Vec<Simulated> = (batch_start..batch_end)
-            .map(|n| simulate(&mut rng, &prefix, n, end_at))
+            .map(|n| simulate(&mut rng, &mut voice, &prefix, n, end_at))
             .collect();
-        let written = write_batch(db, &mut rng, simulated, &earlier_ids).await?;
+        let written = write_batch(db, &mut rng, simulated, &earlier_ids, &terms).await?;
         report.customers += written.ids.len() as u64;
         report.orders += written.orders;
         report.interactions += written.interactions;
         report.feedback += written.feedback;
+        report.feedback_topics += written.feedback_topics;
         earlier_ids.extend(written.ids);
         progress.set_position(batch_end);
         batch_start = batch_end;
@@ -168,6 +229,7 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
             "customer_interests",
             "interactions",
             "feedback",
+            "feedback_topics",
         ],
     )
     .await
@@ -187,7 +249,13 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
     *items.choose(rng).unwrap_or(&items[0])
 }
 
-fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -> Simulated {
+fn simulate(
+    rng: &mut ChaCha8Rng,
+    voice: &mut ChaCha8Rng,
+    prefix: &str,
+    n: u64,
+    end_at: DateTime<Utc>,
+) -> Simulated {
     let place_weights: Vec<u32> = PLACES.iter().map(|p| p.weight).collect();
     let place = match WeightedIndex::new(&place_weights) {
         Ok(index) => &PLACES[index.sample(rng)],
@@ -306,25 +374,49 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
             (channel, direction, pick(rng, INTERACTION_SUBJECTS), at)
         })
         .collect();
+    // Answers come while the customer buys, up to two months after the last order; the
+    // draws from `rng` are as many as before the voice existed (the customers after this
+    // one stay the same), only their bounds and thresholds moved.
+    let last_order = orders.last().map(|order| order.0);
+    let answer_until = last_order.map_or(end_at, |last| {
+        (last + chrono::Duration::days(ANSWER_DAYS_AFTER_LAST_ORDER)).min(end_at)
+    });
+    let lapsing =
+        last_order.is_some_and(|last| end_at - last > chrono::Duration::days(LAPSING_AFTER_DAYS));
+    let chinese = place.locale.starts_with("zh");
     let mut feedback = Vec::new();
     if !orders.is_empty() && rng.random_bool(0.3) {
-        // Promoters outnumber detractors, as in most retail NPS surveys.
+        // Promoters outnumber detractors, as in most retail NPS surveys, except among
+        // customers who stopped buying.
+        let (promoters, passives) = if lapsing { (0.33, 0.64) } else { (0.50, 0.85) };
         let nps = match rng.random::<f64>() {
-            r if r < 0.45 => rng.random_range(9..=10),
-            r if r < 0.80 => rng.random_range(7..=8),
+            r if r < promoters => rng.random_range(9..=10),
+            r if r < passives => rng.random_range(7..=8),
             _ => rng.random_range(0..=6),
         };
-        feedback.push((
-            entity::FeedbackKind::Nps,
-            nps,
-            between(rng, acquired_at, end_at),
-        ));
+        let at = between(rng, acquired_at, answer_until);
+        let category = match nps {
+            0..=6 => 0,
+            7..=8 => 1,
+            _ => 2,
+        };
+        feedback.push(answer(voice, FeedbackKind::Nps, nps, at, category, chinese));
     }
     if !orders.is_empty() && rng.random_bool(0.2) {
-        feedback.push((
-            entity::FeedbackKind::Csat,
-            rng.random_range(1..=5).max(rng.random_range(2..=5)),
-            between(rng, acquired_at, end_at),
+        let csat = rng.random_range(1..=5).max(rng.random_range(2..=5));
+        let at = between(rng, acquired_at, answer_until);
+        let category = match csat {
+            1..=2 => 0,
+            3 => 1,
+            _ => 2,
+        };
+        feedback.push(answer(
+            voice,
+            FeedbackKind::Csat,
+            csat,
+            at,
+            category,
+            chinese,
         ));
     }
     let consent = rng.random_bool(0.7);
@@ -376,6 +468,65 @@ fn simulate(rng: &mut ChaCha8Rng, prefix: &str, n: u64, end_at: DateTime<Utc>) -
         interactions,
         feedback,
         referred: acquisition_channel == "referral",
+    }
+}
+
+/// An answer with what it says besides its score, drawn from the voice stream:
+/// `category` is 0 for a detractor (CSAT 1–2), 1 for a passive (3), 2 for a promoter
+/// (4–5); `chinese` for a customer with a Chinese locale, who mostly writes in Chinese.
+fn answer(
+    voice: &mut ChaCha8Rng,
+    kind: FeedbackKind,
+    score: i32,
+    at: DateTime<Utc>,
+    category: usize,
+    chinese: bool,
+) -> SimulatedAnswer {
+    let channels = if chinese {
+        FEEDBACK_CHANNELS_CHINESE
+    } else {
+        FEEDBACK_CHANNELS_OTHER
+    };
+    let channel = *weighted(voice, channels);
+    let mentioned: Vec<&FeedbackTopic> = FEEDBACK_TOPICS
+        .iter()
+        .filter(|topic| voice.random_bool(topic.rates[category]))
+        .collect();
+    let tagged = voice.random_bool(TAGGED_SHARE);
+    let comment = voice
+        .random_bool(COMMENT_SHARE[usize::from(!tagged)])
+        .then(|| {
+            // About what the answer mentions, else a topic as likely as mentions are.
+            let topic = mentioned.first().copied().unwrap_or_else(|| {
+                WeightedIndex::new(FEEDBACK_TOPICS.iter().map(|t| t.rates[category]))
+                    .map_or(&FEEDBACK_TOPICS[0], |index| {
+                        &FEEDBACK_TOPICS[index.sample(voice)]
+                    })
+            });
+            let praise = match category {
+                0 => false,
+                2 => true,
+                _ => voice.random_bool(0.5),
+            };
+            let texts = if chinese && voice.random_bool(0.9) {
+                topic.chinese
+            } else {
+                topic.english
+            };
+            pick(voice, texts[usize::from(praise)])
+        });
+    let tags = if tagged {
+        mentioned.iter().map(|topic| topic.tag).collect()
+    } else {
+        Vec::new()
+    };
+    SimulatedAnswer {
+        kind,
+        score,
+        at,
+        channel,
+        comment,
+        tags,
     }
 }
 
@@ -433,6 +584,7 @@ struct Written {
     orders: u64,
     interactions: u64,
     feedback: u64,
+    feedback_topics: u64,
 }
 
 /// Writes one batch in one transaction with multi-row INSERTs.
@@ -441,6 +593,7 @@ async fn write_batch(
     rng: &mut ChaCha8Rng,
     simulated: Vec<Simulated>,
     earlier_ids: &[i64],
+    terms: &CommentTerms,
 ) -> anyhow::Result<Written> {
     let txn = db.begin().await.context("failed to begin a demo batch")?;
     let mut ids = Vec::with_capacity(simulated.len());
@@ -496,7 +649,6 @@ async fn write_batch(
     let mut order_keys: Vec<Vec<Value>> = Vec::new();
     let mut interests = Vec::new();
     let mut interactions = Vec::new();
-    let mut feedback = Vec::new();
     for (sim, id) in simulated.iter().zip(&ids) {
         let external = sim.row.external_id.as_deref().unwrap_or_default();
         external_id_keys.push(vec![external.into(), (*id).into()]);
@@ -532,19 +684,9 @@ async fn write_batch(
                 (*at).into(),
             ]);
         }
-        for (kind, score, at) in &sim.feedback {
-            feedback.push(vec![
-                (*id).into(),
-                ActiveEnum::to_value(kind).into(),
-                (*score).into(),
-                (*at).into(),
-                (*at).into(),
-            ]);
-        }
     }
     let order_count = orders.len() as u64;
     let interaction_count = interactions.len() as u64;
-    let feedback_count = feedback.len() as u64;
     use jobs::bulk::{Column, Kind::*, insert};
     const ORDERS: [Column; 8] = [
         Column::new("external_id", Text),
@@ -577,12 +719,11 @@ async fn write_batch(
         Column::new("occurred_at", TimestampTz),
         Column::new("created_at", TimestampTz),
     ];
-    const FEEDBACK: [Column; 5] = [
+    const TOPIC_COLUMNS: [Column; 4] = [
         Column::new("customer_id", BigInt),
-        Column::new("kind", Text),
-        Column::new("score", Int),
-        Column::new("occurred_at", TimestampTz),
-        Column::new("created_at", TimestampTz),
+        Column::new("feedback_id", BigInt),
+        Column::new("topic", Text),
+        Column::new("source", Text),
     ];
     for (table, columns, rows) in [
         ("customer_emails", &EMAIL_KEYS[..], email_keys),
@@ -596,12 +737,16 @@ async fn write_batch(
         ("orders", &ORDERS[..], orders),
         ("customer_interests", &INTERESTS[..], interests),
         ("interactions", &INTERACTIONS[..], interactions),
-        ("feedback", &FEEDBACK[..], feedback),
     ] {
         insert(&txn, table, columns, rows)
             .await
             .with_context(|| format!("failed to insert demo rows into {table}"))?;
     }
+    let (feedback_count, topics) = insert_feedback(&txn, &simulated, &ids, terms).await?;
+    let topic_count = topics.len() as u64;
+    insert(&txn, "feedback_topics", &TOPIC_COLUMNS, topics)
+        .await
+        .context("failed to insert demo rows into feedback_topics")?;
     txn.commit()
         .await
         .context("failed to commit a demo batch")?;
@@ -610,7 +755,107 @@ async fn write_batch(
         orders: order_count,
         interactions: interaction_count,
         feedback: feedback_count,
+        feedback_topics: topic_count,
     })
+}
+
+/// Inserts the answers of a batch; their count and the rows of their topics (the tags,
+/// else the terms of the comment). The topics need the answers' ids, so the answers go
+/// in with `RETURNING`, paired back by customer and kind (a simulated customer gives at
+/// most one answer of each kind).
+async fn insert_feedback(
+    txn: &impl ConnectionTrait,
+    simulated: &[Simulated],
+    ids: &[i64],
+    terms: &CommentTerms,
+) -> anyhow::Result<(u64, Vec<Vec<Value>>)> {
+    use entity::feedback;
+    let answers: Vec<(i64, &SimulatedAnswer)> = simulated
+        .iter()
+        .zip(ids)
+        .flat_map(|(sim, id)| sim.feedback.iter().map(move |answer| (*id, answer)))
+        .collect();
+    let mut topics = Vec::new();
+    for chunk in answers.chunks(ROWS_PER_INSERT) {
+        let mut insert = Query::insert();
+        insert.into_table(feedback::Entity).columns([
+            feedback::Column::CustomerId,
+            feedback::Column::Kind,
+            feedback::Column::Score,
+            feedback::Column::Comment,
+            feedback::Column::Channel,
+            feedback::Column::OccurredAt,
+            feedback::Column::CreatedAt,
+        ]);
+        for (customer_id, answer) in chunk {
+            insert
+                .values([
+                    Expr::val(*customer_id),
+                    Expr::val(ActiveEnum::to_value(&answer.kind)),
+                    Expr::val(answer.score),
+                    Expr::val(answer.comment.map(str::to_owned)),
+                    Expr::val(answer.channel.as_ref().map(ActiveEnum::to_value)),
+                    Expr::val(answer.at),
+                    Expr::val(answer.at),
+                ])
+                .context("demo feedback row")?;
+        }
+        insert.returning(Query::returning().columns([
+            feedback::Column::Id,
+            feedback::Column::CustomerId,
+            feedback::Column::Kind,
+        ]));
+        let rows = txn
+            .query_all(&insert)
+            .await
+            .context("failed to insert demo feedback")?;
+        let mut by_answer = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id = row
+                .try_get::<i64>("", "id")
+                .context("inserted feedback without id")?;
+            let customer_id = row
+                .try_get::<i64>("", "customer_id")
+                .context("inserted feedback without customer")?;
+            let kind = row
+                .try_get::<String>("", "kind")
+                .context("inserted feedback without kind")?;
+            anyhow::ensure!(
+                by_answer.insert((customer_id, kind), id).is_none(),
+                "two demo answers of one kind for customer {customer_id}"
+            );
+        }
+        for (customer_id, answer) in chunk {
+            let key = (*customer_id, ActiveEnum::to_value(&answer.kind));
+            let feedback_id = *by_answer
+                .get(&key)
+                .with_context(|| format!("no id returned for the answer of {customer_id}"))?;
+            let rows: Vec<(&str, TopicSource)> = if !answer.tags.is_empty() {
+                answer
+                    .tags
+                    .iter()
+                    .map(|tag| (*tag, TopicSource::Tag))
+                    .collect()
+            } else {
+                answer
+                    .comment
+                    .and_then(|comment| terms.get(comment))
+                    .into_iter()
+                    .flatten()
+                    .map(|term| (term.as_str(), TopicSource::Extracted))
+                    .collect()
+            };
+            for (topic, source) in rows {
+                topics.push(vec![
+                    (*customer_id).into(),
+                    feedback_id.into(),
+                    topic.into(),
+                    source.as_str().into(),
+                ]);
+            }
+        }
+    }
+    Ok((answers.len() as u64, topics))
 }
 
 const CUSTOMER_COLUMNS: [customer::Column; 32] = [

@@ -1,5 +1,7 @@
 //! The words a synthetic customer base is made of.
 
+use entity::InteractionChannel;
+
 /// A place customers live: country, region, cities, time zone, locale.
 pub struct Place {
     pub country: &'static str,
@@ -308,4 +310,174 @@ pub const INTERACTION_SUBJECTS: &[&str] = &[
     "follow-up call",
     "store visit",
     "campaign reply",
+];
+
+/// A topic feedback is about: a tag as a survey form offers it (already normalised, as
+/// `recordFeedback` stores tags), how often an answer mentions it, and comments about it.
+pub struct FeedbackTopic {
+    pub tag: &'static str,
+    /// The chance that an answer mentions it, for a detractor, a passive and a promoter
+    /// (CSAT 1–2, 3 and 4–5 alike): detractors write about delivery and returns far more
+    /// often than promoters do, promoters about quality, so the topics' lift has
+    /// something to show.
+    pub rates: [f64; 3],
+    /// Comments in Chinese: complaints, then praise.
+    pub chinese: [&'static [&'static str]; 2],
+    /// Comments in English: complaints, then praise.
+    pub english: [&'static [&'static str]; 2],
+}
+
+pub const FEEDBACK_TOPICS: &[FeedbackTopic] = &[
+    FeedbackTopic {
+        tag: "delivery",
+        rates: [0.45, 0.22, 0.10],
+        chinese: [
+            &[
+                "快递太慢了，比承诺的时间晚了三天才到。",
+                "物流信息一直不更新，包裹等了一个多星期。",
+            ],
+            &[
+                "发货很快，第二天就收到了。",
+                "物流速度很快，快递员也很客气。",
+            ],
+        ],
+        english: [
+            &[
+                "The delivery was late again and the courier never called.",
+                "My parcel arrived a week after the promised delivery date.",
+            ],
+            &[
+                "Fast delivery, the parcel arrived the next morning.",
+                "Delivery was quick and the courier was friendly.",
+            ],
+        ],
+    },
+    FeedbackTopic {
+        tag: "price",
+        rates: [0.30, 0.28, 0.12],
+        chinese: [
+            &["价格太贵了，比别家贵不少。", "涨价太厉害，优惠券也不能用。"],
+            &["性价比很高，价格实惠。", "价格合理，活动力度很大。"],
+        ],
+        english: [
+            &[
+                "Too expensive compared with other shops.",
+                "Prices went up again and my coupon did not work.",
+            ],
+            &[
+                "Good value for the price.",
+                "Fair prices and the seasonal sale was generous.",
+            ],
+        ],
+    },
+    FeedbackTopic {
+        tag: "quality",
+        rates: [0.28, 0.25, 0.40],
+        chinese: [
+            &["质量一般，用了一次就坏了。", "做工粗糙，和图片差别很大。"],
+            &["质量很好，做工精细。", "面料舒服，质量超出预期。"],
+        ],
+        english: [
+            &[
+                "Poor quality, it broke after the first use.",
+                "The stitching came apart and the colour looks nothing like the photos.",
+            ],
+            &[
+                "Excellent quality, it feels solid and durable.",
+                "The fabric is soft and the quality exceeded my expectations.",
+            ],
+        ],
+    },
+    FeedbackTopic {
+        tag: "service",
+        rates: [0.30, 0.15, 0.28],
+        chinese: [
+            &[
+                "客服态度很差，问题一直没有解决。",
+                "打了三次电话，客服都说要等待处理。",
+            ],
+            &["客服很耐心，服务很周到。", "门店店员热情专业，服务很好。"],
+        ],
+        english: [
+            &[
+                "Customer support took a week to answer my email.",
+                "The support agent was rude and my problem is still not solved.",
+            ],
+            &[
+                "The staff were friendly and helpful.",
+                "Customer support solved my problem within minutes.",
+            ],
+        ],
+    },
+    FeedbackTopic {
+        tag: "packaging",
+        rates: [0.10, 0.10, 0.14],
+        chinese: [
+            &["包装破损，盒子都压坏了。", "包装太简陋，商品有划痕。"],
+            &["包装精美，送人很合适。", "包装很用心，环保又结实。"],
+        ],
+        english: [
+            &[
+                "The box was crushed and the packaging was torn.",
+                "Flimsy packaging, the item arrived scratched.",
+            ],
+            &[
+                "Lovely packaging, perfect as a gift.",
+                "Sturdy recyclable packaging, nicely done.",
+            ],
+        ],
+    },
+    FeedbackTopic {
+        tag: "returns",
+        rates: [0.18, 0.06, 0.03],
+        chinese: [
+            &[
+                "退款太慢了，等了两个星期还没到账。",
+                "退货流程太麻烦，还要自己付运费。",
+            ],
+            &["退货很方便，退款当天就到账了。"],
+        ],
+        english: [
+            &[
+                "The refund took weeks to process.",
+                "Returning an item is complicated and I had to pay the shipping myself.",
+            ],
+            &["Returns were easy and the refund came the same day."],
+        ],
+    },
+    FeedbackTopic {
+        tag: "app",
+        rates: [0.10, 0.07, 0.06],
+        chinese: [
+            &["手机应用经常闪退，下单很麻烦。", "小程序结账页面总是卡住。"],
+            &["应用界面简洁，下单很方便。"],
+        ],
+        english: [
+            &[
+                "The app keeps crashing at checkout.",
+                "The checkout page froze twice on my phone.",
+            ],
+            &["The app is simple and checkout takes seconds."],
+        ],
+    },
+];
+
+/// The channels answers come through, for customers with a Chinese locale and for others.
+pub const FEEDBACK_CHANNELS_CHINESE: &[(Option<InteractionChannel>, u32)] = &[
+    (Some(InteractionChannel::Wechat), 40),
+    (Some(InteractionChannel::Web), 20),
+    (Some(InteractionChannel::Sms), 15),
+    (Some(InteractionChannel::Email), 12),
+    (Some(InteractionChannel::Phone), 5),
+    (Some(InteractionChannel::Visit), 5),
+    // Imported answers whose channel was not recorded.
+    (None, 3),
+];
+pub const FEEDBACK_CHANNELS_OTHER: &[(Option<InteractionChannel>, u32)] = &[
+    (Some(InteractionChannel::Email), 45),
+    (Some(InteractionChannel::Web), 25),
+    (Some(InteractionChannel::Sms), 8),
+    (Some(InteractionChannel::Phone), 10),
+    (Some(InteractionChannel::Visit), 9),
+    (None, 3),
 ];
