@@ -584,9 +584,9 @@ async fn upgrading_to_survey_responses_keeps_answers_and_installs_the_survey_cam
         migrate_down_to_before(&app, "m20261130_000016_survey_responses").await;
         assert!(app.db.execute_unprepared("SELECT 1 FROM survey_responses").await.is_err(), "version 15 has no survey responses");
         // What version 15 left: the first six built-ins (one deleted by a marketer) and
-        // their one key; no survey campaign.
+        // their one key; no survey campaign, nor those of the kinds added after it.
         for statement in [
-            "DELETE FROM campaigns WHERE kind = 'SURVEY' OR name = 'Welcome'",
+            "DELETE FROM campaigns WHERE kind IN ('SURVEY', 'TIER_UPGRADE', 'POINTS_EXPIRING') OR name = 'Welcome'",
             "DELETE FROM app_settings WHERE key LIKE 'campaigns.built_in_installed.%'",
         ] {
             app.db.execute_unprepared(statement).await.unwrap();
@@ -599,8 +599,17 @@ async fn upgrading_to_survey_responses_keeps_answers_and_installs_the_survey_cam
         let names: Vec<&str> = kinds["campaigns"]["nodes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
-            ["Birthday greetings", "Win-back offer", "Purchase anniversary", "Holiday greetings", "Segment entry", "Satisfaction survey"],
-            "the survey is installed once, the deleted one stays deleted"
+            [
+                "Birthday greetings",
+                "Win-back offer",
+                "Purchase anniversary",
+                "Holiday greetings",
+                "Segment entry",
+                "Satisfaction survey",
+                "Membership tier upgrade",
+                "Points expiring"
+            ],
+            "the survey (and each later kind) is installed once, the deleted one stays deleted"
         );
         assert_eq!(answers(&app, &ada).await, before);
 
