@@ -524,9 +524,9 @@ pub async fn produce(
     // campaign enabled again after a pause). Their keys name the event, so an event seen
     // by two runs queues one email.
     let lookback_start = now - Duration::days(settings.lookback_days);
-    // Win-back: lapses dated on a UTC day at most `lookback_days` before the run's
-    // (the lifecycle job dates a lapse by the day, at its start).
-    let lapsed_since = crate::day_start(
+    // Win-back and tier upgrades: events dated on a UTC day at most `lookback_days`
+    // before the run's (the lifecycle and loyalty jobs date them by the day, at its start).
+    let days_since = crate::day_start(
         now.date_naive()
             .checked_sub_signed(Duration::days(settings.lookback_days))
             .unwrap_or(NaiveDate::MIN),
@@ -542,8 +542,6 @@ pub async fn produce(
         .context("failed to start the campaign run")?;
     // Survey and points reminders: none to a customer emailed one since.
     let cooled_down = now - Duration::days(settings.cooldown_days);
-    // Tier upgrades: those of the loyalty job's days within the lookback (a UTC day start).
-    let upgraded_since = crate::day_start(lapsed_since.date_naive());
     let programme = match campaign.kind {
         EmailKind::TierUpgrade | EmailKind::PointsExpiring => {
             Some(crate::loyalty::programme(&txn).await?)
@@ -656,7 +654,7 @@ pub async fn produce(
                         [
                             silent.clone(),
                             churned.clone(),
-                            lapsed_since.into(),
+                            days_since.into(),
                             events_since.into(),
                             silent.clone(),
                             churned.clone(),
@@ -777,7 +775,7 @@ pub async fn produce(
                         [
                             entity::TierChange::Upgrade.into(),
                             tier.name.clone().into(),
-                            upgraded_since.into(),
+                            days_since.into(),
                         ]
                     };
                     let [reason, to_tier, since] = upgrade_values();
