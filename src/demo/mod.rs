@@ -14,6 +14,11 @@
 //! often than promoters, and customers who stopped buying answered worse. What an answer
 //! says besides its score comes from a second stream of the batch's generator, so
 //! adding it left the customers and orders of a seed as they were.
+//!
+//! The membership programme in force (the defaults unless one was saved) runs through
+//! the history as it would have: every order earns its points in the batch that writes
+//! it, through the order path's own statement (`jobs::loyalty::earn_orders_of`), lots
+//! older than the expiry written consumed. The first `loyalty` run then gives tiers.
 
 /// Names, places and labels.
 mod vocabulary;
@@ -187,6 +192,7 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
     );
 
     let terms = comment_terms().await?;
+    let programme = jobs::loyalty::programme(db).await?;
     let mut report = DemoReport {
         customers: 0,
         orders: 0,
@@ -206,7 +212,16 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
         let simulated: Vec<Simulated> = (batch_start..batch_end)
             .map(|n| simulate(&mut rng, &mut voice, &prefix, n, end_at))
             .collect();
-        let written = write_batch(db, &mut rng, simulated, &earlier_ids, &terms).await?;
+        let written = write_batch(
+            db,
+            &mut rng,
+            simulated,
+            &earlier_ids,
+            &terms,
+            &programme,
+            end_at,
+        )
+        .await?;
         report.customers += written.ids.len() as u64;
         report.orders += written.orders;
         report.interactions += written.interactions;
@@ -230,6 +245,8 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
             "interactions",
             "feedback",
             "feedback_topics",
+            "loyalty_ledger",
+            "loyalty_accounts",
         ],
     )
     .await
@@ -594,6 +611,8 @@ async fn write_batch(
     simulated: Vec<Simulated>,
     earlier_ids: &[i64],
     terms: &CommentTerms,
+    programme: &jobs::loyalty::Programme,
+    end_at: DateTime<Utc>,
 ) -> anyhow::Result<Written> {
     let txn = db.begin().await.context("failed to begin a demo batch")?;
     let mut ids = Vec::with_capacity(simulated.len());
@@ -747,6 +766,9 @@ async fn write_batch(
     insert(&txn, "feedback_topics", &TOPIC_COLUMNS, topics)
         .await
         .context("failed to insert demo rows into feedback_topics")?;
+    jobs::loyalty::earn_orders_of(&txn, programme, &ids, end_at)
+        .await
+        .context("failed to earn the demo orders' points")?;
     txn.commit()
         .await
         .context("failed to commit a demo batch")?;

@@ -596,7 +596,14 @@ impl Loader<i64> for StandingLoader {
     async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let today = Utc::now().date_naive();
         let end = jobs::day_start(today.checked_add_days(Days::new(1)).unwrap_or(today));
-        loyalty::standings_of(&self.0, ids, end).await.or_internal()
+        loyalty::standings_of(
+            &self.0,
+            ids,
+            end,
+            &[loyalty::Basis::Spend12m, loyalty::Basis::Points12m],
+        )
+        .await
+        .or_internal()
     }
 }
 

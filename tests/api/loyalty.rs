@@ -147,6 +147,76 @@ async fn the_job_catches_up_orders_that_have_no_points() {
         let a = loyalty(&app, &ada).await;
         assert_eq!(a["points"], 50);
         assert_eq!(a["tier"]["name"], "Bronze");
+        // While the programme earns nothing, orders get no points; once it earns again the
+        // job gives them theirs, though daily runs checked past them meanwhile.
+        let programme = |points_per_unit: &str| {
+            json!({ "input": {
+                "tiers": [{ "name": "Bronze", "rank": 1, "basis": "SPEND_12M", "threshold": "0" }],
+                "pointsPerUnit": points_per_unit, "pointValue": "0.01", "expiryMonths": 12,
+                "birthdayBonusPoints": 0, "referralBonusPoints": 0, "graceDays": 30,
+            } })
+        };
+        let update = "mutation($input: LoyaltyProgrammeInput!) { updateLoyaltyProgramme(input: $input) { pointsPerUnit } }";
+        app.admin_ok(update, programme("0")).await;
+        app.record_orders(json!([order("o-2", &ada, "20", 2)])).await;
+        assert_eq!(run_loyalty(&app, today()).await["customersEarned"], 0);
+        assert_eq!(loyalty(&app, &ada).await["points"], 50);
+        app.admin_ok(update, programme("2")).await;
+        assert_eq!(run_loyalty(&app, today()).await["customersEarned"], 1);
+        assert_eq!(loyalty(&app, &ada).await["points"], 50 + 40);
+        assert_eq!(run_loyalty(&app, today()).await["customersEarned"], 0);
+        assert_balances_match_the_ledger(&app).await;
+    })
+    .await;
+}
+
+/// An order recorded after its points would have expired earns them already expired:
+/// the balance never shows points the programme no longer owes, and the job finds
+/// nothing left to expire.
+#[tokio::test]
+async fn points_of_an_order_recorded_after_they_expired_are_earned_expired() {
+    on_each_database(|app| async move {
+        let ada = app.create_customer(json!({ "externalId": "ada" })).await;
+        app.record_orders(json!([
+            order("o-1", &ada, "80", 400),
+            order("o-2", &ada, "20", 10)
+        ]))
+        .await;
+        let a = loyalty(&app, &ada).await;
+        assert_eq!(a["points"], 20);
+        let entries: Vec<(String, i64, i64)> = a["ledger"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["points"].as_i64().unwrap(),
+                    e["remaining"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let mut kinds = entries.clone();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                ("EARN".to_owned(), 20, 20),
+                ("EARN".to_owned(), 80, 0),
+                ("EXPIRE".to_owned(), -80, 0)
+            ],
+            "{entries:?}"
+        );
+        let stats = run_loyalty(&app, today()).await;
+        assert_eq!(
+            (
+                stats["customersEarned"].as_i64(),
+                stats["pointsExpired"].as_i64()
+            ),
+            (Some(0), Some(0)),
+            "{stats}"
+        );
+        assert_eq!(loyalty(&app, &ada).await["points"], 20);
         assert_balances_match_the_ledger(&app).await;
     })
     .await;
@@ -201,9 +271,9 @@ async fn concurrent_redemptions_take_only_what_the_balance_holds() {
 async fn expiry_takes_the_oldest_remaining_points_first() {
     on_each_database(|app| async move {
         let ada = app.create_customer(json!({ "externalId": "ada" })).await;
-        // Lots of 100, 50 and 30 points, earned 400, 300 and 100 days ago.
+        // Lots of 100, 50 and 30 points, earned 330, 300 and 100 days ago.
         app.record_orders(json!([
-            order("o-1", &ada, "100", 400),
+            order("o-1", &ada, "100", 330),
             order("o-2", &ada, "50", 300),
             order("o-3", &ada, "30", 100),
         ]))

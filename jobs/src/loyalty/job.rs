@@ -21,10 +21,10 @@ use sea_orm::{
 
 use super::ledger::{earn_orders_of, id_list, refresh_balances};
 use super::programme::{Programme, programme};
-use super::reports::{expiry_cutoff, standings_of};
+use super::reports::{expiry_cutoff, expiry_reason, standings_of};
 use super::tiers::{self, Current};
 use crate::customers::locks;
-use crate::{JobContext, JobStats, bulk, day_start};
+use crate::{JobContext, JobStats, app_settings, bulk, day_start};
 
 /// Customers per transaction.
 const CHUNK: usize = 5_000;
@@ -77,36 +77,73 @@ async fn ids_of(db: &DatabaseConnection, statement: Statement) -> anyhow::Result
         .collect()
 }
 
-/// Earns every order that has no points yet. The number of customers who earned.
+/// Where the catch-up keeps the highest order id it has checked: every order up to it has
+/// its points (or is worth none, or is an erased customer's). Orders recorded later earn
+/// in their own transaction, so a daily run only looks at orders above it.
+pub const CHECKED_THROUGH_KEY: &str = "loyalty_orders_checked_through";
+
+/// Order ids checked per step of the catch-up: a first run over a large imported history
+/// works through it in bounded statements and resumes where a stopped run left off.
+const ORDER_ID_WINDOW: i64 = 1_000_000;
+
+/// Earns every order that has no points yet among those recorded since the last run
+/// checked (all of them the first time). The number of customers who earned.
+///
+/// An order whose id is at or below the mark but whose transaction committed after the
+/// run read the highest id was recorded through `recordOrders`, which earns in its own
+/// transaction: nothing is missed. A programme that earns nothing moves no mark, so the
+/// orders of a time without earning are caught up once earning starts.
 async fn catch_up_earning(db: &DatabaseConnection, programme: &Programme) -> anyhow::Result<u64> {
     let rate = programme.rate_hundredths();
     if rate == 0 {
         return Ok(0);
     }
-    let mut params = Params::new(db.get_database_backend());
-    let rate = params.bind(rate);
-    let points = Programme::points_sql("o.amount", &rate);
-    let customers = ids_of(
+    let mut checked: i64 = app_settings::load(db, CHECKED_THROUGH_KEY)
+        .await?
+        .unwrap_or(0);
+    let highest = ids_of(
         db,
-        params.statement(format!(
-            "SELECT DISTINCT o.customer_id FROM orders o JOIN customers c ON c.id = o.customer_id \
-             WHERE c.erased_at IS NULL AND {points} > 0 \
-               AND NOT EXISTS (SELECT 1 FROM loyalty_ledger l WHERE l.customer_id = o.customer_id \
-                               AND l.cause_key = 'order:' || CAST(o.id AS TEXT)) \
-             ORDER BY 1"
-        )),
+        Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE(MAX(id), 0) FROM orders",
+        ),
     )
     .await
-    .context("failed to find orders without points")?;
+    .context("failed to read the highest order id")?
+    .first()
+    .copied()
+    .unwrap_or(0);
     let mut earned = 0;
-    for chunk in customers.chunks(CHUNK) {
-        let txn = locks::begin_write(db).await?;
-        locks::lock_customers(&txn, chunk).await?;
-        earned += earn_orders_of(&txn, programme, chunk, Utc::now())
-            .await
-            .context("failed to earn points")?
-            .len() as u64;
-        txn.commit().await?;
+    while checked < highest {
+        let through = checked.saturating_add(ORDER_ID_WINDOW).min(highest);
+        let mut params = Params::new(db.get_database_backend());
+        let rate = params.bind(rate);
+        let (above, upto) = (params.bind(checked), params.bind(through));
+        let points = Programme::points_sql("o.amount", &rate);
+        let customers = ids_of(
+            db,
+            params.statement(format!(
+                "SELECT DISTINCT o.customer_id FROM orders o \
+                 JOIN customers c ON c.id = o.customer_id \
+                 WHERE o.id > {above} AND o.id <= {upto} AND c.erased_at IS NULL AND {points} > 0 \
+                   AND NOT EXISTS (SELECT 1 FROM loyalty_ledger l WHERE l.customer_id = o.customer_id \
+                                   AND l.cause_key = 'order:' || CAST(o.id AS TEXT)) \
+                 ORDER BY 1"
+            )),
+        )
+        .await
+        .context("failed to find orders without points")?;
+        for chunk in customers.chunks(CHUNK) {
+            let txn = locks::begin_write(db).await?;
+            locks::lock_customers(&txn, chunk).await?;
+            earned += earn_orders_of(&txn, programme, chunk, Utc::now())
+                .await
+                .context("failed to earn points")?
+                .len() as u64;
+            txn.commit().await?;
+        }
+        app_settings::save(db, CHECKED_THROUGH_KEY, &through).await?;
+        checked = through;
     }
     Ok(earned)
 }
@@ -215,10 +252,7 @@ async fn expire(
         let ids = id_list(chunk);
         let mut params = Params::new(backend);
         let at = params.bind(day_start(as_of));
-        let reason = params.bind(format!(
-            "earned before {}",
-            cutoff.format("%Y-%m-%d %H:%M UTC")
-        ));
+        let reason = params.bind(expiry_reason(cutoff));
         let created = params.bind(now);
         let before = params.bind(cutoff);
         let rows = txn
@@ -274,7 +308,7 @@ async fn evaluate_tiers(
         };
         after = last.customer_id;
         let ids: Vec<i64> = accounts.iter().map(|a| a.customer_id).collect();
-        let standings = standings_of(db, &ids, day_end).await?;
+        let standings = standings_of(db, &ids, day_end, &programme.bases()).await?;
         // Changes grouped by what they write, so each group is one statement.
         let mut groups: BTreeMap<_, Vec<i64>> = BTreeMap::new();
         let mut events = Vec::new();

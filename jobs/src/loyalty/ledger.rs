@@ -8,7 +8,7 @@
 //! the balance once more in the statement that takes the points
 //! (`… WHERE balance >= points`), and the table's `CHECK (balance >= 0)` once more.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -21,6 +21,7 @@ use sea_orm::{
 
 use super::lots::{Lot, consume_fifo};
 use super::programme::{MAX_POINTS, Programme};
+use super::reports::{expiry_cutoff, expiry_reason};
 use crate::customers::locks;
 use crate::{DomainError, DomainResult, Problems};
 
@@ -46,8 +47,11 @@ pub fn order_cause(order_id: i64) -> String {
 /// Earns the points of these customers' orders that have none yet, once per order
 /// (`order:<id>`: a replayed batch, a second call or the daily catch-up find the key
 /// taken), and keeps their balances. Orders of erased customers and orders worth no
-/// whole point earn nothing. The caller's transaction holds the customers' locks.
-/// Returns the customers who earned.
+/// whole point earn nothing. A lot that had already expired by the end of yesterday
+/// (an order recorded late, an import of old orders) is written consumed, with one
+/// EXPIRE entry per customer for such lots: what the daily expiry would have done, in
+/// the same statement instead of a second pass over the ledger. The caller's
+/// transaction holds the customers' locks. Returns the customers who earned.
 pub async fn earn_orders_of(
     txn: &impl ConnectionTrait,
     programme: &Programme,
@@ -57,27 +61,67 @@ pub async fn earn_orders_of(
     if customer_ids.is_empty() || programme.rate_hundredths() == 0 {
         return Ok(Vec::new());
     }
+    let expired_before = now
+        .date_naive()
+        .pred_opt()
+        .and_then(|yesterday| expiry_cutoff(programme, yesterday));
     let mut params = Params::new(txn.get_database_backend());
     let rate = params.bind(programme.rate_hundredths());
     let created = params.bind(now);
     let earn = LedgerKind::Earn.as_str();
     let points = Programme::points_sql("o.amount", &rate);
+    let remaining = match expired_before {
+        Some(cutoff) => format!(
+            "CASE WHEN o.ordered_at < {} THEN 0 ELSE {points} END",
+            params.bind(cutoff)
+        ),
+        None => points.clone(),
+    };
     let key = "'order:' || CAST(o.id AS TEXT)";
     let sql = format!(
         "INSERT INTO loyalty_ledger \
            (customer_id, kind, points, remaining, occurred_at, order_id, cause_key, created_at) \
-         SELECT o.customer_id, '{earn}', {points}, {points}, o.ordered_at, o.id, {key}, {created} \
+         SELECT o.customer_id, '{earn}', {points}, {remaining}, o.ordered_at, o.id, {key}, {created} \
          FROM orders o JOIN customers c ON c.id = o.customer_id \
          WHERE o.customer_id IN ({ids}) AND c.erased_at IS NULL AND {points} > 0 \
          ON CONFLICT (customer_id, cause_key) DO NOTHING \
-         RETURNING customer_id",
+         RETURNING customer_id, points, remaining",
         ids = id_list(customer_ids)
     );
     let rows = txn.query_all_raw(params.statement(sql)).await?;
-    let earned: BTreeSet<i64> = rows
-        .iter()
-        .map(|row| row.try_get::<i64>("", "customer_id"))
-        .collect::<Result<_, _>>()?;
+    let mut earned = BTreeSet::new();
+    let mut expired: BTreeMap<i64, i64> = BTreeMap::new();
+    for row in rows {
+        let customer_id: i64 = row.try_get("", "customer_id")?;
+        let points: i64 = row.try_get("", "points")?;
+        let remaining: i64 = row.try_get("", "remaining")?;
+        earned.insert(customer_id);
+        if remaining < points {
+            *expired.entry(customer_id).or_default() += points - remaining;
+        }
+    }
+    if let Some(cutoff) = expired_before
+        && !expired.is_empty()
+    {
+        let entries: Vec<loyalty_entry::ActiveModel> = expired
+            .into_iter()
+            .map(|(customer_id, points)| loyalty_entry::ActiveModel {
+                customer_id: Set(customer_id),
+                kind: Set(LedgerKind::Expire),
+                points: Set(-points),
+                remaining: Set(0),
+                occurred_at: Set(now),
+                reason: Set(Some(expiry_reason(cutoff))),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .collect();
+        for batch in entries.chunks(1_000) {
+            loyalty_entry::Entity::insert_many(batch.to_vec())
+                .exec_without_returning(txn)
+                .await?;
+        }
+    }
     let earned: Vec<i64> = earned.into_iter().collect();
     refresh_balances(txn, &earned, now).await?;
     Ok(earned)

@@ -236,6 +236,17 @@ impl Programme {
         tiers
     }
 
+    /// What the tiers qualify on, each basis once.
+    pub fn bases(&self) -> Vec<Basis> {
+        let mut bases: Vec<Basis> = Vec::new();
+        for tier in &self.tiers {
+            if !bases.contains(&tier.basis) {
+                bases.push(tier.basis);
+            }
+        }
+        bases
+    }
+
     pub fn tier(&self, name: &str) -> Option<&Tier> {
         self.tiers.iter().find(|tier| tier.name == name)
     }

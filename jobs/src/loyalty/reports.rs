@@ -12,7 +12,7 @@ use entity::{
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::ledger::id_list;
-use super::programme::Programme;
+use super::programme::{Basis, Programme};
 use super::tiers::Standing;
 
 /// The start of the 12 months that end at `end`.
@@ -30,6 +30,11 @@ pub fn expiry_cutoff(programme: &Programme, day: NaiveDate) -> Option<DateTime<U
     day_end.checked_sub_months(Months::new(programme.expiry_months))
 }
 
+/// The reason an EXPIRE entry gives for the lots it consumed.
+pub fn expiry_reason(cutoff: DateTime<Utc>) -> String {
+    format!("earned before {}", cutoff.format("%Y-%m-%d %H:%M UTC"))
+}
+
 /// The accounts of these customers (members only).
 pub async fn accounts_of(
     db: &impl ConnectionTrait,
@@ -43,11 +48,13 @@ pub async fn accounts_of(
 }
 
 /// Spend and points earned in the 12 months before `end`, per customer (every customer
-/// asked for has an entry).
+/// asked for has an entry), on the `bases` asked for (the others stay 0: the job reads
+/// only what the programme's tiers qualify on).
 pub async fn standings_of(
     db: &impl ConnectionTrait,
     customer_ids: &[i64],
     end: DateTime<Utc>,
+    bases: &[Basis],
 ) -> anyhow::Result<HashMap<i64, Standing>> {
     let mut standings: HashMap<i64, Standing> = customer_ids
         .iter()
@@ -57,6 +64,22 @@ pub async fn standings_of(
         return Ok(standings);
     }
     let ids = id_list(customer_ids);
+    if bases.contains(&Basis::Spend12m) {
+        spend_of(db, &ids, end, &mut standings).await?;
+    }
+    if bases.contains(&Basis::Points12m) {
+        points_of(db, &ids, end, &mut standings).await?;
+    }
+    Ok(standings)
+}
+
+/// Spend in the 12 months before `end` into `standings`.
+async fn spend_of(
+    db: &impl ConnectionTrait,
+    ids: &str,
+    end: DateTime<Utc>,
+    standings: &mut HashMap<i64, Standing>,
+) -> anyhow::Result<()> {
     let mut params = Params::new(db.get_database_backend());
     let from = params.bind(year_before(end));
     let to = params.bind(end);
@@ -75,6 +98,16 @@ pub async fn standings_of(
         let total: MoneyTotal = row.try_get("", "total")?;
         standings.entry(id).or_default().spend_12m = total.saturating_money();
     }
+    Ok(())
+}
+
+/// EARN and BONUS points of the 12 months before `end` into `standings`.
+async fn points_of(
+    db: &impl ConnectionTrait,
+    ids: &str,
+    end: DateTime<Utc>,
+    standings: &mut HashMap<i64, Standing>,
+) -> anyhow::Result<()> {
     let mut params = Params::new(db.get_database_backend());
     let from = params.bind(year_before(end));
     let to = params.bind(end);
@@ -94,7 +127,7 @@ pub async fn standings_of(
         let total: i64 = row.try_get("", "total")?;
         standings.entry(id).or_default().points_12m = total;
     }
-    Ok(standings)
+    Ok(())
 }
 
 /// Points of these customers that expire by the end of `day` (their lots' remaining
