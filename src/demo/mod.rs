@@ -228,6 +228,16 @@ pub async fn generate(db: &DatabaseConnection, options: DemoOptions) -> anyhow::
         report.feedback += written.feedback;
         report.feedback_topics += written.feedback_topics;
         earlier_ids.extend(written.ids);
+        if batch_start == 0 {
+            // Each batch earns its orders' points with statements over `orders` and the
+            // ledger for a list of customers; without statistics PostgreSQL reckons such
+            // a list matches most rows and scans the whole table, batch after batch (1M
+            // customers: 17 minutes instead of 8). The first batch's statistics are
+            // enough: the planner scales them with the tables' size.
+            jobs::bulk::analyze(db, &["orders", "loyalty_ledger", "loyalty_accounts"])
+                .await
+                .context("failed to analyze the first demo batch")?;
+        }
         progress.set_position(batch_end);
         batch_start = batch_end;
     }

@@ -247,6 +247,22 @@ async fn generate(app: &TestApp) -> Vec<Made> {
         ));
     }
     app.run_job_ok("lifecycle").await;
+    // Some lapsed customers came back since: a large order after their lapse makes them
+    // ACTIVE again, yet they lapsed in the window, and their average order value is still
+    // that of the orders before the lapse (counted, it would move them to the top band).
+    let returns: Vec<Value> = created
+        .iter()
+        .zip(&made)
+        .enumerate()
+        .filter(|(i, (_, m))| m.lapsed && i % 7 == 0)
+        .map(|(i, (id, _))| {
+            json!({ "externalId": format!("back{i}"), "customerId": id, "amount": "4999.00",
+                "currency": "USD", "orderedAt": days_ago(10) })
+        })
+        .collect();
+    assert!(!returns.is_empty());
+    app.record_orders(json!(returns)).await;
+    app.run_job_ok("lifecycle").await;
     // An erased customer is in neither group.
     app.admin_ok(
         "mutation($id: ID!) { eraseCustomer(id: $id) { id } }",
@@ -376,13 +392,22 @@ async fn churn_drivers_find_the_factor_that_sets_lapsed_customers_apart() {
         assert!(rows.iter().all(|r| r["source"] != "EXTRACTED"), "{read}");
         assert!(rows.iter().any(|r| r["source"] == "TAG"), "{read}");
 
-        // Only CHURNED counts as a lapse: nobody churned.
+        // Only CHURNED counts as a lapse: nobody churned, and the lapsed who came back
+        // are ACTIVE, so retained.
         let churned = app
             .admin_ok(DRIVERS, json!({ "stages": ["CHURNED"] }))
             .await["churnDrivers"]
             .clone();
         assert_eq!(churned["lapsed"], 0);
-        assert_eq!(churned["retained"].as_i64(), Some(retained_total));
+        let came_back = made
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| m.lapsed && i % 7 == 0)
+            .count() as i64;
+        assert_eq!(
+            churned["retained"].as_i64(),
+            Some(retained_total + came_back)
+        );
         let bad = app
             .admin(DRIVERS, json!({ "stages": ["SILENT", "ACTIVE"] }))
             .await;

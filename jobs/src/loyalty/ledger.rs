@@ -29,14 +29,23 @@ use crate::{DomainError, DomainResult, Problems};
 const MAX_REASON_CHARS: usize = 500;
 const MAX_KEY_CHARS: usize = 150;
 
-/// `1, 2, 3`: ids read from the database, inlined (integers only) so that a statement
-/// over a chunk of customers needs no parameters — SQLite caps them, and a list is
-/// written the same way on both databases.
-pub(crate) fn id_list(ids: &[i64]) -> String {
-    ids.iter()
+/// `column BETWEEN 1 AND 3 AND column IN (1, 2, 3)`: ids read from the database, inlined
+/// (integers only) so that a statement over a chunk of customers needs no parameters —
+/// SQLite caps them, and a list is written the same way on both databases. The range is
+/// for PostgreSQL's planner: it reckons a list of thousands of ids alone matches a good
+/// share of a big table and scans it whole (a chunk of 5,000 members' orders: 0.9 s with
+/// the list alone, 27 ms with the range beside it, at 10M orders); the chunks are runs of
+/// ids in order, so their range is narrow.
+pub(crate) fn among(column: &str, ids: &[i64]) -> String {
+    let (Some(low), Some(high)) = (ids.iter().min(), ids.iter().max()) else {
+        return "1 = 0".to_owned();
+    };
+    let list = ids
+        .iter()
         .map(i64::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    format!("{column} BETWEEN {low} AND {high} AND {column} IN ({list})")
 }
 
 /// The cause key of an order's points.
@@ -83,10 +92,10 @@ pub async fn earn_orders_of(
            (customer_id, kind, points, remaining, occurred_at, order_id, cause_key, created_at) \
          SELECT o.customer_id, '{earn}', {points}, {remaining}, o.ordered_at, o.id, {key}, {created} \
          FROM orders o JOIN customers c ON c.id = o.customer_id \
-         WHERE o.customer_id IN ({ids}) AND c.erased_at IS NULL AND {points} > 0 \
+         WHERE {customers} AND c.erased_at IS NULL AND {points} > 0 \
          ON CONFLICT (customer_id, cause_key) DO NOTHING \
          RETURNING customer_id, points, remaining",
-        ids = id_list(customer_ids)
+        customers = among("o.customer_id", customer_ids)
     );
     let rows = txn.query_all_raw(params.statement(sql)).await?;
     let mut earned = BTreeSet::new();
@@ -138,13 +147,13 @@ pub(crate) async fn refresh_balances(
     if customer_ids.is_empty() {
         return Ok(());
     }
-    let ids = id_list(customer_ids);
+    let customers = among("customer_id", customer_ids);
     let mut params = Params::new(txn.get_database_backend());
     let at = params.bind(now);
     txn.execute_raw(params.statement(format!(
         "INSERT INTO loyalty_accounts (customer_id, balance, created_at, updated_at) \
          SELECT DISTINCT customer_id, 0, {at}, {at} FROM loyalty_ledger \
-         WHERE customer_id IN ({ids}) \
+         WHERE {customers} \
          ON CONFLICT (customer_id) DO NOTHING"
     )))
     .await?;
@@ -153,7 +162,7 @@ pub(crate) async fn refresh_balances(
     txn.execute_raw(params.statement(format!(
         "UPDATE loyalty_accounts SET balance = sums.points, updated_at = {at} \
          FROM (SELECT customer_id, SUM(points) AS points FROM loyalty_ledger \
-               WHERE customer_id IN ({ids}) GROUP BY customer_id) sums \
+               WHERE {customers} GROUP BY customer_id) sums \
          WHERE loyalty_accounts.customer_id = sums.customer_id \
            AND loyalty_accounts.balance <> sums.points"
     )))

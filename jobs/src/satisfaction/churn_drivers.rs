@@ -22,9 +22,14 @@
 //! (customers who complain may be the ones with more reasons to leave, or simply the ones
 //! who talk to the business).
 //!
-//! One statement on both databases, grouped in SQL: the groups, a row of facts per
-//! customer (joined on `customer_id` to grouped reads of feedback, interactions, orders
-//! since the window began and redeemed offers), and a `GROUP BY` per factor.
+//! Two statements on both databases, one per group, run at once on two connections (the
+//! database works on both groups in parallel), each grouped in SQL: the group, a row of
+//! facts per customer (joined on `customer_id` to grouped reads of feedback,
+//! interactions, orders on or after the reference day and redeemed offers), and a
+//! `GROUP BY` per factor. Order facts are the customer's kept aggregates (count, total,
+//! first order) less the orders on or after the reference day: for the retained, the
+//! orders from the day after `as_of` on (a range of the orders' time index, empty for
+//! today); for the lapsed, their orders in the window from their lapse on.
 
 use std::collections::HashMap;
 
@@ -32,7 +37,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::sql::{Params, day_number_sql};
 use entity::{Direction, Money, TopicSource};
-use sea_orm::{ActiveEnum, ConnectionTrait, FromQueryResult};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, FromQueryResult, Statement};
 
 use super::{NPS, sources_sql};
 use crate::day_start;
@@ -292,19 +297,22 @@ fn band_rank(factor: Factor, value: &str, order_value_labels: &[String]) -> Opti
     }
 }
 
-/// Lapsed customers against retained customers at `query.as_of`, factor by factor.
-pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainResult<ChurnDrivers> {
-    check(query)?;
-    let backend = db.get_database_backend();
-    let next = query
-        .as_of
-        .checked_add_days(Days::new(1))
-        .ok_or_else(|| crate::DomainError::invalid("asOf", "out of range"))?;
-    let first = query
-        .as_of
-        .checked_sub_days(Days::new(u64::from(query.window_days) - 1))
-        .ok_or_else(|| crate::DomainError::invalid("windowDays", "reaches before year 1"))?;
-    let (from, to) = (day_start(first), day_start(next));
+/// Which group a statement describes.
+#[derive(Clone, Copy)]
+enum Group {
+    Lapsed,
+    Retained,
+}
+
+/// The statement for one group: its cohort, the facts of each of its customers and the
+/// counts per factor value (rows tagged `lapsed` 1 or 0).
+fn statement(
+    backend: DatabaseBackend,
+    query: &Query,
+    (from, to, next): (DateTime<Utc>, DateTime<Utc>, NaiveDate),
+    labels: &[String],
+    group: Group,
+) -> Statement {
     let mut params = Params::new(backend);
     let (from_p, to_p) = (params.bind(from), params.bind(to));
     let to_day = params.bind(day_number(next));
@@ -314,20 +322,20 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
         .map(|s| params.bind(s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    let (active, loyal) = (
-        params.bind(Stage::Active.as_str()),
-        params.bind(Stage::Loyal.as_str()),
-    );
     let inbound = params.bind(Direction::Inbound.to_value());
+    // Contacts count in the 90 days before a reference day, and none is before the window.
+    let contacts_from = params.bind(
+        from.checked_sub_signed(chrono::Duration::days(CONTACT_DAYS))
+            .unwrap_or(from),
+    );
+
     let day = |column: &str| day_number_sql(backend, column);
     // Bands compare the exact total against bound × count, in integers.
-    let mut order_value = String::from(
-        "CASE WHEN COALESCE(c.order_count, 0) - COALESCE(lo.orders, 0) <= 0 THEN 'NO_ORDERS'",
-    );
-    let labels = order_value_labels(&query.order_value_bounds);
-    for (bound, label) in query.order_value_bounds.iter().zip(&labels) {
+    let mut order_value =
+        String::from("CASE WHEN p.order_count - COALESCE(lo.orders, 0) <= 0 THEN 'NO_ORDERS'");
+    for (bound, label) in query.order_value_bounds.iter().zip(labels) {
         order_value.push_str(&format!(
-            " WHEN c.total_spent - COALESCE(lo.amount, 0) < {} * (c.order_count - COALESCE(lo.orders, 0)) THEN {}",
+            " WHEN p.total_spent - COALESCE(lo.amount, 0) < {} * (p.order_count - COALESCE(lo.orders, 0)) THEN {}",
             params.bind(bound.0),
             params.bind(label.clone()),
         ));
@@ -336,15 +344,12 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
         " ELSE {} END",
         params.bind(labels.last().cloned().unwrap_or_default())
     ));
-    let mut tenure = format!(
-        "CASE WHEN c.first_order_at IS NULL OR {first_day} >= p.ref_day THEN 'NO_ORDERS'",
-        first_day = day("c.first_order_at")
-    );
+    let mut tenure =
+        String::from("CASE WHEN p.first_day IS NULL OR p.first_day >= p.ref_day THEN 'NO_ORDERS'");
     for window in TENURE_BANDS.windows(2) {
         let ((_, name), (upper, _)) = (window[0], window[1]);
         tenure.push_str(&format!(
-            " WHEN p.ref_day - {} < {upper} THEN '{name}'",
-            day("c.first_order_at")
+            " WHEN p.ref_day - p.first_day < {upper} THEN '{name}'"
         ));
     }
     tenure.push_str(&format!(
@@ -361,29 +366,61 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
             )
         })
         .collect();
+    // Orders on or after the reference day, whose amounts the order facts leave out.
+    // The retained share one reference day, so theirs are the orders from it on: a range
+    // of the orders' time index, empty when asOf is today. The lapsed each have their own,
+    // within the window.
+    let order_day = day("o.ordered_at");
+    let later_orders = match group {
+        Group::Lapsed => format!(
+            "SELECT o.customer_id, COUNT(*) AS orders, SUM(o.amount) AS amount FROM orders o \
+             JOIN lapsed l ON l.customer_id = o.customer_id \
+             WHERE o.ordered_at >= {from_p} AND {order_day} >= l.ref_day \
+             GROUP BY o.customer_id"
+        ),
+        Group::Retained => format!(
+            "SELECT o.customer_id, COUNT(*) AS orders, SUM(o.amount) AS amount FROM orders o \
+             WHERE o.ordered_at >= {to_p} GROUP BY o.customer_id"
+        ),
+    };
+    let cohort = match group {
+        Group::Lapsed => "cohort AS ( \
+             SELECT customer_id, CAST(1 AS INTEGER) AS lapsed, ref_day FROM lapsed),"
+            .to_owned(),
+        Group::Retained => {
+            let (active, loyal) = (
+                params.bind(Stage::Active.as_str()),
+                params.bind(Stage::Loyal.as_str()),
+            );
+            format!(
+                "stage_then AS ( \
+                   SELECT l.customer_id, l.stage FROM customer_lifecycle l WHERE l.since < {to_p} \
+                   UNION ALL \
+                   SELECT h.customer_id, h.to_stage FROM ( \
+                     SELECT e.customer_id, e.to_stage, ROW_NUMBER() OVER \
+                            (PARTITION BY e.customer_id ORDER BY e.at DESC, e.id DESC) AS rn \
+                     FROM lifecycle_events e \
+                     JOIN customer_lifecycle l ON l.customer_id = e.customer_id AND l.since >= {to_p} \
+                     WHERE e.at < {to_p}) h WHERE h.rn = 1), \
+                 cohort AS ( \
+                   SELECT s.customer_id, CAST(0 AS INTEGER) AS lapsed, {to_day} AS ref_day \
+                   FROM stage_then s WHERE s.stage IN ({active}, {loyal}) \
+                     AND NOT EXISTS (SELECT 1 FROM lapsed x WHERE x.customer_id = s.customer_id)),"
+            )
+        }
+    };
     let sql = format!(
         "WITH lapsed AS ( \
            SELECT e.customer_id, MIN({event_day}) AS ref_day FROM lifecycle_events e \
            WHERE e.to_stage IN ({stages}) AND e.at >= {from_p} AND e.at < {to_p} \
            GROUP BY e.customer_id), \
-         stage_then AS ( \
-           SELECT l.customer_id, l.stage FROM customer_lifecycle l WHERE l.since < {to_p} \
-           UNION ALL \
-           SELECT h.customer_id, h.to_stage FROM ( \
-             SELECT e.customer_id, e.to_stage, ROW_NUMBER() OVER \
-                    (PARTITION BY e.customer_id ORDER BY e.at DESC, e.id DESC) AS rn \
-             FROM lifecycle_events e \
-             JOIN customer_lifecycle l ON l.customer_id = e.customer_id AND l.since >= {to_p} \
-             WHERE e.at < {to_p}) h WHERE h.rn = 1), \
-         cohort AS ( \
-           SELECT customer_id, CAST(1 AS INTEGER) AS lapsed, ref_day FROM lapsed \
-           UNION ALL \
-           SELECT s.customer_id, CAST(0 AS INTEGER), {to_day} FROM stage_then s \
-           WHERE s.stage IN ({active}, {loyal}) \
-             AND NOT EXISTS (SELECT 1 FROM lapsed x WHERE x.customer_id = s.customer_id)), \
+         {cohort} \
          people AS ( \
-           SELECT k.customer_id, k.lapsed, k.ref_day FROM cohort k \
-           JOIN customers c ON c.id = k.customer_id AND c.erased_at IS NULL), \
+           SELECT k.customer_id, k.lapsed, k.ref_day, c.acquisition_channel, c.country, \
+             COALESCE(c.order_count, 0) AS order_count, c.total_spent, \
+             {first_order_day} AS first_day \
+           FROM cohort k JOIN customers c ON c.id = k.customer_id AND c.erased_at IS NULL), \
+         later_orders AS ({later_orders}), \
          nps AS ( \
            SELECT customer_id, score FROM ( \
              SELECT f.customer_id, f.score, ROW_NUMBER() OVER \
@@ -393,14 +430,10 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
          contacts AS ( \
            SELECT i.customer_id, COUNT(*) AS contacts FROM interactions i \
            JOIN people p ON p.customer_id = i.customer_id \
-           WHERE i.direction = {inbound} AND {contact_day} < p.ref_day \
+           WHERE i.direction = {inbound} AND i.occurred_at >= {contacts_from} \
+             AND {contact_day} < p.ref_day \
              AND {contact_day} >= p.ref_day - {CONTACT_DAYS} \
            GROUP BY i.customer_id), \
-         later_orders AS ( \
-           SELECT o.customer_id, COUNT(*) AS orders, SUM(o.amount) AS amount FROM orders o \
-           JOIN people p ON p.customer_id = o.customer_id \
-           WHERE o.ordered_at >= {from_p} AND {order_day} >= p.ref_day \
-           GROUP BY o.customer_id), \
          offers AS ( \
            SELECT e.customer_id, MIN({converted_day}) AS first_day FROM emails e \
            WHERE e.offer_code IS NOT NULL AND e.converted_at IS NOT NULL \
@@ -411,16 +444,15 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
                   WHEN n.score >= 7 THEN 'PASSIVE' ELSE 'DETRACTOR' END AS nps_category, \
              CASE WHEN k.contacts IS NULL THEN 'NONE' WHEN k.contacts = 1 THEN 'ONE' \
                   ELSE 'TWO_OR_MORE' END AS complaints, \
-             COALESCE(c.acquisition_channel, 'UNKNOWN') AS channel, \
+             COALESCE(p.acquisition_channel, 'UNKNOWN') AS channel, \
              {order_value} AS order_value, \
              CASE WHEN d.first_day < p.ref_day THEN 'YES' ELSE 'NO' END AS discount_use, \
              {tenure} AS tenure, \
-             COALESCE(c.country, 'UNKNOWN') AS country \
+             COALESCE(p.country, 'UNKNOWN') AS country \
            FROM people p \
-           JOIN customers c ON c.id = p.customer_id \
+           LEFT JOIN later_orders lo ON lo.customer_id = p.customer_id \
            LEFT JOIN nps n ON n.customer_id = p.customer_id \
            LEFT JOIN contacts k ON k.customer_id = p.customer_id \
-           LEFT JOIN later_orders lo ON lo.customer_id = p.customer_id \
            LEFT JOIN offers d ON d.customer_id = p.customer_id) \
          SELECT 'TOTAL' AS factor, '' AS value, NULL AS source, lapsed, COUNT(*) AS customers \
          FROM people GROUP BY lapsed{grouped} \
@@ -434,22 +466,46 @@ pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainRe
         event_day = day("e.at"),
         feedback_day = day("f.occurred_at"),
         contact_day = day("i.occurred_at"),
-        order_day = day("o.ordered_at"),
+        first_order_day = day("c.first_order_at"),
         converted_day = day("e.converted_at"),
         sources = sources_sql(&query.sources),
     );
-    #[derive(FromQueryResult)]
-    struct Row {
-        factor: String,
-        value: String,
-        source: Option<TopicSource>,
-        lapsed: i32,
-        customers: i64,
-    }
-    let rows = Row::find_by_statement(params.statement(sql))
-        .all(db)
-        .await
-        .context("failed to compare lapsed and retained customers")?;
+    params.statement(sql)
+}
+
+#[derive(FromQueryResult)]
+struct Row {
+    factor: String,
+    value: String,
+    source: Option<TopicSource>,
+    lapsed: i32,
+    customers: i64,
+}
+
+/// Lapsed customers against retained customers at `query.as_of`, factor by factor.
+pub async fn churn_drivers(db: &impl ConnectionTrait, query: &Query) -> DomainResult<ChurnDrivers> {
+    check(query)?;
+    let backend = db.get_database_backend();
+    let next = query
+        .as_of
+        .checked_add_days(Days::new(1))
+        .ok_or_else(|| crate::DomainError::invalid("asOf", "out of range"))?;
+    let first = query
+        .as_of
+        .checked_sub_days(Days::new(u64::from(query.window_days) - 1))
+        .ok_or_else(|| crate::DomainError::invalid("windowDays", "reaches before year 1"))?;
+    let (from, to) = (day_start(first), day_start(next));
+    let labels = order_value_labels(&query.order_value_bounds);
+    // The groups are independent but for the lapsed customers excluded from the retained:
+    // one statement each, at once on two connections (two cores of the database), where
+    // one statement for both ran on one core.
+    let read = |group| {
+        Row::find_by_statement(statement(backend, query, (from, to, next), &labels, group)).all(db)
+    };
+    let (lapsed_rows, retained_rows) =
+        futures::try_join!(read(Group::Lapsed), read(Group::Retained))
+            .context("failed to compare lapsed and retained customers")?;
+    let rows = lapsed_rows.into_iter().chain(retained_rows);
 
     let (mut lapsed_total, mut retained_total) = (0, 0);
     let mut counts: HashMap<(Factor, String, Option<TopicSource>), (i64, i64)> = HashMap::new();
