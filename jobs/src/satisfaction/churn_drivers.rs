@@ -29,7 +29,8 @@
 //! `GROUP BY` per factor. Order facts are the customer's kept aggregates (count, total,
 //! first order) less the orders on or after the reference day: for the retained, the
 //! orders from the day after `as_of` on (a range of the orders' time index, empty for
-//! today); for the lapsed, their orders in the window from their lapse on.
+//! today); for the lapsed, their orders in the window from their lapse on, read only
+//! for those whose kept last order says they have any.
 
 use std::collections::HashMap;
 
@@ -372,10 +373,14 @@ fn statement(
     // within the window.
     let order_day = day("o.ordered_at");
     let later_orders = match group {
+        // Only those whose kept last order is on or after their lapse have any: a few,
+        // each read through the customer's index, where joining the window's orders to
+        // every lapsed customer read millions of rows for none.
         Group::Lapsed => format!(
-            "SELECT o.customer_id, COUNT(*) AS orders, SUM(o.amount) AS amount FROM orders o \
-             JOIN lapsed l ON l.customer_id = o.customer_id \
-             WHERE o.ordered_at >= {from_p} AND {order_day} >= l.ref_day \
+            "SELECT o.customer_id, COUNT(*) AS orders, SUM(o.amount) AS amount FROM people p \
+             JOIN orders o ON o.customer_id = p.customer_id \
+             WHERE p.last_day >= p.ref_day AND o.ordered_at >= {from_p} \
+               AND {order_day} >= p.ref_day \
              GROUP BY o.customer_id"
         ),
         Group::Retained => format!(
@@ -418,7 +423,7 @@ fn statement(
          people AS ( \
            SELECT k.customer_id, k.lapsed, k.ref_day, c.acquisition_channel, c.country, \
              COALESCE(c.order_count, 0) AS order_count, c.total_spent, \
-             {first_order_day} AS first_day \
+             {first_order_day} AS first_day, {last_order_day} AS last_day \
            FROM cohort k JOIN customers c ON c.id = k.customer_id AND c.erased_at IS NULL), \
          later_orders AS ({later_orders}), \
          nps AS ( \
@@ -467,6 +472,7 @@ fn statement(
         feedback_day = day("f.occurred_at"),
         contact_day = day("i.occurred_at"),
         first_order_day = day("c.first_order_at"),
+        last_order_day = day("c.last_order_at"),
         converted_day = day("e.converted_at"),
         sources = sources_sql(&query.sources),
     );
