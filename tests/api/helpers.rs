@@ -141,7 +141,8 @@ impl Drop for TestDatabase {
                     } else {
                         let _ = db
                             .execute_unprepared(&format!(
-                                "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                                "DROP SCHEMA IF EXISTS \"{name}\" CASCADE; \
+                                 DROP SCHEMA IF EXISTS \"{name}{SEED_SUFFIX}\" CASCADE"
                             ))
                             .await;
                     }
@@ -173,8 +174,64 @@ static CITUS_SCHEMAS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec:
 /// Test schemas are named `<prefix><pid>_<random>`: a run drops those of runs that ended.
 const CITUS_SCHEMA_PREFIX: &str = "clientele_test_";
 
+/// Where a Citus test schema's seed rows (what migrations insert: playbooks, kept
+/// counts) are kept, a schema beside it: a table of clientele's own schema that the
+/// distribution plan does not know would fail `migrate`.
+const SEED_SUFFIX: &str = "_seed";
+
+/// Migrates a fresh Citus schema and copies the rows its migrations inserted into its
+/// seed schema, for [`empty_for_reuse`] to put back.
+async fn keep_seed_rows(url: &str, name: &str) {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped =
+        format!("{url}{separator}options=-c%20search_path%3D{name}%20-c%20citus.shard_count%3D4");
+    let schema = clientele::database::connect(&scoped).await.unwrap();
+    clientele::database::migrate(&schema).await.unwrap();
+    for table in tables_of(&schema, name).await {
+        let copied = format!("\"{name}{SEED_SUFFIX}\".\"{table}\"");
+        schema
+            .execute_unprepared(&format!(
+                "CREATE TABLE {copied} AS SELECT * FROM \"{name}\".\"{table}\""
+            ))
+            .await
+            .unwrap();
+        let rows = schema
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT 1 FROM {copied} LIMIT 1"),
+            ))
+            .await
+            .unwrap();
+        if rows.is_empty() {
+            schema
+                .execute_unprepared(&format!("DROP TABLE {copied}"))
+                .await
+                .unwrap();
+        }
+    }
+    schema.close().await.unwrap();
+}
+
+/// The tables of a schema, but the migrations' record.
+async fn tables_of(db: &DatabaseConnection, schema: &str) -> Vec<String> {
+    db.query_all_raw(sea_orm::Statement::from_string(
+        sea_orm::DatabaseBackend::Postgres,
+        format!(
+            "SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' \
+             AND tablename <> 'seaql_migrations' ORDER BY tablename"
+        ),
+    ))
+    .await
+    .map(|rows| {
+        rows.iter()
+            .filter_map(|row| row.try_get::<String>("", "tablename").ok())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// Empties a test's schema for the next test: every table but the migrations' record,
-/// in one `TRUNCATE`. Only a schema at the latest migration is reused (a test that
+/// in one `TRUNCATE`, then puts back the rows its migrations inserted. Only a schema at the latest migration is reused (a test that
 /// migrated down and did not come back leaves its schema to be dropped), and a table
 /// still locked by the test's app after 10 s leaves it to be dropped too.
 async fn empty_for_reuse(db: &DatabaseConnection, url: &str, name: &str) -> bool {
@@ -192,28 +249,25 @@ async fn empty_for_reuse(db: &DatabaseConnection, url: &str, name: &str) -> bool
     if !current {
         return false;
     }
-    let Ok(rows) = db
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            format!(
-                "SELECT tablename FROM pg_tables WHERE schemaname = '{name}' \
-                 AND tablename <> 'seaql_migrations'"
-            ),
-        ))
+    let tables: Vec<String> = tables_of(db, name)
         .await
-    else {
-        return false;
-    };
-    let tables: Vec<String> = rows
-        .iter()
-        .filter_map(|row| row.try_get::<String>("", "tablename").ok())
+        .into_iter()
         .map(|table| format!("\"{name}\".\"{table}\""))
         .collect();
     if tables.is_empty() {
         return false;
     }
+    let seeds: String = tables_of(db, &format!("{name}{SEED_SUFFIX}"))
+        .await
+        .into_iter()
+        .map(|table| {
+            format!(
+                " INSERT INTO \"{name}\".\"{table}\" SELECT * FROM \"{name}{SEED_SUFFIX}\".\"{table}\";"
+            )
+        })
+        .collect();
     db.execute_unprepared(&format!(
-        "BEGIN; SET LOCAL lock_timeout = '10s'; TRUNCATE {} CASCADE; COMMIT",
+        "BEGIN; SET LOCAL lock_timeout = '10s'; TRUNCATE {} CASCADE;{seeds} COMMIT",
         tables.join(", ")
     ))
     .await
@@ -419,10 +473,13 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
                         .expect("TEST_CITUS_URL is not reachable");
                     drop_schemas_of_ended_runs(&admin).await;
                     admin
-                        .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
+                        .execute_unprepared(&format!(
+                            "CREATE SCHEMA \"{name}\"; CREATE SCHEMA \"{name}{SEED_SUFFIX}\""
+                        ))
                         .await
                         .unwrap();
                     admin.close().await.unwrap();
+                    keep_seed_rows(url, &name).await;
                     name
                 }
             };
