@@ -84,7 +84,7 @@ async fn ids_of(db: &DatabaseConnection, statement: Statement) -> anyhow::Result
 /// Where the catch-up keeps the highest order id it has checked: every order up to it has
 /// its points (or is worth none, or is an erased customer's). Orders recorded later earn
 /// in their own transaction, so a daily run only looks at orders above it.
-pub const CHECKED_THROUGH_KEY: &str = "loyalty_orders_checked_through";
+const CHECKED_THROUGH_KEY: &str = "loyalty_orders_checked_through";
 
 /// Order ids checked per step of the catch-up: a first run over a large imported history
 /// works through it in bounded statements and resumes where a stopped run left off.
