@@ -182,63 +182,78 @@ const SEED_SUFFIX: &str = "_seed";
 /// Migrates a fresh Citus schema and copies the rows its migrations inserted into its
 /// seed schema, for [`empty_for_reuse`] to put back.
 async fn keep_seed_rows(url: &str, name: &str) {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped =
-        format!("{url}{separator}options=-c%20search_path%3D{name}%20-c%20citus.shard_count%3D4");
-    let schema = clientele::database::connect(&scoped).await.unwrap();
+    let schema = clientele::database::connect(&citus_schema_url(url, name))
+        .await
+        .unwrap();
     clientele::database::migrate(&schema).await.unwrap();
     for table in tables_of(&schema, name).await {
-        let copied = format!("\"{name}{SEED_SUFFIX}\".\"{table}\"");
+        let seeded = format!("\"{name}\".\"{table}\"");
+        if names(&schema, &format!("SELECT 'x' FROM {seeded} LIMIT 1"))
+            .await
+            .is_empty()
+        {
+            continue;
+        }
         schema
             .execute_unprepared(&format!(
-                "CREATE TABLE {copied} AS SELECT * FROM \"{name}\".\"{table}\""
+                "CREATE TABLE \"{name}{SEED_SUFFIX}\".\"{table}\" AS SELECT * FROM {seeded}"
             ))
             .await
             .unwrap();
-        let rows = schema
-            .query_all_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!("SELECT 1 FROM {copied} LIMIT 1"),
-            ))
-            .await
-            .unwrap();
-        if rows.is_empty() {
-            schema
-                .execute_unprepared(&format!("DROP TABLE {copied}"))
-                .await
-                .unwrap();
-        }
     }
     schema.close().await.unwrap();
 }
 
-/// The tables of a schema, but the migrations' record.
-async fn tables_of(db: &DatabaseConnection, schema: &str) -> Vec<String> {
+/// The URL of a Citus test schema: its connections work in it, and the tables it
+/// distributes get 4 shards.
+fn citus_schema_url(url: &str, name: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{name}%20-c%20citus.shard_count%3D4")
+}
+
+/// The URL of database `name` on the server of `admin_url`.
+fn database_url_of(admin_url: &str, name: &str) -> String {
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// The first column of a statement's rows, as text (an empty list when it fails).
+async fn names(db: &DatabaseConnection, sql: &str) -> Vec<String> {
     db.query_all_raw(sea_orm::Statement::from_string(
         sea_orm::DatabaseBackend::Postgres,
-        format!(
-            "SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' \
-             AND tablename <> 'seaql_migrations' ORDER BY tablename"
-        ),
+        sql.to_owned(),
     ))
     .await
     .map(|rows| {
         rows.iter()
-            .filter_map(|row| row.try_get::<String>("", "tablename").ok())
+            .filter_map(|row| row.try_get_by_index::<String>(0).ok())
             .collect()
     })
     .unwrap_or_default()
 }
 
+/// The tables of a schema, but the migrations' record.
+async fn tables_of(db: &DatabaseConnection, schema: &str) -> Vec<String> {
+    names(
+        db,
+        &format!(
+            "SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' \
+             AND tablename <> 'seaql_migrations' ORDER BY tablename"
+        ),
+    )
+    .await
+}
+
 /// Empties a test's schema for the next test: every table but the migrations' record,
-/// in one `TRUNCATE`, then puts back the rows its migrations inserted. Only a schema at the latest migration is reused (a test that
-/// migrated down and did not come back leaves its schema to be dropped), and a table
-/// still locked by the test's app after 10 s leaves it to be dropped too.
+/// in one `TRUNCATE`, then puts back the rows its migrations inserted. Only a schema at
+/// the latest migration is reused (a test that migrated down and did not come back
+/// leaves its schema to be dropped), and a table still locked by the test's app after
+/// 10 s leaves it to be dropped too.
 async fn empty_for_reuse(db: &DatabaseConnection, url: &str, name: &str) -> bool {
     use migration::MigratorTrait;
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-c%20search_path%3D{name}");
-    let Ok(schema) = Database::connect(&scoped).await else {
+    let Ok(schema) = Database::connect(&citus_schema_url(url, name)).await else {
         return false;
     };
     let current = matches!(
@@ -283,19 +298,12 @@ async fn drop_schemas_of_ended_runs(admin: &DatabaseConnection) {
     if !first {
         return;
     }
-    let Ok(rows) = admin
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            format!("SELECT nspname FROM pg_namespace WHERE nspname LIKE '{CITUS_SCHEMA_PREFIX}%'"),
-        ))
-        .await
-    else {
-        return;
-    };
-    for row in rows {
-        let Ok(schema) = row.try_get::<String>("", "nspname") else {
-            continue;
-        };
+    let schemas = names(
+        admin,
+        &format!("SELECT nspname FROM pg_namespace WHERE nspname LIKE '{CITUS_SCHEMA_PREFIX}%'"),
+    )
+    .await;
+    for schema in schemas {
         let pid = schema
             .strip_prefix(CITUS_SCHEMA_PREFIX)
             .and_then(|rest| rest.split('_').next())
@@ -337,20 +345,13 @@ async fn make_postgres_template(admin_url: &str) -> String {
     let admin = Database::connect(admin_url)
         .await
         .expect("TEST_POSTGRES_URL is not reachable");
-    let exists = |name: String| {
-        let admin = &admin;
-        async move {
-            !admin
-                .query_all_raw(sea_orm::Statement::from_string(
-                    sea_orm::DatabaseBackend::Postgres,
-                    format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
-                ))
-                .await
-                .unwrap()
-                .is_empty()
-        }
-    };
-    if !exists(name.clone()).await {
+    let exists = !names(
+        &admin,
+        &format!("SELECT datname FROM pg_database WHERE datname = '{name}'"),
+    )
+    .await
+    .is_empty();
+    if !exists {
         // Made under a name of its own and renamed when complete, so a run stopped
         // half-way never leaves a template that looks ready.
         let building = format!("{name}_{}", uuid_like());
@@ -358,10 +359,7 @@ async fn make_postgres_template(admin_url: &str) -> String {
             .execute_unprepared(&format!("CREATE DATABASE \"{building}\""))
             .await
             .unwrap();
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        let db = clientele::database::connect(&format!("{base}/{building}"))
+        let db = clientele::database::connect(&database_url_of(admin_url, &building))
             .await
             .unwrap();
         clientele::database::migrate(&db).await.unwrap();
@@ -378,23 +376,19 @@ async fn make_postgres_template(admin_url: &str) -> String {
                 .execute_unprepared(&format!("DROP DATABASE \"{building}\""))
                 .await;
         }
-        let others = admin
-            .query_all_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!(
-                    "SELECT datname FROM pg_database WHERE datname LIKE 'clientele_template_%' \
-                     AND datname <> '{name}'"
-                ),
-            ))
-            .await
-            .unwrap();
-        for row in others {
-            if let Ok(other) = row.try_get::<String>("", "datname") {
-                // Fails harmlessly while another run copies from it.
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{other}\""))
-                    .await;
-            }
+        let others = names(
+            &admin,
+            &format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'clientele_template_%' \
+                 AND datname <> '{name}'"
+            ),
+        )
+        .await;
+        for other in others {
+            // Fails harmlessly while another run copies from it.
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{other}\""))
+                .await;
         }
     }
     admin.close().await.unwrap();
@@ -446,12 +440,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
                 .await
                 .unwrap();
             admin.close().await.unwrap();
-            let base = admin_url
-                .rsplit_once('/')
-                .map(|(base, _)| base)
-                .unwrap_or(admin_url);
             (
-                format!("{base}/{name}"),
+                database_url_of(admin_url, &name),
                 TestDatabase::Postgres {
                     admin_url: admin_url.clone(),
                     name,
@@ -483,11 +473,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl Fn(&mut Settings))
                     name
                 }
             };
-            let separator = if url.contains('?') { '&' } else { '?' };
             (
-                format!(
-                    "{url}{separator}options=-c%20search_path%3D{name}%20-c%20citus.shard_count%3D4"
-                ),
+                citus_schema_url(url, &name),
                 TestDatabase::CitusSchema {
                     url: url.clone(),
                     name,
