@@ -7,9 +7,16 @@ use sea_orm::DatabaseBackend;
 /// SQLite: the `YYYY-MM-DD` prefix of the stored RFC 3339 UTC text, which groups and
 /// orders like the day and costs a substring instead of a date parse per order (the
 /// difference between 28 s and a few at ten million orders).
+///
+/// PostgreSQL's `date_part` gives the epoch as a double, where `EXTRACT` gives a NUMERIC
+/// (since 14) whose division costs 2.6× as much per row (a million rows: 78 ms against
+/// 204 ms; churnDrivers evaluates it over every answer, contact and topic of its groups).
+/// The double is exact enough: microseconds of any date before the year 2200 are below
+/// 2⁵³, and the quotient of a time just before midnight stays below the day boundary by
+/// far more than the rounding of either division, while midnight divides exactly.
 pub fn day_key_sql(backend: DatabaseBackend, column: &str) -> String {
     match backend {
-        DatabaseBackend::Postgres => format!("FLOOR(EXTRACT(EPOCH FROM {column}) / 86400)::BIGINT"),
+        DatabaseBackend::Postgres => format!("FLOOR(date_part('epoch', {column}) / 86400)::BIGINT"),
         _ => format!("substr({column}, 1, 10)"),
     }
 }

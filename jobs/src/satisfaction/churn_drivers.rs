@@ -323,6 +323,9 @@ fn statement(
         .map(|s| params.bind(s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
+    // A stage history entry that is a lapse in the window.
+    let lapse_in_window =
+        |e: &str| format!("{e}.to_stage IN ({stages}) AND {e}.at >= {from_p} AND {e}.at < {to_p}");
     let inbound = params.bind(Direction::Inbound.to_value());
     // Contacts count in the 90 days before a reference day, and none is before the window.
     let contacts_from = params.bind(
@@ -389,9 +392,16 @@ fn statement(
         ),
     };
     let cohort = match group {
-        Group::Lapsed => "cohort AS ( \
-             SELECT customer_id, CAST(1 AS INTEGER) AS lapsed, ref_day FROM lapsed),"
-            .to_owned(),
+        // A lapse is the first entry into a lapsed stage in the window.
+        Group::Lapsed => format!(
+            "cohort AS ( \
+               SELECT e.customer_id, CAST(1 AS INTEGER) AS lapsed, MIN({event_day}) AS ref_day \
+               FROM lifecycle_events e WHERE {lapse} GROUP BY e.customer_id),",
+            event_day = day("e.at"),
+            lapse = lapse_in_window("e"),
+        ),
+        // Who did not lapse in the window: an anti-join on the stage history itself,
+        // with no need to find each lapse's day.
         Group::Retained => {
             let (active, loyal) = (
                 params.bind(Stage::Active.as_str()),
@@ -410,16 +420,14 @@ fn statement(
                  cohort AS ( \
                    SELECT s.customer_id, CAST(0 AS INTEGER) AS lapsed, {to_day} AS ref_day \
                    FROM stage_then s WHERE s.stage IN ({active}, {loyal}) \
-                     AND NOT EXISTS (SELECT 1 FROM lapsed x WHERE x.customer_id = s.customer_id)),"
+                     AND NOT EXISTS (SELECT 1 FROM lifecycle_events x \
+                                     WHERE x.customer_id = s.customer_id AND {lapse})),",
+                lapse = lapse_in_window("x"),
             )
         }
     };
     let sql = format!(
-        "WITH lapsed AS ( \
-           SELECT e.customer_id, MIN({event_day}) AS ref_day FROM lifecycle_events e \
-           WHERE e.to_stage IN ({stages}) AND e.at >= {from_p} AND e.at < {to_p} \
-           GROUP BY e.customer_id), \
-         {cohort} \
+        "WITH {cohort} \
          people AS ( \
            SELECT k.customer_id, k.lapsed, k.ref_day, c.acquisition_channel, c.country, \
              COALESCE(c.order_count, 0) AS order_count, c.total_spent, \
@@ -468,7 +476,6 @@ fn statement(
          JOIN people p ON p.customer_id = t.customer_id \
          WHERE t.source IN ({sources}) AND {feedback_day} < p.ref_day \
          GROUP BY t.topic, t.source, p.lapsed",
-        event_day = day("e.at"),
         feedback_day = day("f.occurred_at"),
         contact_day = day("i.occurred_at"),
         first_order_day = day("c.first_order_at"),
