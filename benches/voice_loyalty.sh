@@ -11,7 +11,7 @@
 #
 # Data: `clientele demo --customers $CUSTOMERS --seed 1 --end-date 2026-11-01` (answers
 # with channels, tags, comments and their extracted terms; referrals) in the database
-# `clientele_voice_<customers>`, made here when missing (about 6 minutes for 1M) and kept
+# `clientele_voice_<customers>`, made here when missing (about 14 minutes for 1M) and kept
 # between runs (drop it to start over). A base without feedback topics was made by an
 # older `demo` and is refused. Then, when missing, what the reports read: value scores and
 # lifecycle stages (`run-job value-scores`, `run-job lifecycle`, as of the end date;

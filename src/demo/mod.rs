@@ -18,7 +18,11 @@
 //! The membership programme in force (the defaults unless one was saved) runs through
 //! the history as it would have: every order earns its points in the batch that writes
 //! it, through the order path's own statement (`jobs::loyalty::earn_orders_of`), lots
-//! older than the expiry written consumed. The first `loyalty` run then gives tiers.
+//! older than the expiry written consumed — and each referred customer's first order
+//! earns the referrer the referral bonus, dated at that order (through
+//! `jobs::referrals::reward_first_orders`, as the order path does; bonuses older than the
+//! expiry are left to the first `loyalty` run to expire, as a shop's daily run would
+//! have). The first `loyalty` run then gives tiers.
 
 /// Names, places and labels.
 mod vocabulary;
@@ -627,6 +631,8 @@ async fn write_batch(
 ) -> anyhow::Result<Written> {
     let txn = db.begin().await.context("failed to begin a demo batch")?;
     let mut ids = Vec::with_capacity(simulated.len());
+    // Each referred customer's referrer, in the order of `simulated`.
+    let mut referrers: Vec<Option<i64>> = Vec::with_capacity(simulated.len());
     for chunk in simulated.chunks(ROWS_PER_INSERT) {
         let mut insert = Query::insert();
         insert
@@ -638,6 +644,7 @@ async fn write_batch(
             } else {
                 None
             };
+            referrers.push(referred_by);
             insert
                 .values(customer_values(&sim.row, referred_by))
                 .context("demo customer row")?;
@@ -780,6 +787,18 @@ async fn write_batch(
     jobs::loyalty::earn_orders_of(&txn, programme, &ids, end_at)
         .await
         .context("failed to earn the demo orders' points")?;
+    // The referrer's bonus for a referred customer's first order, through the order
+    // path's own call, dated at that order as the order path would have dated it.
+    for ((sim, id), referrer) in simulated.iter().zip(&ids).zip(&referrers) {
+        let (Some(referrer), Some(first_order)) =
+            (referrer, sim.orders.iter().map(|(at, ..)| *at).min())
+        else {
+            continue;
+        };
+        jobs::referrals::reward_first_orders(&txn, programme, &[(*id, *referrer)], first_order)
+            .await
+            .context("failed to award the demo referrals' bonuses")?;
+    }
     txn.commit()
         .await
         .context("failed to commit a demo batch")?;

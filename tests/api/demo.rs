@@ -371,3 +371,121 @@ async fn bulk_writes_leave_fresh_planner_statistics_behind() {
     })
     .await;
 }
+
+/// The programme runs through the demo's history as the order path would have run it:
+/// every order earns its points once, every referred customer's first order earns the
+/// referrer the bonus once, lots older than the expiry are written consumed with their
+/// EXPIRE entry, and each balance is the sum of the member's ledger. All recomputed here
+/// from the orders and customers, with the default programme (nothing saved): 1 point
+/// per whole currency unit, a 200-point referral bonus.
+#[tokio::test]
+async fn the_demo_base_runs_the_programme_through_its_history() {
+    use entity::{LedgerKind, loyalty_account, loyalty_entry};
+    on_each_database(|app| async move {
+        // Two batches: referrers come from earlier batches.
+        demo(&app, 3_000, 9, NaiveDate::from_ymd_opt(2026, 6, 30)).await;
+        let customers = customer::Entity::find().all(&app.db).await.unwrap();
+        let orders = order::Entity::find().all(&app.db).await.unwrap();
+        let ledger = loyalty_entry::Entity::find().all(&app.db).await.unwrap();
+
+        // Earned: one lot per order worth a whole point, its points and its time.
+        let earned: BTreeMap<i64, &loyalty_entry::Model> = ledger
+            .iter()
+            .filter(|e| e.kind == LedgerKind::Earn)
+            .map(|e| (e.order_id.expect("an EARN names its order"), e))
+            .collect();
+        let worth: Vec<(&order::Model, i64)> = orders
+            .iter()
+            .map(|o| (o, o.amount.0 / 10_000))
+            .filter(|(_, points)| *points > 0)
+            .collect();
+        assert_eq!(
+            earned.len(),
+            worth.len(),
+            "one EARN per order worth a point"
+        );
+        assert_eq!(
+            ledger.iter().filter(|e| e.kind == LedgerKind::Earn).count(),
+            worth.len()
+        );
+        for (o, points) in &worth {
+            let lot = earned.get(&o.id).expect("every order earned");
+            assert_eq!(
+                (lot.customer_id, lot.points, lot.occurred_at),
+                (o.customer_id, *points, o.ordered_at),
+                "order {}",
+                o.id
+            );
+            assert!(lot.remaining == 0 || lot.remaining == lot.points, "{lot:?}");
+        }
+
+        // Referral bonuses: one per referred customer who ordered, on the referrer.
+        let bonuses: BTreeMap<String, &loyalty_entry::Model> = ledger
+            .iter()
+            .filter(|e| e.kind == LedgerKind::Bonus)
+            .map(|e| (e.cause_key.clone().expect("a bonus has its cause"), e))
+            .collect();
+        let referred: Vec<&customer::Model> = customers
+            .iter()
+            .filter(|c| c.referred_by.is_some() && c.first_order_at.is_some())
+            .collect();
+        assert!(
+            referred.len() > 50,
+            "the base has referrals: {}",
+            referred.len()
+        );
+        assert_eq!(bonuses.len(), referred.len(), "one bonus per referral");
+        for c in referred {
+            let bonus = bonuses
+                .get(&format!("referral:{}", c.id))
+                .unwrap_or_else(|| panic!("no bonus for referred customer {}", c.id));
+            assert_eq!(
+                (
+                    Some(bonus.customer_id),
+                    bonus.points,
+                    Some(bonus.occurred_at)
+                ),
+                (c.referred_by, 200, c.first_order_at)
+            );
+        }
+
+        // Expiry: the consumed lots are the oldest, and each member's EXPIRE entries
+        // take exactly what their consumed lots held.
+        let (spent, open): (Vec<&loyalty_entry::Model>, Vec<_>) =
+            earned.values().copied().partition(|e| e.remaining == 0);
+        assert!(
+            !spent.is_empty() && !open.is_empty(),
+            "old lots expired, new ones open"
+        );
+        let newest_spent = spent.iter().map(|e| e.occurred_at).max().unwrap();
+        let oldest_open = open.iter().map(|e| e.occurred_at).min().unwrap();
+        assert!(
+            newest_spent < oldest_open,
+            "{newest_spent} vs {oldest_open}"
+        );
+        let mut expired: BTreeMap<i64, i64> = BTreeMap::new();
+        for lot in &spent {
+            *expired.entry(lot.customer_id).or_default() += lot.points;
+        }
+        let mut expire_entries: BTreeMap<i64, i64> = BTreeMap::new();
+        for e in ledger.iter().filter(|e| e.kind == LedgerKind::Expire) {
+            *expire_entries.entry(e.customer_id).or_default() -= e.points;
+        }
+        assert_eq!(expire_entries, expired);
+
+        // Balances: the sum of each member's ledger, an account for every member.
+        let mut sums: BTreeMap<i64, i64> = BTreeMap::new();
+        for e in &ledger {
+            *sums.entry(e.customer_id).or_default() += e.points;
+        }
+        let balances: BTreeMap<i64, i64> = loyalty_account::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.customer_id, a.balance))
+            .collect();
+        assert_eq!(balances, sums);
+    })
+    .await;
+}

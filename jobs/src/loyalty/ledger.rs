@@ -37,15 +37,24 @@ const MAX_KEY_CHARS: usize = 150;
 /// the list alone, 27 ms with the range beside it, at 10M orders); the chunks are runs of
 /// ids in order, so their range is narrow.
 pub(crate) fn among(column: &str, ids: &[i64]) -> String {
-    let (Some(low), Some(high)) = (ids.iter().min(), ids.iter().max()) else {
+    if ids.is_empty() {
         return "1 = 0".to_owned();
-    };
+    }
     let list = ids
         .iter()
         .map(i64::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    format!("{column} BETWEEN {low} AND {high} AND {column} IN ({list})")
+    format!("{} AND {column} IN ({list})", within(column, ids))
+}
+
+/// `column BETWEEN 1 AND 3`: the range of [`among`] alone, for a column joined on the
+/// listed one (the planner does not carry a range across a join's equality).
+pub(crate) fn within(column: &str, ids: &[i64]) -> String {
+    let (Some(low), Some(high)) = (ids.iter().min(), ids.iter().max()) else {
+        return "1 = 0".to_owned();
+    };
+    format!("{column} BETWEEN {low} AND {high}")
 }
 
 /// The cause key of an order's points.
@@ -92,10 +101,13 @@ pub async fn earn_orders_of(
            (customer_id, kind, points, remaining, occurred_at, order_id, cause_key, created_at) \
          SELECT o.customer_id, '{earn}', {points}, {remaining}, o.ordered_at, o.id, {key}, {created} \
          FROM orders o JOIN customers c ON c.id = o.customer_id \
-         WHERE {customers} AND c.erased_at IS NULL AND {points} > 0 \
+         WHERE {customers} AND {customer_rows} AND c.erased_at IS NULL AND {points} > 0 \
          ON CONFLICT (customer_id, cause_key) DO NOTHING \
          RETURNING customer_id, points, remaining",
-        customers = among("o.customer_id", customer_ids)
+        customers = among("o.customer_id", customer_ids),
+        // Without it PostgreSQL read every customer for each call (a hash join; 40 ms per
+        // demo batch at 100,000 customers, ten times that at a million).
+        customer_rows = within("c.id", customer_ids),
     );
     let rows = txn.query_all_raw(params.statement(sql)).await?;
     let mut earned = BTreeSet::new();
