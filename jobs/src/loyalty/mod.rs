@@ -24,7 +24,7 @@ use entity::{loyalty_entry, loyalty_tier_event};
 
 pub use job::run;
 pub use ledger::{
-    Adjustment, Bonus, Debit, adjust, award_bonus, award_referral_bonus, earn_orders_of, redeem,
+    Adjustment, Bonus, Debit, adjust, award_bonuses, earn_orders_of, redeem, referral_bonus,
 };
 pub use programme::{Basis, Programme, Tier, programme, update_programme};
 pub use reports::{Summary, accounts_of, expiring_points_of, standings_of, summary};

@@ -290,10 +290,11 @@ pub async fn record(db: &DatabaseConnection, input: &[NewOrder]) -> DomainResult
     // Their points at once, in the same transaction (the `loyalty` job catches up on
     // anything missed); once per order, so a replayed batch earns nothing.
     if created > 0 {
-        crate::loyalty::earn_orders_of(&txn, &programme, &touched, Utc::now())
+        let now = Utc::now();
+        crate::loyalty::earn_orders_of(&txn, &programme, &touched, now)
             .await
             .context("failed to earn the orders' loyalty points")?;
-        crate::referrals::reward_first_orders(&txn, &programme, &awaiting, Utc::now())
+        crate::referrals::reward_first_orders(&txn, &programme, &awaiting, |_| now, now)
             .await
             .context("failed to award the referral bonuses")?;
     }

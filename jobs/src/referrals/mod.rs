@@ -248,14 +248,16 @@ pub async fn awaiting_first_order(
 }
 
 /// The programme's referral bonus to the referrer of each of `awaiting` (from
-/// [`awaiting_first_order`]) who has ordered now, unless the referrer was erased. Once
-/// per referred customer (the ledger's cause key), so a replay or a concurrent first
-/// order awards nothing more. Run in the transaction that recorded the orders, holding
-/// the locks of both. How many bonuses were awarded.
+/// [`awaiting_first_order`]) who has ordered now, unless the referrer was erased, dated
+/// `placed(referred id)` — the time the first order was recorded. Once per referred
+/// customer (the ledger's cause key), so a replay or a concurrent first order awards
+/// nothing more. Run in the transaction that recorded the orders, holding the locks of
+/// both. How many bonuses were awarded.
 pub async fn reward_first_orders(
     txn: &impl ConnectionTrait,
     programme: &Programme,
     awaiting: &[(i64, i64)],
+    placed: impl Fn(i64) -> chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<u64, DbErr> {
     if awaiting.is_empty() || programme.referral_bonus_points <= 0 {
@@ -269,17 +271,15 @@ pub async fn reward_first_orders(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let mut awarded = 0;
-    for (customer, referrer) in awaiting {
-        let ordered = rows.get(customer).is_some_and(|c| c.order_count > 0);
-        let present = rows.get(referrer).is_some_and(|r| r.erased_at.is_none());
-        if ordered
-            && present
-            && crate::loyalty::award_referral_bonus(txn, programme, *referrer, *customer, now)
-                .await?
-        {
-            awarded += 1;
-        }
-    }
-    Ok(awarded)
+    let bonuses: Vec<crate::loyalty::Bonus> = awaiting
+        .iter()
+        .filter(|(customer, referrer)| {
+            rows.get(customer).is_some_and(|c| c.order_count > 0)
+                && rows.get(referrer).is_some_and(|r| r.erased_at.is_none())
+        })
+        .map(|(customer, referrer)| {
+            crate::loyalty::referral_bonus(programme, *referrer, *customer, placed(*customer))
+        })
+        .collect();
+    crate::loyalty::award_bonuses(txn, &bonuses, now).await
 }
