@@ -10,7 +10,8 @@
 #   Citus       schema `scale_<size>` in the coordinator's database (CITUS_URL; start the
 #               cluster with ../shared/citus/cluster.sh start)
 # The same names as benches/citus_jobs.sh, which makes them the same way: one base of a
-# size serves both benchmarks. Each base
+# size serves both benchmarks. When the PostgreSQL base exists and the Citus one does not,
+# the Citus schema gets a copy of its rows (benches/copy_to_citus.sh) instead of a demo. Each base
 # also gets what the queries read: value scores, then lifecycle stages (`run-job
 # value-scores`, `run-job lifecycle`), and the dynamic segment `columns` of
 # benches/fresh_jobs.sh (CN/US, 3+ orders, an order in the last 180 days; about a quarter
@@ -159,6 +160,10 @@ prepare() { # backend
   citus) psql -q "$citus_url" -c "CREATE SCHEMA IF NOT EXISTS $citus_schema" ;;
   esac
   DATABASE_URL=$url "$bin" migrate >/dev/null
+  if [ "$backend" = citus ] && ! has_rows citus customers && has_rows postgres customers; then
+    echo "   copied from $pg_db (benches/copy_to_citus.sh)"
+    benches/copy_to_citus.sh "$pg_db" "$citus_url" "$citus_schema"
+  fi
   if ! has_rows "$backend" customers; then
     echo "   demo: $customers customers"
     DATABASE_URL=$url "$bin" demo --customers "$customers" --seed 1 --end-date "$as_of" >/dev/null

@@ -4,11 +4,14 @@
 #
 # For each size: a PostgreSQL database `clientele_scale_<size>` on 127.0.0.1:5432 and a
 # schema `scale_<size>` in the Citus coordinator's database (CITUS_URL; started with
-# ../shared/citus/cluster.sh start), each filled once by `clientele demo --seed 1
-# --end-date 2026-11-01` (kept between runs: delete them to start over) with the two
-# dynamic segments of benches/fresh_jobs.sh, and analyzed. Then every job runs once on
-# each, in order: value-scores, lifecycle, segments, campaigns, email-dispatch,
-# marketer-digest. Printed per job: wall time, and on Citus the CPU seconds each node's
+# ../shared/citus/cluster.sh start). The PostgreSQL base is filled once by `clientele demo
+# --seed 1 --end-date 2026-11-01` with the two dynamic segments of benches/fresh_jobs.sh;
+# the Citus schema is migrated (distributed) and the same rows copied into it
+# (benches/copy_to_citus.sh: minutes, where demo through the coordinator takes hours at
+# 3M). Both are kept between runs (delete them to start over) and analyzed before the
+# jobs. Then every job runs once on each, in order: value-scores, lifecycle, segments,
+# campaigns, email-dispatch, marketer-digest, loyalty (its first run: every member's
+# first tier). Printed per job: wall time, and on Citus the CPU seconds each node's
 # PostgreSQL processes used meanwhile (coordinator, worker 1, worker 2), read from /proc
 # — which shows that a job's work is spread over the workers. /tmp/cargo.lock is held
 # while measuring (not while the bases are made), so builds wait.
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/.."
 sizes=${SIZES:-1000000 3000000}
 citus_url=${CITUS_URL:-postgres://postgres@127.0.0.1:5440/clientele}
 pg_major=$(ls /etc/postgresql | sort -n | tail -1)
-jobs=(value-scores lifecycle segments campaigns email-dispatch marketer-digest)
+jobs=(value-scores lifecycle segments campaigns email-dispatch marketer-digest loyalty)
 if [ -n "${BIN:-}" ]; then
   bin=$(realpath "$BIN")
 else
@@ -49,18 +52,9 @@ hz=$(getconf CLK_TCK)
 
 columns='{"all":[{"condition":{"field":"COUNTRY","op":"IN","values":["CN","US"]}},{"condition":{"field":"ORDER_COUNT","op":"GTE","value":3}},{"condition":{"field":"DAYS_SINCE_LAST_ORDER","op":"LTE","value":180}}]}'
 scores='{"all":[{"condition":{"field":"VALUE_TIER","op":"IN","values":["HIGH","MEDIUM"]}},{"condition":{"field":"LIFECYCLE_STAGE","op":"IN","values":["ACTIVE","LOYAL"]}},{"not":{"condition":{"field":"INTERESTS","op":"IS_NULL"}}}]}'
-prepare() { # url psql-args...
-  local url=$1; shift
-  if [ "$(psql -qtA "$@" -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'customers' AND table_schema = current_schema()")" = 1 ] &&
-     [ "$(psql -qtA "$@" -c 'SELECT count(*) > 0 FROM customers')" = t ]; then
-    return
-  fi
-  local t0=$SECONDS
-  DATABASE_URL=$url "$bin" migrate >/dev/null
-  DATABASE_URL=$url "$bin" demo --customers "$size" --seed 1 --end-date 2026-11-01 >/dev/null
-  psql -q "$@" -c "INSERT INTO segments (name, kind, rule, size, created_at, updated_at) VALUES
-    ('columns', 'DYNAMIC', '$columns', 0, now(), now()), ('scores', 'DYNAMIC', '$scores', 0, now(), now())"
-  echo "   demo data: $((SECONDS - t0)) s"
+has_base() { # psql-args...
+  [ "$(psql -qtA "$@" -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'customers' AND table_schema = current_schema()")" = 1 ] &&
+    [ "$(psql -qtA "$@" -c 'SELECT count(*) > 0 FROM customers')" = t ]
 }
 
 for size in $sizes; do
@@ -69,9 +63,22 @@ for size in $sizes; do
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pg_db"
   psql -q "$citus_url" -c "CREATE SCHEMA IF NOT EXISTS scale_$size"
   echo "== $size customers: PostgreSQL $pg_db"
-  prepare "postgres://postgres@127.0.0.1:5432/$pg_db" -h 127.0.0.1 -U postgres -d "$pg_db"
+  if ! has_base -h 127.0.0.1 -U postgres -d "$pg_db"; then
+    t0=$SECONDS
+    pg_url=postgres://postgres@127.0.0.1:5432/$pg_db
+    DATABASE_URL=$pg_url "$bin" migrate >/dev/null
+    DATABASE_URL=$pg_url "$bin" demo --customers "$size" --seed 1 --end-date 2026-11-01 >/dev/null
+    psql -q -h 127.0.0.1 -U postgres -d "$pg_db" -c "INSERT INTO segments (name, kind, rule, size, created_at, updated_at) VALUES
+      ('columns', 'DYNAMIC', '$columns', 0, now(), now()), ('scores', 'DYNAMIC', '$scores', 0, now(), now())"
+    echo "   demo data: $((SECONDS - t0)) s"
+  fi
   echo "== $size customers: Citus schema scale_$size ($(psql -qtA "$citus_url" -c 'SELECT count(*) FROM citus_get_active_worker_nodes()') workers)"
-  prepare "$citus_url?options=-c%20search_path%3Dscale_$size" "$citus_url" -c "SET search_path = scale_$size"
+  if ! has_base "$citus_url" -c "SET search_path = scale_$size"; then
+    t0=$SECONDS
+    DATABASE_URL="$citus_url?options=-c%20search_path%3Dscale_$size" "$bin" migrate >/dev/null
+    benches/copy_to_citus.sh "$pg_db" "$citus_url" "scale_$size"
+    echo "   copied from $pg_db: $((SECONDS - t0)) s"
+  fi
 done
 
 # Measuring: builds wait meanwhile.
