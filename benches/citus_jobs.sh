@@ -8,23 +8,24 @@
 # --seed 1 --end-date 2026-11-01` with the two dynamic segments of benches/fresh_jobs.sh;
 # the Citus schema is migrated (distributed) and the same rows copied into it
 # (benches/copy_to_citus.sh: minutes, where demo through the coordinator takes hours at
-# 3M). Both are kept between runs (delete them to start over) and analyzed before the
-# jobs. Then every job runs once on each, in order: value-scores, lifecycle, segments,
-# campaigns, email-dispatch, marketer-digest, loyalty (its first run: every member's
+# 3M). The sizes' bases are made side by side, and kept between runs (delete them to
+# start over; an incomplete one is made again); all are analyzed before the jobs. Then
+# every job runs once on each, in order: value-scores, lifecycle, segments, campaigns,
+# email-dispatch, marketer-digest, loyalty (its first run: every member's
 # first tier). Printed per job: wall time, and on Citus the CPU seconds each node's
 # PostgreSQL processes used meanwhile (coordinator, worker 1, worker 2), read from /proc
 # — which shows that a job's work is spread over the workers. /tmp/cargo.lock is held
 # while measuring (not while the bases are made), so builds wait.
 #
 # The bases are shared with benches/api_throughput.sh (same names, same demo command).
-# Usage: benches/citus_jobs.sh   (env: SIZES="1000000 3000000", CITUS_URL,
+# Usage: benches/citus_jobs.sh   (env: SIZES="1000000 3000000", JOBS (default: all), CITUS_URL,
 #   BIN=path/to/clientele: use that binary instead of building target/release/clientele)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${SIZES:-1000000 3000000}
 citus_url=${CITUS_URL:-postgres://postgres@127.0.0.1:5440/clientele}
 pg_major=$(ls /etc/postgresql | sort -n | tail -1)
-jobs=(value-scores lifecycle segments campaigns email-dispatch marketer-digest loyalty)
+read -ra jobs <<<"${JOBS:-value-scores lifecycle segments campaigns email-dispatch marketer-digest loyalty}"
 if [ -n "${BIN:-}" ]; then
   bin=$(realpath "$BIN")
 else
@@ -52,34 +53,57 @@ hz=$(getconf CLK_TCK)
 
 columns='{"all":[{"condition":{"field":"COUNTRY","op":"IN","values":["CN","US"]}},{"condition":{"field":"ORDER_COUNT","op":"GTE","value":3}},{"condition":{"field":"DAYS_SINCE_LAST_ORDER","op":"LTE","value":180}}]}'
 scores='{"all":[{"condition":{"field":"VALUE_TIER","op":"IN","values":["HIGH","MEDIUM"]}},{"condition":{"field":"LIFECYCLE_STAGE","op":"IN","values":["ACTIVE","LOYAL"]}},{"not":{"condition":{"field":"INTERESTS","op":"IS_NULL"}}}]}'
-has_base() { # psql-args...
-  [ "$(psql -qtA "$@" -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'customers' AND table_schema = current_schema()")" = 1 ] &&
-    [ "$(psql -qtA "$@" -c 'SELECT count(*) > 0 FROM customers')" = t ]
+pg() { psql -qtA -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres "$@"; }
+# A PostgreSQL base is complete once the segment `columns` is in (written after the demo,
+# here or by benches/api_throughput.sh); a Citus copy once it holds as many customers,
+# orders and segments as its source.
+pg_complete() { # size
+  [ "$(pg -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'clientele_scale_$1'")" = 1 ] &&
+    [ "$(pg -d "clientele_scale_$1" -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'segments' AND table_schema = 'public'")" = 1 ] &&
+    [ "$(pg -d "clientele_scale_$1" -c "SELECT count(*) FROM segments WHERE name = 'columns'")" = 1 ]
 }
-
-for size in $sizes; do
-  pg_db=clientele_scale_$size
-  psql -qtA -h 127.0.0.1 -U postgres -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$pg_db'" | grep -q 1 ||
-    psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pg_db"
-  psql -q "$citus_url" -c "CREATE SCHEMA IF NOT EXISTS scale_$size"
-  echo "== $size customers: PostgreSQL $pg_db"
-  if ! has_base -h 127.0.0.1 -U postgres -d "$pg_db"; then
-    t0=$SECONDS
-    pg_url=postgres://postgres@127.0.0.1:5432/$pg_db
+citus_complete() { # size
+  local counts="SELECT (SELECT count(*) FROM customers) || '/' || (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM segments)"
+  [ "$(psql -qtA "$citus_url" -c "SELECT count(*) FROM information_schema.tables WHERE table_name = 'customers' AND table_schema = 'scale_$1'")" = 1 ] &&
+    [ "$(psql -qtA "$citus_url" -c "SET search_path = scale_$1" -c "$counts")" = "$(pg -d "clientele_scale_$1" -c "$counts")" ]
+}
+# Makes what is missing of one size's bases: the PostgreSQL demo (an incomplete one, say
+# from an interrupted run, is dropped and made again), then the Citus copy.
+make_bases() { # size
+  local size=$1 pg_db=clientele_scale_$1 t0=$SECONDS
+  local pg_url=postgres://postgres@127.0.0.1:5432/$pg_db
+  if ! pg_complete "$size"; then
+    pg -d postgres -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null
     DATABASE_URL=$pg_url "$bin" migrate >/dev/null
     DATABASE_URL=$pg_url "$bin" demo --customers "$size" --seed 1 --end-date 2026-11-01 >/dev/null
-    psql -q -h 127.0.0.1 -U postgres -d "$pg_db" -c "INSERT INTO segments (name, kind, rule, size, created_at, updated_at) VALUES
-      ('columns', 'DYNAMIC', '$columns', 0, now(), now()), ('scores', 'DYNAMIC', '$scores', 0, now(), now())"
-    echo "   demo data: $((SECONDS - t0)) s"
+    pg -d "$pg_db" -c "INSERT INTO segments (name, kind, rule, size, created_at, updated_at) VALUES
+      ('columns', 'DYNAMIC', '$columns', 0, now(), now())" >/dev/null
+    echo "   $size: PostgreSQL demo base made in $((SECONDS - t0)) s"
   fi
-  echo "== $size customers: Citus schema scale_$size ($(psql -qtA "$citus_url" -c 'SELECT count(*) FROM citus_get_active_worker_nodes()') workers)"
-  if ! has_base "$citus_url" -c "SET search_path = scale_$size"; then
+  pg -d "$pg_db" -c "INSERT INTO segments (name, kind, rule, size, created_at, updated_at)
+    SELECT 'scores', 'DYNAMIC', '$scores', 0, now(), now()
+    WHERE NOT EXISTS (SELECT 1 FROM segments WHERE name = 'scores')" >/dev/null
+  if ! citus_complete "$size"; then
     t0=$SECONDS
+    psql -q "$citus_url" -c "CREATE SCHEMA IF NOT EXISTS scale_$size"
     DATABASE_URL="$citus_url?options=-c%20search_path%3Dscale_$size" "$bin" migrate >/dev/null
-    benches/copy_to_citus.sh "$pg_db" "$citus_url" "scale_$size"
-    echo "   copied from $pg_db: $((SECONDS - t0)) s"
+    benches/copy_to_citus.sh "$pg_db" "$citus_url" "scale_$size" | sed "s/^/   $size: /"
+    echo "   $size: Citus copy made in $((SECONDS - t0)) s"
   fi
+}
+
+# The bases of all sizes are made side by side: `demo` keeps one PostgreSQL backend busy,
+# so two sizes use both cores, and the smaller size's copy overlaps the larger demo.
+# Checkpoints dominate such a bulk load when max_wal_size is small (PostgreSQL's default
+# 1GB checkpoints every few seconds here, each followed by full-page writes).
+wal=$(pg -d postgres -c "SELECT setting::bigint >= 8192 FROM pg_settings WHERE name = 'max_wal_size' -- MB")
+echo "== bases (max_wal_size: $(pg -d postgres -c 'SHOW max_wal_size')$([ "$wal" = t ] || echo '; raise it to 16GB or so before making 3M'))"
+pids=()
+for size in $sizes; do
+  make_bases "$size" &
+  pids+=($!)
 done
+for pid in "${pids[@]}"; do wait "$pid"; done
 
 # Measuring: builds wait meanwhile.
 exec 9>/tmp/cargo.lock
@@ -90,7 +114,7 @@ for size in $sizes; do
   citus_schema_url="$citus_url?options=-c%20search_path%3Dscale_$size"
   psql -q -h 127.0.0.1 -U postgres -d "$pg_db" -c ANALYZE
   psql -q "$citus_url" -c "SET search_path = scale_$size" -c ANALYZE
-  echo "== $size customers; both analyzed just before the jobs (autovacuum: $(psql -qtA -h 127.0.0.1 -U postgres -c 'SHOW autovacuum'))"
+  echo "== $size customers; Citus: $(psql -qtA "$citus_url" -c 'SELECT count(*) FROM citus_get_active_worker_nodes()') workers; both analyzed just before the jobs (autovacuum: $(psql -qtA -h 127.0.0.1 -U postgres -c 'SHOW autovacuum'))"
   printf '%-16s %12s %12s %30s\n' job PostgreSQL Citus 'Citus CPU s: coord / w1 / w2'
   for job in "${jobs[@]}"; do
     t0=$(date +%s.%N)
