@@ -16,7 +16,8 @@
 # value-scores`, `run-job lifecycle`), and the dynamic segment `columns` of
 # benches/fresh_jobs.sh (CN/US, 3+ orders, an order in the last 180 days; about a quarter
 # of the customers) refreshed by `run-job segments`, all as of 2026-11-01. For 1M
-# customers `demo` alone takes about 7 minutes on PostgreSQL, 9 on SQLite, longer on Citus.
+# customers `demo` takes 14 minutes or more on PostgreSQL (README, "Demo data"; raise
+# max_wal_size first, see benches/citus_jobs.sh), and the Citus copy 5 or more.
 #
 # Queries (clientele; PostGraphile's equivalent where there is one):
 #   list         customers(first: 50), ten plain fields and pageInfo, in creation order
