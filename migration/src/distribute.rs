@@ -98,10 +98,14 @@ pub const PLAN: &[Plan] = &[
         ],
     },
     plan("customer_interests", Placement::PerCustomer("customer_id")),
-    // Kept by `order_external_ids`.
+    // Kept by `order_external_ids`; `orders_id_idx` finds an order by id alone once the
+    // key is `(customer_id, id)` (migration 22).
     Plan {
         drop: &["orders_external_id_key"],
-        indexes: &["orders_customer_id_external_id_key (customer_id, external_id)"],
+        indexes: &[
+            "orders_customer_id_external_id_key (customer_id, external_id)",
+            "orders_id_idx (id)",
+        ],
         ..per_customer_with_id("orders")
     },
     per_customer_with_id("interactions"),

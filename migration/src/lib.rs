@@ -23,6 +23,7 @@ mod m20261130_000016_survey_responses;
 mod m20261201_000019_segment_events_by_customer;
 mod m20261201_000020_loyalty;
 mod m20261201_000021_referral_codes;
+mod m20261202_000022_orders_by_id;
 
 pub mod distribute;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000019_segment_events_by_customer::Migration),
             Box::new(m20261201_000020_loyalty::Migration),
             Box::new(m20261201_000021_referral_codes::Migration),
+            Box::new(m20261202_000022_orders_by_id::Migration),
         ]
     }
 }

@@ -190,3 +190,45 @@ async fn on_citus_every_table_is_placed_as_planned_and_unique_keys_hold_across_s
     })
     .await;
 }
+
+/// On Citus an order is found by its id alone through an index of its own (migration 22):
+/// the key is `(customer_id, id)` there, and without it the loyalty catch-up's `MAX(id)`
+/// and its windows of order ids read every shard whole. A database of the version before
+/// gains the index when it migrates.
+#[tokio::test]
+async fn on_citus_orders_are_indexed_by_id_also_after_an_upgrade() {
+    on_each_database(|app| async move {
+        if !is_citus(&app.db).await {
+            return;
+        }
+        let by_id = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() \
+                     AND tablename = 'orders' AND indexdef LIKE '% USING btree (id)'";
+        assert_eq!(
+            count(&app.db, by_id).await,
+            1,
+            "a fresh schema has the index"
+        );
+        migrate_down_to_before(&app, "m20261202_000022_orders_by_id").await;
+        assert_eq!(
+            count(&app.db, by_id).await,
+            0,
+            "the version before has none"
+        );
+        <migration::Migrator as migration::MigratorTrait>::up(&app.db, None)
+            .await
+            .unwrap();
+        assert_eq!(count(&app.db, by_id).await, 1, "the upgrade adds it");
+        // Every shard has it: the catch-up's statements run there.
+        let shards = count(
+            &app.db,
+            "SELECT count(*) FROM run_command_on_shards(format('%I.orders', current_schema()), \
+             $$SELECT count(*) FROM pg_index WHERE indrelid = '%1$s'::regclass \
+               AND indkey::text = (SELECT attnum::text FROM pg_attribute \
+                                   WHERE attrelid = '%1$s'::regclass AND attname = 'id')$$) \
+             WHERE result <> '1'",
+        )
+        .await;
+        assert_eq!(shards, 0, "a shard of orders lacks the index");
+    })
+    .await;
+}
