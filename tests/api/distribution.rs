@@ -232,3 +232,72 @@ async fn on_citus_orders_are_indexed_by_id_also_after_an_upgrade() {
     })
     .await;
 }
+
+/// The shards a statement is sent to, from Citus's EXPLAIN on the coordinator.
+async fn tasks(db: &DatabaseConnection, sql: &str) -> usize {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("EXPLAIN {sql}"),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Task Count: ")
+                .map(|n| n.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no task count in the plan of {sql}"))
+}
+
+/// Chunked jobs (the loyalty job) cut their chunks of customers along the shards: on
+/// Citus a statement naming a run of ids spread over every shard is sent, whole, to
+/// every shard, while each group goes to one shard. Elsewhere the ids stay as given.
+#[tokio::test]
+async fn chunks_of_customers_are_cut_along_the_shards() {
+    on_each_database(|app| async move {
+        use jobs::customers::shards::Placement;
+        let ids: Vec<i64> = (1..=2_000).collect();
+        let placement = Placement::of(&app.db).await.unwrap();
+        let groups = placement.group(&app.db, &ids).await.unwrap();
+        let mut all = groups.concat();
+        all.sort_unstable();
+        assert_eq!(all, ids, "every id in one group");
+        if !is_citus(&app.db).await {
+            assert_eq!(placement, Placement::Local);
+            assert_eq!(groups, [ids]);
+            return;
+        }
+        assert_eq!(placement, Placement::Distributed);
+        let statement = |list: &[i64]| {
+            let list: Vec<String> = list.iter().map(i64::to_string).collect();
+            format!(
+                "SELECT count(*) FROM customers WHERE id IN ({})",
+                list.join(", ")
+            )
+        };
+        let shards = count(
+            &app.db,
+            "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'customers'::regclass",
+        )
+        .await;
+        assert_eq!(tasks(&app.db, &statement(&ids)).await as i64, shards);
+        assert_eq!(groups.len() as i64, shards, "one group per shard");
+        for group in &groups {
+            assert!(
+                group.windows(2).all(|pair| pair[0] < pair[1]),
+                "in id order"
+            );
+            assert_eq!(tasks(&app.db, &statement(group)).await, 1);
+        }
+        let chunks = placement.chunks(&app.db, &ids, 100).await.unwrap();
+        assert_eq!(chunks.concat().len(), ids.len());
+        for chunk in &chunks {
+            assert!(chunk.len() <= 100);
+            assert_eq!(tasks(&app.db, &statement(chunk)).await, 1);
+        }
+    })
+    .await;
+}

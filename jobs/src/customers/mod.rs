@@ -22,6 +22,8 @@ pub mod locks;
 mod profile;
 /// Resolving `customerId` / `customerExternalId` references.
 mod refs;
+/// Groups of customers that live on one shard (Citus), for chunked jobs.
+pub mod shards;
 
 use std::collections::HashMap;
 

@@ -4,11 +4,12 @@
 //!
 //! Each step first finds the customers it concerns (one set-based statement), then works
 //! through them in chunks, each chunk in a transaction holding the chunk's customer locks
-//! and written with set-based statements joined on `customer_id` (pushed down to the
-//! shards on Citus). Re-running a day changes nothing: every bonus has its cause key,
-//! expired lots are consumed, and tier decisions depend on the stored state.
+//! and written with set-based statements joined on `customer_id`; on Citus a chunk holds
+//! the customers of one shard, so its statements go to that shard alone. Re-running a day
+//! changes nothing: every bonus has its cause key, expired lots are consumed, and tier
+//! decisions depend on the stored state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -16,7 +17,7 @@ use chrono::{Datelike, Days, NaiveDate, Utc};
 use entity::{LedgerKind, loyalty_account, loyalty_tier_event, sql::Params};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, Statement,
 };
 
 use super::ledger::{among, earn_orders_of, refresh_balances};
@@ -24,14 +25,16 @@ use super::programme::{Programme, programme};
 use super::reports::{expiry_cutoff, expiry_reason, standings_of};
 use super::tiers::{self, Current};
 use crate::customers::locks;
+use crate::customers::shards::Placement;
 use crate::{JobContext, JobStats, app_settings, bulk, day_start};
 
 /// Customers per transaction.
 const CHUNK: usize = 5_000;
 
-/// Members whose tiers are evaluated per step: the daily run reads every member's
-/// standing, and fewer, larger steps cost fewer round trips.
-const TIER_CHUNK: u64 = 20_000;
+/// The width of the windows of customer ids whose members' tiers are evaluated per step:
+/// the daily run reads every member's standing, and fewer, larger steps cost fewer round
+/// trips.
+const TIER_CHUNK: i64 = 20_000;
 
 /// The `loyalty` job for `as_of`.
 pub async fn run(context: &JobContext, as_of: NaiveDate) -> anyhow::Result<JobStats> {
@@ -40,14 +43,17 @@ pub async fn run(context: &JobContext, as_of: NaiveDate) -> anyhow::Result<JobSt
     let programme = programme(db).await?;
     let mut stats = JobStats::default();
     stats.set("asOf", as_of.to_string());
-    let earned = catch_up_earning(db, &programme).await?;
+    let placement = Placement::of(db)
+        .await
+        .context("failed to read where customers are placed")?;
+    let earned = catch_up_earning(db, placement, &programme).await?;
     stats.set("customersEarned", earned);
-    let birthdays = birthday_bonuses(db, &programme, as_of).await?;
+    let birthdays = birthday_bonuses(db, placement, &programme, as_of).await?;
     stats.set("birthdayBonuses", birthdays);
-    let (expired_customers, expired_points) = expire(db, &programme, as_of).await?;
+    let (expired_customers, expired_points) = expire(db, placement, &programme, as_of).await?;
     stats.set("customersExpired", expired_customers);
     stats.set("pointsExpired", expired_points);
-    let changes = evaluate_tiers(db, &programme, as_of).await?;
+    let changes = evaluate_tiers(db, placement, &programme, as_of).await?;
     for (reason, count) in &changes {
         stats.set(&format!("tier{}", camel(reason)), *count);
     }
@@ -97,7 +103,11 @@ const ORDER_ID_WINDOW: i64 = 1_000_000;
 /// run read the highest id was recorded through `recordOrders`, which earns in its own
 /// transaction: nothing is missed. A programme that earns nothing moves no mark, so the
 /// orders of a time without earning are caught up once earning starts.
-async fn catch_up_earning(db: &DatabaseConnection, programme: &Programme) -> anyhow::Result<u64> {
+async fn catch_up_earning(
+    db: &DatabaseConnection,
+    placement: Placement,
+    programme: &Programme,
+) -> anyhow::Result<u64> {
     let rate = programme.rate_hundredths();
     if rate == 0 {
         return Ok(0);
@@ -137,10 +147,10 @@ async fn catch_up_earning(db: &DatabaseConnection, programme: &Programme) -> any
         )
         .await
         .context("failed to find orders without points")?;
-        for chunk in customers.chunks(CHUNK) {
+        for chunk in placement.chunks(db, &customers, CHUNK).await? {
             let txn = locks::begin_write(db).await?;
-            locks::lock_customers(&txn, chunk).await?;
-            earned += earn_orders_of(&txn, programme, chunk, Utc::now())
+            locks::lock_customers(&txn, &chunk).await?;
+            earned += earn_orders_of(&txn, programme, &chunk, Utc::now())
                 .await
                 .context("failed to earn points")?
                 .len() as u64;
@@ -165,6 +175,7 @@ fn month_day(backend: sea_orm::DatabaseBackend, column: &str) -> String {
 /// (`birthday:<year>`). The number awarded.
 async fn birthday_bonuses(
     db: &DatabaseConnection,
+    placement: Placement,
     programme: &Programme,
     as_of: NaiveDate,
 ) -> anyhow::Result<u64> {
@@ -192,9 +203,9 @@ async fn birthday_bonuses(
     .await
     .context("failed to find birthdays")?;
     let mut awarded = 0;
-    for chunk in members.chunks(CHUNK) {
+    for chunk in placement.chunks(db, &members, CHUNK).await? {
         let txn = locks::begin_write(db).await?;
-        locks::lock_customers(&txn, chunk).await?;
+        locks::lock_customers(&txn, &chunk).await?;
         let now = Utc::now();
         let mut params = Params::new(backend);
         let points = params.bind(programme.birthday_bonus_points);
@@ -210,7 +221,7 @@ async fn birthday_bonuses(
                  ON CONFLICT (customer_id, cause_key) DO NOTHING \
                  RETURNING customer_id",
                 bonus = LedgerKind::Bonus.as_str(),
-                customers = among("id", chunk)
+                customers = among("id", &chunk)
             )))
             .await
             .context("failed to award birthday bonuses")?;
@@ -230,6 +241,7 @@ async fn birthday_bonuses(
 /// customers and points expired.
 async fn expire(
     db: &DatabaseConnection,
+    placement: Placement,
     programme: &Programme,
     as_of: NaiveDate,
 ) -> anyhow::Result<(u64, i64)> {
@@ -249,11 +261,11 @@ async fn expire(
     .await
     .context("failed to find expiring lots")?;
     let mut points_expired = 0;
-    for chunk in customers.chunks(CHUNK) {
+    for chunk in placement.chunks(db, &customers, CHUNK).await? {
         let txn = locks::begin_write(db).await?;
-        locks::lock_customers(&txn, chunk).await?;
+        locks::lock_customers(&txn, &chunk).await?;
         let now = Utc::now();
-        let customers = among("customer_id", chunk);
+        let customers = among("customer_id", &chunk);
         let mut params = Params::new(backend);
         let at = params.bind(day_start(as_of));
         let reason = params.bind(expiry_reason(cutoff));
@@ -283,15 +295,20 @@ async fn expire(
         )))
         .await
         .context("failed to consume expired lots")?;
-        refresh_balances(&txn, chunk, now).await?;
+        refresh_balances(&txn, &chunk, now).await?;
         txn.commit().await?;
     }
     Ok((customers.len() as u64, points_expired))
 }
 
 /// Evaluates every member's tier for `as_of` and writes the changes and their events.
+///
+/// Members are read a window of customer ids at a time (at most [`TIER_CHUNK`] ids wide),
+/// not as keyset pages of `LIMIT` rows: on Citus every shard would return a whole page
+/// for the coordinator to merge and cut, a shard count's worth of rows for each page kept.
 async fn evaluate_tiers(
     db: &DatabaseConnection,
+    placement: Placement,
     programme: &Programme,
     as_of: NaiveDate,
 ) -> anyhow::Result<BTreeMap<&'static str, u64>> {
@@ -302,18 +319,35 @@ async fn evaluate_tiers(
     loop {
         let accounts = loyalty_account::Entity::find()
             .filter(loyalty_account::Column::CustomerId.gt(after))
+            .filter(loyalty_account::Column::CustomerId.lte(after.saturating_add(TIER_CHUNK)))
             .order_by_asc(loyalty_account::Column::CustomerId)
-            .limit(TIER_CHUNK)
             .all(db)
             .await
             .context("failed to read accounts")?;
-        let Some(last) = accounts.last() else {
-            break;
-        };
-        after = last.customer_id;
+        if accounts.is_empty() {
+            // An empty window: on to the next member, if there is one.
+            let next = loyalty_account::Entity::find()
+                .filter(loyalty_account::Column::CustomerId.gt(after))
+                .order_by_asc(loyalty_account::Column::CustomerId)
+                .one(db)
+                .await
+                .context("failed to find the next member")?;
+            match next {
+                Some(next) => {
+                    after = next.customer_id - 1;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        after = after.saturating_add(TIER_CHUNK);
         let ids: Vec<i64> = accounts.iter().map(|a| a.customer_id).collect();
-        let standings = standings_of(db, &ids, day_end, &programme.bases()).await?;
-        // Changes grouped by what they write, so each group is one statement.
+        let mut standings = HashMap::new();
+        for group in placement.group(db, &ids).await? {
+            standings.extend(standings_of(db, &group, day_end, &programme.bases()).await?);
+        }
+        // Changes grouped by what they write, so each group is one statement (one per
+        // shard on Citus).
         let mut groups: BTreeMap<_, Vec<i64>> = BTreeMap::new();
         let mut events = Vec::new();
         for account in &accounts {
@@ -348,22 +382,25 @@ async fn evaluate_tiers(
         }
         let txn = locks::begin_write(db).await?;
         for ((tier, new_since, grace_until), ids) in groups {
-            let mut params = Params::new(db.get_database_backend());
-            let tier = params.bind(tier);
-            let grace = params.bind(grace_until);
-            let now = params.bind(Utc::now());
-            let since_sql = if new_since {
-                params.bind(since)
-            } else {
-                "tier_since".to_owned()
-            };
-            txn.execute_raw(params.statement(format!(
-                "UPDATE loyalty_accounts SET tier = {tier}, tier_since = {since_sql}, \
-                 grace_until = {grace}, updated_at = {now} WHERE {customers}",
-                customers = among("customer_id", &ids)
-            )))
-            .await
-            .context("failed to change tiers")?;
+            let now = Utc::now();
+            for group in placement.group(&txn, &ids).await? {
+                let mut params = Params::new(db.get_database_backend());
+                let tier = params.bind(tier.clone());
+                let grace = params.bind(grace_until);
+                let now = params.bind(now);
+                let since_sql = if new_since {
+                    params.bind(since)
+                } else {
+                    "tier_since".to_owned()
+                };
+                txn.execute_raw(params.statement(format!(
+                    "UPDATE loyalty_accounts SET tier = {tier}, tier_since = {since_sql}, \
+                     grace_until = {grace}, updated_at = {now} WHERE {customers}",
+                    customers = among("customer_id", &group)
+                )))
+                .await
+                .context("failed to change tiers")?;
+            }
         }
         for batch in events.chunks(1_000) {
             loyalty_tier_event::Entity::insert_many(batch.to_vec())
