@@ -14,6 +14,7 @@
 # Usage: benches/copy_to_citus.sh SOURCE_DB CITUS_URL SCHEMA
 #   SOURCE_DB: a database on 127.0.0.1:5432 (user postgres)
 set -euo pipefail
+source "$(dirname "$0")/fk_order.sh"
 source_db=$1 citus_url=$2 schema=$3
 src() { psql -qtA -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d "$source_db" "$@"; }
 dst() { psql -qtA -v ON_ERROR_STOP=1 "$citus_url" "$@"; }
@@ -24,31 +25,15 @@ mapfile -t tables < <(dst -c "SELECT table_name FROM information_schema.tables
   ORDER BY table_name")
 dst -c "TRUNCATE $(printf "$schema.%s, " "${tables[@]}" | sed 's/, $//') CASCADE"
 
-# Foreign-key order: a table is copied once every table it references (other than
-# itself) has been.
-declare -A done_tables=()
-remaining=("${tables[@]}")
-while [ "${#remaining[@]}" -gt 0 ]; do
-  next=()
-  for table in "${remaining[@]}"; do
-    ready=1
-    for parent in $(dst -c "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint
-        WHERE contype = 'f' AND conrelid = '$schema.$table'::regclass AND confrelid <> conrelid"); do
-      parent=${parent#"$schema".}
-      if [ -z "${done_tables[$parent]:-}" ]; then ready=0; fi
-    done
-    if [ "$ready" = 0 ]; then next+=("$table"); continue; fi
-    columns=$(dst -c "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
-      FROM information_schema.columns WHERE table_schema = '$schema' AND table_name = '$table'")
-    t0=$SECONDS
-    src -c "COPY public.$table ($columns) TO STDOUT" | dst -c "COPY $schema.$table ($columns) FROM STDIN"
-    echo "   copied $table: $(dst -c "SELECT count(*) FROM $schema.$table") rows ($((SECONDS - t0)) s)"
-    done_tables[$table]=1
-  done
-  if [ "${#next[@]}" -eq "${#remaining[@]}" ]; then
-    echo "foreign keys form a cycle among: ${next[*]}" >&2; exit 1
-  fi
-  remaining=("${next[@]}")
+# Foreign-key order: a table is copied once every table it references has been.
+mapfile -t ordered < <(fk_order dst "$schema" "${tables[@]}")
+if [ "${#ordered[@]}" -ne "${#tables[@]}" ]; then exit 1; fi
+for table in "${ordered[@]}"; do
+  columns=$(dst -c "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
+    FROM information_schema.columns WHERE table_schema = '$schema' AND table_name = '$table'")
+  t0=$SECONDS
+  src -c "COPY public.$table ($columns) TO STDOUT" | dst -c "COPY $schema.$table ($columns) FROM STDIN"
+  echo "   copied $table: $(dst -c "SELECT count(*) FROM $schema.$table") rows ($((SECONDS - t0)) s)"
 done
 
 dst -c "SELECT format('SELECT setval(%L, (SELECT coalesce(max(%I), 0) + 1 FROM %I.%I), false);',
