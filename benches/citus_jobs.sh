@@ -91,7 +91,7 @@ demo_base() { # size
   echo "   $size: PostgreSQL demo base made in $((SECONDS - t0)) s"
 }
 # The PostgreSQL base of a larger size grown from the smallest one (benches/grow_base.sh;
-# complete once it exists under its name), then the Citus copy of a base.
+# complete once it exists under its name); the Citus copy of a base.
 grow_base() { # size
   local size=$1 t0=$SECONDS
   pg_complete "$size" && return
@@ -113,8 +113,8 @@ citus_base() { # size
 # The smallest size is made by `demo`; each larger size that is a whole multiple of it is
 # grown from it (the same customers repeated under new ids: exactly proportional data,
 # in minutes where `demo` at 3M takes hours), unless DEMO_EVERY_SIZE=1. Demos run side by
-# side (`demo` keeps one PostgreSQL backend busy, so two use both cores); then each size's
-# growing and Citus copy, sizes side by side.
+# side (`demo` keeps one PostgreSQL backend busy, so two use both cores); then the grown
+# bases; then the Citus copies, sizes side by side.
 # Checkpoints dominate such a bulk load when max_wal_size is small (PostgreSQL's default
 # 1GB checkpoints every few seconds here, each followed by full-page writes).
 wal=$(pg -d postgres -c "SELECT setting::bigint >= 8192 FROM pg_settings WHERE name = 'max_wal_size' -- MB")
@@ -126,9 +126,14 @@ for size in $sizes; do
   if ! grown "$size"; then demo_base "$size" & pids+=($!); fi
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
+# One grown base at a time, before any copy: each starts as a template copy of the
+# smallest base, which PostgreSQL refuses while another session reads that base.
+for size in $sizes; do
+  if grown "$size"; then grow_base "$size"; fi
+done
 pids=()
 for size in $sizes; do
-  { if grown "$size"; then grow_base "$size"; fi; citus_base "$size"; } &
+  citus_base "$size" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
