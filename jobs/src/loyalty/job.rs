@@ -342,12 +342,14 @@ async fn evaluate_tiers(
         }
         after = after.saturating_add(TIER_CHUNK);
         let ids: Vec<i64> = accounts.iter().map(|a| a.customer_id).collect();
+        // Standings read per shard; each member's shard kept for the writes below.
         let mut standings = HashMap::new();
-        for group in placement.group(db, &ids).await? {
-            standings.extend(standings_of(db, &group, day_end, &programme.bases()).await?);
+        let mut shard_of = HashMap::new();
+        for (shard, group) in placement.group(db, &ids).await?.iter().enumerate() {
+            standings.extend(standings_of(db, group, day_end, &programme.bases()).await?);
+            shard_of.extend(group.iter().map(|id| (*id, shard)));
         }
-        // Changes grouped by what they write, so each group is one statement (one per
-        // shard on Citus).
+        // Changes grouped by shard and what they write, so each group is one statement.
         let mut groups: BTreeMap<_, Vec<i64>> = BTreeMap::new();
         let mut events = Vec::new();
         for account in &accounts {
@@ -372,8 +374,17 @@ async fn evaluate_tiers(
                 occurred_at: Set(since),
                 ..Default::default()
             });
+            let shard = shard_of
+                .get(&account.customer_id)
+                .copied()
+                .unwrap_or_default();
             groups
-                .entry((change.tier.clone(), change.new_since, change.grace_until))
+                .entry((
+                    shard,
+                    change.tier.clone(),
+                    change.new_since,
+                    change.grace_until,
+                ))
                 .or_default()
                 .push(account.customer_id);
         }
@@ -381,26 +392,23 @@ async fn evaluate_tiers(
             continue;
         }
         let txn = locks::begin_write(db).await?;
-        for ((tier, new_since, grace_until), ids) in groups {
-            let now = Utc::now();
-            for group in placement.group(&txn, &ids).await? {
-                let mut params = Params::new(db.get_database_backend());
-                let tier = params.bind(tier.clone());
-                let grace = params.bind(grace_until);
-                let now = params.bind(now);
-                let since_sql = if new_since {
-                    params.bind(since)
-                } else {
-                    "tier_since".to_owned()
-                };
-                txn.execute_raw(params.statement(format!(
-                    "UPDATE loyalty_accounts SET tier = {tier}, tier_since = {since_sql}, \
-                     grace_until = {grace}, updated_at = {now} WHERE {customers}",
-                    customers = among("customer_id", &group)
-                )))
-                .await
-                .context("failed to change tiers")?;
-            }
+        for ((_, tier, new_since, grace_until), ids) in groups {
+            let mut params = Params::new(db.get_database_backend());
+            let tier = params.bind(tier);
+            let grace = params.bind(grace_until);
+            let now = params.bind(Utc::now());
+            let since_sql = if new_since {
+                params.bind(since)
+            } else {
+                "tier_since".to_owned()
+            };
+            txn.execute_raw(params.statement(format!(
+                "UPDATE loyalty_accounts SET tier = {tier}, tier_since = {since_sql}, \
+                 grace_until = {grace}, updated_at = {now} WHERE {customers}",
+                customers = among("customer_id", &ids)
+            )))
+            .await
+            .context("failed to change tiers")?;
         }
         for batch in events.chunks(1_000) {
             loyalty_tier_event::Entity::insert_many(batch.to_vec())
